@@ -1,0 +1,185 @@
+"""The `rowgate` command: a thin layer over the same functions the Azure Functions call."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from shared import reports
+from shared.context import open_rowgate
+from shared.dictionary import DictionaryError
+from shared.errors import InputRefused
+from shared.generate import generate as generate_files
+from shared.ingest import IngestResult, ingest_local, table_for
+from shared.replay import replay as replay_rejections
+from shared.settings import from_environment
+
+FORMATS = click.Choice(["table", "csv", "json"])
+YEAR = click.IntRange(1900, 2100)
+
+
+def _progress(**kwargs) -> tqdm:
+    return tqdm(disable=not sys.stderr.isatty(), file=sys.stderr, unit_scale=True, **kwargs)
+
+
+@click.group()
+@click.option("--database", envvar="ROWGATE_DATABASE_URL", help="SQLAlchemy URL [default: sqlite:///.data/rowgate.db]")
+@click.option("--storage", envvar="ROWGATE_STORAGE", help="folder, Azure connection string or blob account URL [default: .data/storage]")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, storage: str | None) -> None:
+    """rowgate: validate files and rows against one data dictionary and load them into SQL."""
+    ctx.obj = {"database_url": database, "storage": storage}
+
+
+def _rowgate(ctx: click.Context):
+    try:
+        return open_rowgate(from_environment(**ctx.obj))
+    except (DictionaryError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create the tables, the ledger, the rejections table and the report views."""
+    rowgate = _rowgate(ctx)
+    click.echo(f"ready: {rowgate.engine.url.render_as_string(hide_password=True)}, storage {rowgate.storage.describe()}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--table", help="load every file into this table instead of telling it from the file name")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+@click.option("--strict", is_flag=True, help="exit 1 when any row was refused")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_json: bool, strict: bool) -> None:
+    """Validate and load local CSV or Parquet files, parents before children. Files stay where they are."""
+    rowgate = _rowgate(ctx)
+    results: list[IngestResult] = []
+    order = {t.name: i for i, t in enumerate(rowgate.dictionary.dependency_order())}
+
+    def rank(path: Path) -> int:
+        try:
+            return order[table_for(rowgate, path.as_posix(), table)[0].name]
+        except (InputRefused, DictionaryError):
+            return -1
+
+    for path in sorted(paths, key=rank):
+        with _progress(desc=path.name, unit=" rows") as bar:
+            try:
+                result = ingest_local(rowgate, path, table, progress=bar.update)
+            except (InputRefused, DictionaryError) as exc:
+                result = IngestResult(str(path), table, "refused", message=str(exc))
+        results.append(result)
+        if not as_json:
+            _echo_result(result)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    if any(r.status == "refused" for r in results):
+        sys.exit(2)
+    if strict and any(r.rejected for r in results):
+        sys.exit(1)
+
+
+def _echo_result(result: IngestResult) -> None:
+    if result.status == "refused":
+        click.echo(f"{result.source}: refused: {result.message}", err=True)
+        return
+    click.echo(f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}" +
+               (" (already loaded)" if result.status == "already-loaded" else ""))
+
+
+@main.command()
+@click.option("--table", help="only this table's rejections")
+@click.pass_context
+def replay(ctx: click.Context, table: str | None) -> None:
+    """Validate the open rejections again and load the rows that now pass."""
+    rowgate = _rowgate(ctx)
+    try:
+        results = replay_rejections(rowgate, table)
+    except DictionaryError as exc:
+        raise click.UsageError(str(exc)) from None
+    for r in results:
+        click.echo(f"{r.table}: replayed {r.replayed}, resolved {r.resolved}, still refused {r.still_refused}")
+
+
+@main.group()
+def report() -> None:
+    """The metric reports and recent courses."""
+
+
+@report.command("hires-by-quarter")
+@click.option("--year", type=YEAR, default=2021, show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def hires_by_quarter(ctx: click.Context, year: int, fmt: str) -> None:
+    """Hires per quarter of YEAR for each department and job, alphabetical."""
+    with _rowgate(ctx).engine.connect() as conn:
+        _print_report(reports.hires_by_quarter(conn, year), fmt)
+
+
+@report.command("departments-above-mean")
+@click.option("--year", type=YEAR, default=2021, show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def departments_above_mean(ctx: click.Context, year: int, fmt: str) -> None:
+    """Departments that hired more than the mean of all departments in YEAR."""
+    with _rowgate(ctx).engine.connect() as conn:
+        _print_report(reports.departments_above_mean(conn, year), fmt)
+
+
+@report.command("recent-courses")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="only courses starting on or after")
+@click.option("--limit", type=click.IntRange(1, reports.MAX_LIMIT), default=10, show_default=True)
+@click.option("--category", help="category name")
+@click.option("--level", help="level name")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.pass_context
+def recent_courses(ctx: click.Context, since: datetime | None, limit: int, category: str | None, level: str | None, fmt: str) -> None:
+    """Courses by newest start date."""
+    with _rowgate(ctx).engine.connect() as conn:
+        _print_report(reports.recent_courses(conn, since, limit, category, level), fmt)
+
+
+def _print_report(report: reports.Report, fmt: str) -> None:
+    rows = [[_cell(value) for value in row] for row in report.rows]
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(report.columns, row)) for row in report.rows], default=_cell, indent=2))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(report.columns)
+        writer.writerows(rows)
+    else:
+        widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(report.columns)]
+        click.echo("  ".join(c.ljust(w) for c, w in zip(report.columns, widths)))
+        click.echo("  ".join("-" * w for w in widths))
+        for row in rows:
+            click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+        click.echo(f"({len(rows)} rows)")
+
+
+def _cell(value):
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@main.command()
+@click.argument("domain", type=click.Choice(["hr", "courses"]))
+@click.option("--rows", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
+def generate(domain: str, rows: int, seed: int, out: Path, dirty_rate: float) -> None:
+    """Write deterministic synthetic files of a domain (hr: headerless CSVs; courses: CSV dimensions, Parquet facts)."""
+    with _progress(total=rows, desc=f"generate {domain}", unit=" rows") as bar:
+        for path in generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update):
+            click.echo(path)

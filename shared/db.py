@@ -1,0 +1,160 @@
+"""SQL layer: engine, tables built from the dictionary, and the few places where dialects differ."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from shared.dictionary import Dictionary, Table
+
+LOADS = "rowgate_loads"
+REJECTIONS = "rowgate_rejections"
+LOOKUP_BATCH = 1000  # values per IN (...) list: below every dialect's parameter limit
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+COLUMN_TYPES = {
+    "integer": lambda field: sa.BigInteger(),
+    "string": lambda field: sa.Unicode(field.max_length) if field.max_length else sa.UnicodeText(),
+    "datetime": lambda field: sa.DateTime(),
+    "date": lambda field: sa.Date(),
+}
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for the URL; SQLite gets its folder, foreign keys on and WAL."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def build_metadata(dictionary: Dictionary) -> sa.MetaData:
+    """The dictionary's tables plus the load ledger and the rejections table."""
+    metadata = sa.MetaData()
+    for table in dictionary.dependency_order():
+        columns = [
+            sa.Column(f.name, COLUMN_TYPES[f.type](f), nullable=not f.required and f.name not in table.primary_key)
+            for f in table.fields
+        ]
+        constraints = [sa.PrimaryKeyConstraint(*table.primary_key, name=f"pk_{table.name}")]
+        for fk in table.foreign_keys:
+            constraints.append(
+                sa.ForeignKeyConstraint(
+                    list(fk.fields),
+                    [f"{fk.parent}.{name}" for name in fk.parent_fields],
+                    name=f"fk_{table.name}_{'_'.join(fk.fields)}",
+                )
+            )
+        sa.Table(table.name, metadata, *columns, *constraints)
+    sa.Table(
+        LOADS,
+        metadata,
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("table_name", sa.Unicode(128), nullable=False),
+        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("content_hash", sa.String(80), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
+        sa.Column("inserted", sa.BigInteger, nullable=False, default=0),
+        sa.Column("unchanged", sa.BigInteger, nullable=False, default=0),
+        sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.UniqueConstraint("table_name", "content_hash", name="uq_loads_content"),
+    )
+    sa.Table(
+        REJECTIONS,
+        metadata,
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("table_name", sa.Unicode(128), nullable=False),
+        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("row_number", sa.BigInteger),
+        sa.Column("raw", sa.UnicodeText, nullable=False),
+        sa.Column("reasons", sa.UnicodeText, nullable=False),
+        sa.Column("retryable", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("resolved_at", sa.DateTime),
+        sa.Index("ix_rejections_open", "table_name", "resolved_at"),
+        sa.Index("ix_rejections_source", "source", "row_number"),
+    )
+    return metadata
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
+    """Insert typed rows inside the caller's transaction, the fastest way each dialect offers."""
+    if rows.num_rows == 0:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_postgresql(conn, table, rows)
+        return
+    names = rows.column_names
+    columns = [_python_values(conn.dialect.name, rows.column(name)) for name in names]
+    statement = table.insert().compile(dialect=conn.dialect, column_keys=names)
+    parameters = list(zip(*columns)) if statement.positional else [dict(zip(names, values)) for values in zip(*columns)]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(str(statement), parameters)
+    finally:
+        cursor.close()
+
+
+def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
+    if dialect == "sqlite" and pa.types.is_timestamp(column.type):
+        # The text form SQLAlchemy's SQLite DateTime type writes and reads back.
+        return pc.strftime(column, "%Y-%m-%d %H:%M:%S").to_pylist()
+    if dialect == "sqlite" and pa.types.is_date(column.type):
+        return pc.strftime(column, "%Y-%m-%d").to_pylist()
+    return column.to_pylist()
+
+
+def _copy_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in rows.column_names)
+    buffer = io.BytesIO()
+    pacsv.write_csv(rows, buffer, pacsv.WriteOptions(include_header=False))
+    cursor = conn.connection.dbapi_connection.cursor()
+    with cursor.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getbuffer())
+    cursor.close()
+
+
+def select_in_batches(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement, values: Iterable) -> Iterator[sa.Row]:
+    """Rows of `query` whose `column` is among `values`, asked LOOKUP_BATCH values at a time."""
+    values = list(values)
+    for start in range(0, len(values), LOOKUP_BATCH):
+        yield from conn.execute(query.where(column.in_(values[start : start + LOOKUP_BATCH])))
+
+
+def key_column(table: sa.Table, spec: Table) -> sa.ColumnElement:
+    """The primary key as one expression: the column itself, or a tuple for composite keys."""
+    columns = [table.c[name] for name in spec.primary_key]
+    return columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+
+
+def create_view(conn: sa.Connection, name: str, query: sa.Select) -> None:
+    """Create or replace a view, in each dialect's own words."""
+    body = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    quoted = conn.dialect.identifier_preparer.quote(name)
+    if conn.dialect.name == "mssql":
+        conn.exec_driver_sql(f"CREATE OR ALTER VIEW {quoted} AS {body}")
+        return
+    conn.exec_driver_sql(f"DROP VIEW IF EXISTS {quoted}")
+    conn.exec_driver_sql(f"CREATE VIEW {quoted} AS {body}")

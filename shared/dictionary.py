@@ -1,0 +1,166 @@
+"""The data dictionary: a Frictionless Data Package descriptor turned into the models the rest uses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
+FIELD_TYPES = ("integer", "string", "datetime", "date")
+
+
+class DictionaryError(ValueError):
+    """The descriptor is not one rowgate can use."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    required: bool
+    max_length: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    fields: tuple[str, ...]
+    parent: str
+    parent_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    fields: tuple[Field, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKey, ...]
+    header: bool
+    format: str
+
+    @cached_property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    name: str
+    version: str
+    digest: str
+    tables: dict[str, Table]
+
+    def table(self, name: str) -> Table:
+        try:
+            return self.tables[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tables))
+            raise DictionaryError(f"unknown table {name!r}; the dictionary has: {known}") from None
+
+    def dependency_order(self) -> list[Table]:
+        """Tables with parents before children (foreign keys), ties in descriptor order."""
+        ordered: list[Table] = []
+        done: set[str] = set()
+        pending = list(self.tables.values())
+        while pending:
+            ready = [t for t in pending if all(fk.parent in done or fk.parent == t.name for fk in t.foreign_keys)]
+            if not ready:
+                cycle = ", ".join(t.name for t in pending)
+                raise DictionaryError(f"foreign keys form a cycle between: {cycle}")
+            for table in ready:
+                ordered.append(table)
+                done.add(table.name)
+                pending.remove(table)
+        return ordered
+
+    def children_of(self, parent: str) -> list[Table]:
+        return [t for t in self.tables.values() if any(fk.parent == parent for fk in t.foreign_keys) and t.name != parent]
+
+
+def load(path: str | Path | None = None) -> Dictionary:
+    """Read a descriptor file (the bundled one by default) and check what rowgate relies on."""
+    raw = Path(path or DEFAULT_PATH).read_bytes()
+    try:
+        descriptor = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DictionaryError(f"{path}: not valid JSON: {exc}") from None
+    tables = {}
+    for resource in descriptor.get("resources", []):
+        table = _table(resource)
+        tables[table.name] = table
+    if not tables:
+        raise DictionaryError("the descriptor declares no resources")
+    for table in tables.values():
+        _check_references(table, tables)
+    dictionary = Dictionary(
+        name=descriptor.get("name", "rowgate"),
+        version=str(descriptor.get("version", "0")),
+        digest=hashlib.sha256(raw).hexdigest(),
+        tables=tables,
+    )
+    dictionary.dependency_order()
+    return dictionary
+
+
+def _table(resource: dict) -> Table:
+    name = resource["name"]
+    schema = resource.get("schema") or {}
+    fields = []
+    for spec in schema.get("fields", []):
+        if spec.get("type", "string") not in FIELD_TYPES:
+            raise DictionaryError(f"{name}.{spec['name']}: type {spec.get('type')!r} is not one of {FIELD_TYPES}")
+        constraints = spec.get("constraints", {})
+        fields.append(
+            Field(
+                name=spec["name"],
+                type=spec.get("type", "string"),
+                required=bool(constraints.get("required", False)),
+                max_length=constraints.get("maxLength"),
+                description=spec.get("description", ""),
+            )
+        )
+    if not fields:
+        raise DictionaryError(f"table {name!r} declares no fields")
+    primary_key = schema.get("primaryKey")
+    if not primary_key:
+        raise DictionaryError(f"table {name!r} needs a primaryKey: keys are how replays stay idempotent")
+    primary_key = (primary_key,) if isinstance(primary_key, str) else tuple(primary_key)
+    foreign_keys = tuple(
+        ForeignKey(
+            fields=_names(fk["fields"]),
+            parent=fk["reference"].get("resource") or name,
+            parent_fields=_names(fk["reference"]["fields"]),
+        )
+        for fk in schema.get("foreignKeys", [])
+    )
+    field_names = {f.name for f in fields}
+    for key_field in primary_key + tuple(f for fk in foreign_keys for f in fk.fields):
+        if key_field not in field_names:
+            raise DictionaryError(f"table {name!r}: key field {key_field!r} is not one of its fields")
+    return Table(
+        name=name,
+        fields=tuple(fields),
+        primary_key=primary_key,
+        foreign_keys=foreign_keys,
+        header=bool((resource.get("dialect") or {}).get("header", True)),
+        format=resource.get("format", "csv"),
+    )
+
+
+def _names(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _check_references(table: Table, tables: dict[str, Table]) -> None:
+    for fk in table.foreign_keys:
+        parent = tables.get(fk.parent)
+        if parent is None:
+            raise DictionaryError(f"table {table.name!r} references unknown table {fk.parent!r}")
+        if fk.parent_fields != parent.primary_key:
+            raise DictionaryError(f"{table.name} -> {fk.parent}: a foreign key must reference the parent's primary key")

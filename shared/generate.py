@@ -1,0 +1,116 @@
+"""Deterministic synthetic data in the brief's formats, with a share of dirty rows of every refused kind."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FIRST = ["Ana", "Bo", "Chen", "Dara", "Eli", "Femi", "Gus", "Hana", "Ivo", "Juno", "Kai", "Lena", "Milo", "Nia", "Omar", "Pia", "Zoë", "Łukasz"]
+LAST = ["Vogt", "Hofer", "Morican", "Norwood", "Okafor", "Silva", "Tanaka", "Weber", "Young", "Zhou", "García", "Müller"]
+DEPARTMENTS = ["Accounting", "Business Development", "Engineering", "Human Resources", "Legal", "Marketing", "Product Management",
+               "Research and Development", "Sales", "Services", "Support", "Training"]
+CATEGORIES = ["Data", "Cloud", "Security", "Design", "Management", "Languages", "Finance", "Health", "Music", "Science"]
+LEVELS = ["Beginner", "Intermediate", "Advanced"]
+JOBS = 183
+EPOCH_2020 = np.datetime64("2020-01-01T00:00:00", "s")
+THREE_YEARS = 3 * 365 * 24 * 3600
+CHUNK = 200_000
+
+# The dirty kinds of HR rows, each a change to one row's cells that the validator must refuse.
+HR_DIRT: dict[str, Callable[[list[str], int], list[str]]] = {
+    "missing-cell": lambda row, i: row[:4] + [""],
+    "not-an-integer": lambda row, i: [row[0] + "abc"] + row[1:],
+    "bad-datetime": lambda row, i: row[:2] + ["2021-13-01T00:00:00Z"] + row[3:],
+    "unknown-department": lambda row, i: row[:3] + ["999"] + row[4:],
+    "extra-cell": lambda row, i: row + ["surplus"],
+    "beyond-64-bits": lambda row, i: row[:4] + ["99999999999999999999"],
+    "key-reused-with-other-values": lambda row, i: [str(max(1, i // 2))] + [row[1] + " Jr."] + row[2:],
+}
+
+
+def generate(kind: str, rows: int, seed: int, out: Path, dirty_rate: float = 0.0, progress: Callable[[int], None] | None = None) -> list[Path]:
+    """Write the files of one domain (hr or courses) into `out`; the same arguments give the same bytes."""
+    if kind not in ("hr", "courses"):
+        raise ValueError(f"unknown domain {kind!r}: use hr or courses")
+    if rows < 0 or not 0 <= dirty_rate <= 1:
+        raise ValueError("rows must be >= 0 and dirty rate within 0..1")
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    writer = _hr if kind == "hr" else _courses
+    return writer(rng, rows, out, dirty_rate, progress or (lambda n: None))
+
+
+def _write_csv(path: Path, header: list[str] | None, rows) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _iso(seconds: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(EPOCH_2020 + seconds.astype("timedelta64[s]"), unit="s"), "Z")
+
+
+def _hr(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, progress) -> list[Path]:
+    departments = _write_csv(out / "departments.csv", None, ([i + 1, name] for i, name in enumerate(DEPARTMENTS)))
+    jobs = _write_csv(out / "jobs.csv", None, ([i, f"Job title {i}"] for i in range(1, JOBS + 1)))
+    kinds = list(HR_DIRT.values())
+    path = out / "hired_employees.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        for start in range(0, rows, CHUNK):
+            size = min(CHUNK, rows - start)
+            ids = np.arange(start + 1, start + size + 1)
+            names = np.char.add(np.char.add(rng.choice(FIRST, size), " "), rng.choice(LAST, size))
+            times = _iso(rng.integers(0, THREE_YEARS, size))
+            department = rng.integers(1, len(DEPARTMENTS) + 1, size)
+            job = rng.integers(1, JOBS + 1, size)
+            dirty = np.flatnonzero(rng.random(size) < dirty_rate)
+            choice = rng.integers(0, len(kinds), len(dirty))
+            table = np.stack([ids.astype(str), names, times, department.astype(str), job.astype(str)], axis=1).tolist()
+            for index, kind in zip(dirty, choice):
+                table[index] = kinds[kind](table[index], start + index + 1)
+            writer.writerows(table)
+            progress(size)
+    return [departments, jobs, path]
+
+
+def _courses(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, progress) -> list[Path]:
+    categories = _write_csv(out / "categories.csv", ["category_id", "category_name"], ([i + 1, n] for i, n in enumerate(CATEGORIES)))
+    levels = _write_csv(out / "levels.csv", ["level_id", "level_name"], ([i + 1, n] for i, n in enumerate(LEVELS)))
+    path = out / "courses.parquet"
+    schema = pa.schema(
+        [("course_id", pa.int64()), ("course_name", pa.string()), ("category_id", pa.int64()), ("level_id", pa.int64()), ("start_date", pa.timestamp("us", "UTC"))]
+    )
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(rows, 1), CHUNK):
+            size = min(CHUNK, rows - start)
+            if size <= 0:
+                writer.write_table(schema.empty_table())
+                break
+            ids = np.arange(start + 1, start + size + 1)
+            category = rng.integers(1, len(CATEGORIES) + 1, size)
+            level = rng.integers(1, len(LEVELS) + 1, size)
+            names = np.char.add("Course ", ids.astype(str)).astype(object)
+            start_dates = (EPOCH_2020 + rng.integers(0, THREE_YEARS, size).astype("timedelta64[s]")).astype("datetime64[us]")
+            # Parquet is typed, so its dirty rows are the ones types cannot catch: empty, unknown parent, reused key.
+            dirty = np.flatnonzero(rng.random(size) < dirty_rate)
+            kind = rng.integers(0, 3, len(dirty))
+            names[dirty[kind == 0]] = None
+            category[dirty[kind == 1]] = 999
+            ids[dirty[kind == 2]] = np.maximum(1, ids[dirty[kind == 2]] // 2)
+            names[dirty[kind == 2]] = [f"Reused {i}" for i in ids[dirty[kind == 2]]]
+            batch = pa.table(
+                [pa.array(ids), pa.array(names, pa.string()), pa.array(category), pa.array(level), pa.array(start_dates).cast(pa.timestamp("us", "UTC"))],
+                schema=schema,
+            )
+            writer.write_table(batch)
+            progress(size)
+    return [categories, levels, path]

@@ -1,0 +1,139 @@
+"""Ingest: a file from landing (or a local path) through parse → validate → load, resumable and idempotent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from shared import replay
+from shared.context import Rowgate
+from shared.dictionary import Table
+from shared.errors import InputRefused
+from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
+from shared.parse import read_csv, read_parquet
+from shared.storage import content_hash
+from shared.validate import validate
+
+LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
+READERS = {".csv": read_csv, ".parquet": read_parquet}
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Source:
+    name: str  # how the ledger and the rejections name it
+    table: Table
+    suffix: str
+    open: Callable[[], BinaryIO]
+
+
+@dataclass
+class IngestResult:
+    source: str
+    table: str | None
+    status: str  # loaded | already-loaded | refused
+    inserted: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Table, str]:
+    """The table and format of a file: `<table>.csv`, or any .csv/.parquet in a folder named after the table."""
+    file = PurePosixPath(path)
+    suffix = file.suffix.lower()
+    if suffix not in READERS:
+        raise InputRefused(f"{path}: only .csv and .parquet files are ingested")
+    if table is None:
+        names = rowgate.dictionary.tables
+        table = file.parent.name if file.parent.name in names else file.stem
+        if table not in names:
+            known = ", ".join(names)
+            raise InputRefused(f"{path}: no table named {table!r}; name the file <table>{suffix} or put it in a folder <table>/ (tables: {known})")
+    return rowgate.dictionary.table(table), suffix
+
+
+def ingest_landed(rowgate: Rowgate, path: str) -> IngestResult:
+    """A blob in the landing container: loaded then archived, or moved to rejected/ with a reason file."""
+    storage = rowgate.storage
+    try:
+        table, suffix = table_for(rowgate, path.removeprefix(f"{LANDING}/"))
+        opener = storage.open_random if suffix == ".parquet" else storage.open_read
+        result = ingest(rowgate, Source(path, table, suffix, lambda: opener(path)))
+    except InputRefused as refused:
+        name = path.removeprefix(f"{LANDING}/")
+        with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
+            out.write(f"{path}: {refused}\n".encode())
+        storage.move(path, f"{REJECTED}/{name}")
+        return IngestResult(path, None, "refused", message=str(refused))
+    storage.move(path, f"{ARCHIVE}/{path.removeprefix(f'{LANDING}/')}")
+    return result
+
+
+def ingest_local(rowgate: Rowgate, file: Path, table: str | None = None, progress: Progress | None = None) -> IngestResult:
+    """A local file, read where it is and left there."""
+    if not file.is_file():
+        raise InputRefused(f"{file}: no such file")
+    spec, suffix = table_for(rowgate, file.as_posix(), table)
+    return ingest(rowgate, Source(str(file.resolve()), spec, suffix, lambda: file.open("rb")), progress)
+
+
+def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -> IngestResult:
+    """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes."""
+    engine, metadata, table = rowgate.engine, rowgate.metadata, source.table
+    with source.open() as stream:
+        digest = content_hash(stream)
+    with engine.begin() as conn:
+        load = open_load(conn, metadata, table.name, source.name, digest)
+    if load.status == DONE:
+        message = f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}"
+        return IngestResult(source.name, table.name, "already-loaded", unchanged=load.inserted + load.unchanged, message=message)
+    try:
+        with source.open() as stream:
+            for chunk in READERS[source.suffix](stream, table, rowgate.settings.chunk_rows, skip=load.rows_read):
+                with engine.begin() as conn:
+                    write_chunk(conn, metadata, table.name, source.name, load.id, chunk.rows_read, validate(conn, metadata, table, chunk))
+                if progress:
+                    progress(len(chunk.row_numbers) + len(chunk.refused))
+    except InputRefused:
+        _forget_if_untouched(rowgate, load.id)
+        raise
+    with engine.begin() as conn:
+        load = close_load(conn, metadata, load.id)
+    if load.rejected:
+        _write_rejected_file(rowgate, source)
+    if load.inserted:
+        replay.redrive_children(rowgate, table.name)
+    return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
+
+
+def _forget_if_untouched(rowgate: Rowgate, load_id: int) -> None:
+    """A file refused before any row was written leaves no ledger row, so a fixed dictionary can take it."""
+    loads = rowgate.metadata.tables["rowgate_loads"]
+    with rowgate.engine.begin() as conn:
+        conn.execute(loads.delete().where(loads.c.id == load_id, loads.c.rows_read == 0))
+
+
+def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:
+    """rejected/<table>/<file>.rejected.csv: row number, the original cells, then the reasons."""
+    fields = list(source.table.field_names)
+    target = f"{REJECTED}/{source.table.name}/{PurePosixPath(source.name).name}.rejected.csv"
+    with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(["row_number", *fields, "errors"])
+        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name):
+            cells = json.loads(raw)
+            cells = [cells.get(name) for name in fields] if isinstance(cells, dict) else cells
+            errors = "; ".join(f"{e['code']}: {e['message']}" for e in json.loads(reasons))
+            writer.writerow([row_number, *cells, errors])
+        text.flush()
+        text.detach()

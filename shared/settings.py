@@ -1,0 +1,49 @@
+"""The one list of settings the code reads, with their defaults. Nothing else reads the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DATA_DIR = Path(".data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite:///{DATA_DIR / 'rowgate.db'}"
+    storage: str = str(DATA_DIR / "storage")
+    dictionary: str = ""
+    chunk_rows: int = 50_000
+    max_retained_backups: int = 7
+
+
+# Each setting and the app setting (environment variable) it comes from.
+ENVIRONMENT = {
+    "database_url": "ROWGATE_DATABASE_URL",
+    "storage": "ROWGATE_STORAGE",
+    "dictionary": "ROWGATE_DICTIONARY",
+    "chunk_rows": "ROWGATE_CHUNK_ROWS",
+    "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
+}
+
+
+def from_environment(environ: dict[str, str] | None = None, **overrides) -> Settings:
+    """Settings from app settings / environment variables; explicit overrides win when not None."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for field in fields(Settings):
+        raw = overrides.get(field.name)
+        if raw is None:
+            raw = environ.get(ENVIRONMENT[field.name]) or None
+        if raw is None:
+            continue
+        if field.type == "int":
+            try:
+                raw = int(raw)
+            except ValueError:
+                raise ValueError(f"{ENVIRONMENT[field.name]} must be an integer, got {raw!r}") from None
+            if raw < 1:
+                raise ValueError(f"{ENVIRONMENT[field.name]} must be at least 1, got {raw}")
+        values[field.name] = raw
+    return Settings(**values)

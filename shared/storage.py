@@ -1,0 +1,279 @@
+"""Storage: a local folder or Azure Blob Storage behind one small interface. Paths are `container/name`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class StorageError(Exception):
+    """A path that does not exist or cannot be used."""
+
+
+class Storage(Protocol):
+    def open_read(self, path: str) -> BinaryIO: ...
+    def open_random(self, path: str) -> BinaryIO: ...  # seekable, for formats with a footer (Parquet)
+    def open_write(self, path: str): ...  # context manager yielding a binary writer; visible only on success
+    def list(self, prefix: str) -> Iterator[str]: ...
+    def exists(self, path: str) -> bool: ...
+    def size(self, path: str) -> int: ...
+    def delete(self, path: str) -> None: ...
+    def move(self, source: str, target: str) -> None: ...
+    def describe(self) -> str: ...
+
+
+def open_storage(location: str) -> Storage:
+    """A local folder path, an Azure connection string, or a blob account URL (managed identity)."""
+    if location.startswith(("https://", "http://")) or "AccountName=" in location or "UseDevelopmentStorage" in location:
+        return BlobStorage(location)
+    return LocalStorage(Path(location))
+
+
+def content_hash(stream: BinaryIO) -> str:
+    """A hash of the bytes, read as a stream, so the same content under any name is recognised."""
+    digest = hashlib.sha256()
+    while block := stream.read(CHUNK_BYTES):
+        digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
+
+
+def split(path: str) -> tuple[str, str]:
+    container, _, name = path.strip("/").partition("/")
+    if not container or not name:
+        raise StorageError(f"{path!r} is not a container/name path")
+    return container, name
+
+
+class LocalStorage:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def describe(self) -> str:
+        return f"folder {self.root}"
+
+    def _file(self, path: str) -> Path:
+        container, name = split(path)
+        file = (self.root / container / name).resolve()
+        if self.root.resolve() not in file.parents:
+            raise StorageError(f"{path!r} leaves the storage folder")
+        return file
+
+    def open_read(self, path: str) -> BinaryIO:
+        try:
+            return self._file(path).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise StorageError(f"{path} does not exist in {self.describe()}") from None
+
+    open_random = open_read
+
+    @contextmanager
+    def open_write(self, path: str):
+        file = self._file(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=file.parent, prefix=".partial-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                yield stream
+            os.replace(temp, file)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def list(self, prefix: str) -> Iterator[str]:
+        container, _, rest = prefix.strip("/").partition("/")
+        base = self.root / container
+        if not base.is_dir():
+            return
+        for file in sorted(base.rglob("*")):
+            name = file.relative_to(base).as_posix()
+            if file.is_file() and name.startswith(rest) and not file.name.startswith(".partial-"):
+                yield f"{container}/{name}"
+
+    def exists(self, path: str) -> bool:
+        return self._file(path).is_file()
+
+    def size(self, path: str) -> int:
+        return self._file(path).stat().st_size
+
+    def delete(self, path: str) -> None:
+        self._file(path).unlink(missing_ok=True)
+
+    def move(self, source: str, target: str) -> None:
+        destination = self._file(target)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(self._file(source), destination)
+
+
+class BlobStorage:
+    def __init__(self, location: str):
+        from azure.storage.blob import BlobServiceClient
+
+        if location.startswith(("https://", "http://")):
+            from azure.identity import DefaultAzureCredential
+
+            self.service = BlobServiceClient(location, credential=DefaultAzureCredential())
+        else:
+            self.service = BlobServiceClient.from_connection_string(location)
+        self._containers: set[str] = set()
+
+    def describe(self) -> str:
+        return f"blob account {self.service.account_name}"
+
+    def _blob(self, path: str):
+        container, name = split(path)
+        return self.service.get_blob_client(container, name)
+
+    def open_read(self, path: str) -> BinaryIO:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self._blob(path).download_blob()
+        except ResourceNotFoundError:
+            raise StorageError(f"{path} does not exist in {self.describe()}") from None
+        return io.BufferedReader(_ChunkStream(downloader.chunks()), buffer_size=CHUNK_BYTES)
+
+    def open_random(self, path: str) -> BinaryIO:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        blob = self._blob(path)
+        try:
+            size = blob.get_blob_properties().size
+        except ResourceNotFoundError:
+            raise StorageError(f"{path} does not exist in {self.describe()}") from None
+        return io.BufferedReader(_RangeStream(blob, size), buffer_size=CHUNK_BYTES)
+
+    @contextmanager
+    def open_write(self, path: str):
+        container, _ = split(path)
+        if container not in self._containers:
+            client = self.service.get_container_client(container)
+            if not client.exists():
+                client.create_container()
+            self._containers.add(container)
+        writer = _BlockWriter(self._blob(path))
+        yield writer
+        writer.commit()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        container, _, rest = prefix.strip("/").partition("/")
+        client = self.service.get_container_client(container)
+        if not client.exists():
+            return
+        for blob in client.list_blobs(name_starts_with=rest or None):
+            yield f"{container}/{blob.name}"
+
+    def exists(self, path: str) -> bool:
+        return self._blob(path).exists()
+
+    def size(self, path: str) -> int:
+        return self._blob(path).get_blob_properties().size
+
+    def delete(self, path: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._blob(path).delete_blob()
+        except ResourceNotFoundError:
+            pass
+
+    def move(self, source: str, target: str) -> None:
+        # Stream through this process: works with any credential, including managed identity.
+        with self.open_read(source) as stream, self.open_write(target) as out:
+            shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        self.delete(source)
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (a blob download)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+class _RangeStream(io.RawIOBase):
+    """A seekable stream over a blob that downloads only the ranges read."""
+
+    def __init__(self, blob, size: int):
+        self._blob = blob
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        length = min(len(buffer), self._size - self._position)
+        if length <= 0:
+            return 0
+        data = self._blob.download_blob(offset=self._position, length=length).readall()
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+class _BlockWriter(io.RawIOBase):
+    """Uploads as staged blocks of CHUNK_BYTES; the blob appears only when the block list commits."""
+
+    def __init__(self, blob):
+        self._blob = blob
+        self._buffer = bytearray()
+        self._blocks: list = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._buffer += data
+        while len(self._buffer) >= CHUNK_BYTES:
+            self._stage(bytes(self._buffer[:CHUNK_BYTES]))
+            del self._buffer[:CHUNK_BYTES]
+        return len(data)
+
+    def _stage(self, block: bytes) -> None:
+        from azure.storage.blob import BlobBlock
+
+        block_id = uuid.uuid4().hex
+        self._blob.stage_block(block_id, block)
+        self._blocks.append(BlobBlock(block_id=block_id))
+
+    def commit(self) -> None:
+        if self._buffer or not self._blocks:
+            self._stage(bytes(self._buffer))
+            self._buffer.clear()
+        self._blob.commit_block_list(self._blocks)

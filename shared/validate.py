@@ -1,0 +1,283 @@
+"""Validate: a chunk of columns against the dictionary, column by column, then its keys against the database.
+
+Every check works on whole columns (pyarrow compute); Python touches only the rows that fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from shared.db import key_column, select_in_batches
+from shared.dictionary import Field, Table
+from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
+from shared.parse import Chunk
+
+ARROW_TYPES = {"integer": pa.int64(), "string": pa.string(), "datetime": pa.timestamp("us"), "date": pa.date32()}
+INT64 = pa.decimal128(38, 0)
+INT64_MIN = pa.scalar(Decimal(-(2**63)), INT64)
+INT64_MAX = pa.scalar(Decimal(2**63 - 1), INT64)
+
+
+@dataclass
+class Checked:
+    """What a chunk comes to: rows to insert, how many were already loaded, and the refusals."""
+
+    rows: pa.Table
+    unchanged: int = 0
+    refused: list[Refusal] = field(default_factory=list)
+
+
+@dataclass
+class _Problem:
+    field: str
+    code: str
+    mask: np.ndarray
+    message: Callable[[int], str]
+
+
+def validate(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk) -> Checked:
+    """Check values, then keys; the chunk's own shape refusals come along."""
+    typed, problems = _typed_columns(table, chunk)
+    failed = np.zeros(len(chunk.row_numbers), dtype=bool)
+    for problem in problems:
+        failed |= problem.mask
+    refused = list(chunk.refused)
+    for index in np.flatnonzero(failed):
+        errors = [Error(p.field, p.code, p.message(index)) for p in problems if p.mask[index]]
+        refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(index), errors))
+    positions = np.flatnonzero(~failed)
+    rows = pa.table(typed).take(pa.array(positions)) if failed.any() else pa.table(typed)
+    checked = _check_keys(conn, metadata, table, chunk, rows, positions)
+    checked.refused = sorted(refused + checked.refused, key=lambda r: r.row_number or 0)
+    return checked
+
+
+def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], list[_Problem]]:
+    typed, problems = {}, []
+    size = len(chunk.row_numbers)
+    for spec in table.fields:
+        column = chunk.columns.get(spec.name)
+        if column is None:
+            column = pa.nulls(size, pa.string())
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        missing = pc.is_null(column)
+        if is_text:
+            missing = pc.or_kleene(missing, pc.equal(pc.utf8_length(column), 0))
+        missing = missing.to_numpy(zero_copy_only=False)
+        if spec.required and missing.any():
+            problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
+        values, bad = CONVERTERS[spec.type](column, is_text)
+        bad &= ~missing
+        if bad.any():
+            problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column)))
+        if spec.max_length and is_text:
+            too_long = pc.fill_null(pc.greater(pc.utf8_length(column), spec.max_length), False).to_numpy(zero_copy_only=False)
+            if too_long.any():
+                lengths = pc.utf8_length(column)
+                problems.append(
+                    _Problem(
+                        spec.name,
+                        CONSTRAINT_ERROR,
+                        too_long,
+                        lambda i, n=spec.name, m=spec.max_length, lengths=lengths: f"{n} is {lengths[i].as_py()} characters long; maxLength is {m}",
+                    )
+                )
+        typed[spec.name] = values
+    return typed, problems
+
+
+def _type_message(spec: Field, column: pa.Array) -> Callable[[int], str]:
+    kind = {"integer": "a 64-bit integer", "datetime": "an ISO 8601 datetime", "date": "an ISO 8601 date"}.get(spec.type, spec.type)
+    return lambda i: f"{spec.name} {_show(column[i].as_py())} is not {kind}"
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _as_integers(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+    if not is_text:
+        return pc.cast(column, pa.int64()), np.zeros(len(column), dtype=bool)
+    text = pc.utf8_trim_whitespace(column)
+    shaped = pc.fill_null(pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(text), 38)), False)
+    numbers = pc.cast(pc.if_else(shaped, text, "0"), INT64)
+    ok = pc.and_(shaped, pc.and_(pc.greater_equal(numbers, INT64_MIN), pc.less_equal(numbers, INT64_MAX)))
+    values = pc.cast(pc.if_else(ok, numbers, None), pa.int64())
+    return values, ~ok.to_numpy(zero_copy_only=False)
+
+
+def _as_strings(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+    return pc.cast(column, pa.string()), np.zeros(len(column), dtype=bool)
+
+
+def _as_datetimes(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+    if not is_text:
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = pc.cast(column, pa.timestamp("us", "UTC"))
+        return pc.cast(column, pa.timestamp("us")), np.zeros(len(column), dtype=bool)
+    text = pc.utf8_trim_whitespace(column)
+    # Fast path for the common form; every other ISO 8601 spelling goes through Python's parser.
+    fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
+    return _fill_slow(text, fast, pa.timestamp("us"), _parse_datetime)
+
+
+def _as_dates(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+    if not is_text:
+        return pc.cast(column, pa.date32()), np.zeros(len(column), dtype=bool)
+    text = pc.utf8_trim_whitespace(column)
+    fast = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    return _fill_slow(text, fast, pa.date32(), lambda value: datetime.strptime(value, "%Y-%m-%d").date())
+
+
+def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: Callable) -> tuple[pa.Array, np.ndarray]:
+    slow = pc.and_(pc.is_null(fast), pc.is_valid(text)).to_numpy(zero_copy_only=False)
+    bad = np.zeros(len(text), dtype=bool)
+    if not slow.any():
+        return fast, bad
+    values = fast.to_pylist()
+    for index in np.flatnonzero(slow):
+        try:
+            values[index] = parse(text[index].as_py())
+        except ValueError:
+            bad[index] = True
+    return pa.array(values, arrow_type), bad
+
+
+def _parse_datetime(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+CONVERTERS = {"integer": _as_integers, "string": _as_strings, "datetime": _as_datetimes, "date": _as_dates}
+
+
+def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk, rows: pa.Table, positions: np.ndarray) -> Checked:
+    keys = _key_values(rows, table.primary_key)
+    keep = np.ones(rows.num_rows, dtype=bool)
+    unchanged = np.zeros(rows.num_rows, dtype=bool)
+    refused: list[Refusal] = []
+    first_seen: dict = {}
+
+    def refuse(index: int, error: Error) -> None:
+        keep[index] = False
+        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error]))
+
+    for index in _repeated_in_chunk(keys):
+        original = first_seen.setdefault(keys[index], _first_index(keys, keys[index]))
+        if _row(rows, index) == _row(rows, original):
+            keep[index], unchanged[index] = False, True
+        else:
+            number = chunk.row_numbers[positions[original]]
+            refuse(index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})"))
+
+    target = metadata.tables[table.name]
+    loaded = _loaded_rows(conn, target, table, keys[keep])
+    for index in np.flatnonzero(keep):
+        existing = loaded.get(keys[index])
+        if existing is None:
+            continue
+        here = _row(rows, index)
+        if here == existing:
+            keep[index], unchanged[index] = False, True
+        else:
+            diff = ", ".join(f"{n}: {_show(a)} here, {_show(b)} loaded" for n, a, b in zip(rows.column_names, here, existing) if a != b)
+            refuse(index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} is already loaded with other values ({diff})"))
+
+    eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
+    for fk in table.foreign_keys:
+        values = _key_values(rows, fk.fields)
+        candidates = {v for v, k in zip(values, eligible) if k and v is not None}
+        if fk.parent == table.name:
+            candidates -= set(keys[eligible])
+        parent = metadata.tables[fk.parent]
+        found = _existing_keys(conn, parent, fk.parent_fields, candidates)
+        for index in np.flatnonzero(eligible):
+            if values[index] is not None and values[index] in candidates and values[index] not in found:
+                message = f"{'/'.join(fk.fields)} {values[index]!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
+                refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
+    return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
+
+
+def _merge(refused: list[Refusal]) -> list[Refusal]:
+    """One refusal per row, with all its key errors."""
+    by_row: dict[int, Refusal] = {}
+    for refusal in refused:
+        if refusal.row_number in by_row:
+            by_row[refusal.row_number].errors.extend(refusal.errors)
+        else:
+            by_row[refusal.row_number] = refusal
+    return list(by_row.values())
+
+
+def _key_values(rows: pa.Table, names: tuple[str, ...]) -> np.ndarray:
+    if len(names) == 1:
+        return np.array(rows.column(names[0]).to_pylist(), dtype=object)
+    result = np.empty(rows.num_rows, dtype=object)
+    result[:] = list(zip(*(rows.column(name).to_pylist() for name in names)))
+    return result
+
+
+def _repeated_in_chunk(keys: np.ndarray) -> list[int]:
+    seen: set = set()
+    repeated = []
+    if len(set(keys)) == len(keys):
+        return repeated
+    for index, key in enumerate(keys):
+        if key in seen:
+            repeated.append(index)
+        seen.add(key)
+    return repeated
+
+
+def _first_index(keys: np.ndarray, key) -> int:
+    return next(i for i, k in enumerate(keys) if k == key)
+
+
+def _row(rows: pa.Table, index: int) -> tuple:
+    return tuple(rows.column(name)[index].as_py() for name in rows.column_names)
+
+
+def _key_text(table: Table, key) -> str:
+    return f"{'/'.join(table.primary_key)} {key!r}"
+
+
+def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.ndarray) -> dict:
+    """Rows already in the table for these keys. Skips the lookup when the keys lie past what is loaded."""
+    if len(keys) == 0:
+        return {}
+    if len(table.primary_key) == 1 and table.field(table.primary_key[0]).type == "integer":
+        column = target.c[table.primary_key[0]]
+        low, high = conn.execute(sa.select(sa.func.min(column), sa.func.max(column))).one()
+        if low is None:
+            return {}
+        keys = [k for k in keys if low <= k <= high]
+    names = [f.name for f in table.fields]
+    query = sa.select(*(target.c[n] for n in names))
+    result = {}
+    for row in select_in_batches(conn, query, key_column(target, table), keys):
+        values = tuple(row)
+        key = values[names.index(table.primary_key[0])] if len(table.primary_key) == 1 else tuple(values[names.index(n)] for n in table.primary_key)
+        result[key] = values
+    return result
+
+
+def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...], candidates: set) -> set:
+    if not candidates:
+        return set()
+    columns = [parent.c[name] for name in fields]
+    column = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+    rows = select_in_batches(conn, sa.select(*columns), column, candidates)
+    return {row[0] if len(columns) == 1 else tuple(row) for row in rows}

@@ -1,0 +1,241 @@
+"""File ingestion: real challenge files, every kind of bad input, idempotence, re-drive, archive."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from shared.errors import InputRefused
+from shared.ingest import ingest_landed, ingest_local
+
+
+def count(rowgate, table: str) -> int:
+    with rowgate.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(rowgate.metadata.tables[table])).scalar_one()
+
+
+def open_rejections(rowgate, table: str | None = None) -> list[dict]:
+    rejections = rowgate.metadata.tables["rowgate_rejections"]
+    query = sa.select(rejections).where(rejections.c.resolved_at.is_(None)).order_by(rejections.c.row_number)
+    if table:
+        query = query.where(rejections.c.table_name == table)
+    with rowgate.engine.connect() as conn:
+        return [dict(row._mapping) | {"reasons": json.loads(row.reasons), "raw": json.loads(row.raw)} for row in conn.execute(query)]
+
+
+def codes(rejection: dict) -> list[str]:
+    return [reason["code"] for reason in rejection["reasons"]]
+
+
+def load_parents(rowgate, tmp_path: Path) -> None:
+    write(tmp_path / "departments.csv", "1,Sales\n2,Legal\n")
+    write(tmp_path / "jobs.csv", "1,Clerk\n2,Lawyer\n")
+    ingest_local(rowgate, tmp_path / "departments.csv")
+    ingest_local(rowgate, tmp_path / "jobs.csv")
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def test_challenge_files_load_with_the_70_incomplete_rows_refused(rowgate, challenge):
+    results = [ingest_local(rowgate, challenge / f"{name}.csv") for name in ("departments", "jobs", "hired_employees")]
+    assert [(r.inserted, r.rejected) for r in results] == [(12, 0), (183, 0), (1929, 70)]
+    refused = open_rejections(rowgate, "hired_employees")
+    assert len(refused) == 70
+    assert all(codes(r) == ["constraint-error"] and "is required and is empty" in r["reasons"][0]["message"] for r in refused)
+    assert refused[0]["row_number"] == 2 and refused[0]["raw"]["name"] == "Ty Hofer"
+
+
+def test_replayed_file_changes_nothing(rowgate, challenge):
+    first = ingest_local(rowgate, challenge / "departments.csv")
+    again = ingest_local(rowgate, challenge / "departments.csv")
+    assert (first.status, again.status) == ("loaded", "already-loaded")
+    assert (again.inserted, again.unchanged, again.rejected) == (0, 12, 0)
+    assert count(rowgate, "departments") == 12
+
+
+def test_same_rows_in_a_new_file_are_unchanged_and_conflicting_rows_refused(rowgate, tmp_path):
+    ingest_local(rowgate, write(tmp_path / "departments.csv", "1,Sales\n2,Legal\n"))
+    (tmp_path / "departments").mkdir()
+    result = ingest_local(rowgate, write(tmp_path / "departments" / "second.csv", "1,Sales\n2,Law\n3,Support\n"))
+    assert (result.inserted, result.unchanged, result.rejected) == (1, 1, 1)
+    [conflict] = open_rejections(rowgate, "departments")
+    assert codes(conflict) == ["primary-key"]
+    assert "'Legal' loaded" in conflict["reasons"][0]["message"] and "'Law' here" in conflict["reasons"][0]["message"]
+
+
+def test_children_refused_for_a_missing_parent_load_when_the_parent_lands(rowgate, tmp_path):
+    write(tmp_path / "hired_employees.csv", "1,Ana,2021-01-05T10:00:00Z,1,1\n2,Bo,2021-02-05T10:00:00Z,7,1\n")
+    first = ingest_local(rowgate, tmp_path / "hired_employees.csv")
+    assert (first.inserted, first.rejected) == (0, 2)
+    assert {tuple(codes(r)) for r in open_rejections(rowgate)} == {("foreign-key", "foreign-key")}
+    load_parents(rowgate, tmp_path)
+    assert count(rowgate, "hired_employees") == 1
+    [still] = open_rejections(rowgate, "hired_employees")
+    assert still["raw"]["id"] == "2" and still["reasons"] == [
+        {"field": "department_id", "code": "foreign-key", "message": "department_id 7 is not a departments.id"}
+    ]
+
+
+BAD_ROWS = [
+    ("12abc,Ana,2021-01-05T10:00:00Z,1,1", "id", "type-error", "id '12abc' is not a 64-bit integer"),
+    ("3,Ana,2021-13-01T00:00:00Z,1,1", "datetime", "type-error", "datetime '2021-13-01T00:00:00Z' is not an ISO 8601 datetime"),
+    ("99999999999999999999,Ana,2021-01-05T10:00:00Z,1,1", "id", "type-error", "is not a 64-bit integer"),
+    ("9223372036854775808,Ana,2021-01-05T10:00:00Z,1,1", "id", "type-error", "is not a 64-bit integer"),
+    ("4,,2021-01-05T10:00:00Z,1,1", "name", "constraint-error", "name is required and is empty"),
+    ("5,Ana,2021-01-05T10:00:00Z,1", None, "missing-cell", "the row has 4 cells; hired_employees rows have 5"),
+    ("6,Ana,2021-01-05T10:00:00Z,1,1,extra", None, "extra-cell", "the row has 6 cells"),
+    ("", None, "blank-row", "the row is blank"),
+]
+
+
+@pytest.mark.parametrize(("line", "field", "code", "message"), BAD_ROWS, ids=[b[2] + ":" + b[0][:12] for b in BAD_ROWS])
+def test_bad_row_is_refused_with_its_reason_and_the_rest_loads(rowgate, tmp_path, line, field, code, message):
+    load_parents(rowgate, tmp_path)
+    text = f"1,Ana,2021-01-05T10:00:00Z,1,1\n{line}\n2,Bo,2021-02-05T10:00:00+02:00,2,2\n"
+    result = ingest_local(rowgate, write(tmp_path / "hired_employees.csv", text))
+    assert (result.inserted, result.rejected) == (2, 1)
+    [refused] = open_rejections(rowgate)
+    assert refused["row_number"] == 2
+    [reason] = refused["reasons"]
+    assert (reason["field"], reason["code"]) == (field, code)
+    assert message in reason["message"]
+
+
+def test_edge_of_64_bits_and_other_iso_spellings_load(rowgate, tmp_path):
+    write(tmp_path / "departments.csv", "9223372036854775807,Max\n-9223372036854775808,Min\n 7 ,Padded\n")
+    assert ingest_local(rowgate, tmp_path / "departments.csv").inserted == 3
+    load_parents(rowgate, tmp_path)
+    text = "1,A,2021-07-27T16:02:08.123456Z,1,1\n2,B,2021-07-27T18:02:08+02:00,1,1\n3,C,2021-07-27,1,1\n"
+    ingest_local(rowgate, write(tmp_path / "hired_employees.csv", text))
+    hires = rowgate.metadata.tables["hired_employees"]
+    with rowgate.engine.connect() as conn:
+        stamps = conn.execute(sa.select(hires.c.datetime).order_by(hires.c.id)).scalars().all()
+    assert stamps == [datetime(2021, 7, 27, 16, 2, 8, 123456), datetime(2021, 7, 27, 16, 2, 8), datetime(2021, 7, 27)]
+
+
+def test_bom_crlf_and_quoted_commas_and_newlines_parse(rowgate, tmp_path):
+    text = '\ufeff1,"Sales, EMEA"\r\n2,"Legal\r\nand Tax"\r\n3,"Say ""hi"""\r\n'
+    assert ingest_local(rowgate, write(tmp_path / "departments.csv", text)).inserted == 3
+    with rowgate.engine.connect() as conn:
+        names = conn.execute(sa.text("SELECT department FROM departments ORDER BY id")).scalars().all()
+    assert names == ["Sales, EMEA", "Legal\r\nand Tax", 'Say "hi"']
+
+
+def test_non_utf8_bytes_refuse_only_their_row(rowgate, tmp_path):
+    result = ingest_local(rowgate, write(tmp_path / "departments.csv", b"1,Sales\n2,Caf\xe9\n3,Legal\n"))
+    assert (result.inserted, result.rejected) == (2, 1)
+    [refused] = open_rejections(rowgate)
+    assert codes(refused) == ["encoding-error"] and refused["row_number"] == 2 and refused["raw"] == ["2", "Caf\\xe9"]
+
+
+def test_a_10_mb_field_is_refused_by_max_length_without_quoting_it(rowgate, tmp_path):
+    write(tmp_path / "departments.csv", "1,Sales\n2," + "x" * 10_000_000 + "\n3,Legal\n")
+    result = ingest_local(rowgate, tmp_path / "departments.csv")
+    assert (result.inserted, result.rejected) == (2, 1)
+    [refused] = open_rejections(rowgate)
+    assert refused["reasons"][0]["message"] == "department is 10000000 characters long; maxLength is 255"
+
+
+def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
+    write(tmp_path / "levels.csv", "level_name,level_id\nBeginner,1\nAdvanced,2\n")
+    result = ingest_local(rowgate, tmp_path / "levels.csv")
+    assert result.inserted == 2
+    write(tmp_path / "categories.csv", "category_id,category_name\n1,Data\n1,Cloud\n")
+    ingest_local(rowgate, tmp_path / "categories.csv")
+    [dup] = open_rejections(rowgate, "categories")
+    assert dup["row_number"] == 3 and "appears again with other values (first in row 2)" in dup["reasons"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"id,department,budget\n1,Sales,3\n", "the header names unknown columns ['budget']"),
+        (b"department\nSales\n", "the header lacks required columns ['id']"),
+    ],
+    ids=["zero-bytes", "unknown-column", "missing-column"],
+)
+def test_unusable_file_is_refused_and_leaves_no_state(rowgate, tmp_path, content, message):
+    with pytest.raises(InputRefused, match=message.replace("[", r"\[").replace("]", r"\]")):
+        ingest_local(rowgate, write(tmp_path / "departments.csv", content))
+    assert count(rowgate, "departments") == 0
+    assert count(rowgate, "rowgate_loads") == 0
+
+
+def test_header_only_file_loads_nothing_and_is_fine(rowgate, tmp_path):
+    result = ingest_local(rowgate, write(tmp_path / "levels.csv", "level_id,level_name\n"))
+    assert (result.status, result.inserted, result.rejected) == ("loaded", 0, 0)
+
+
+def test_unknown_table_is_refused_by_name(rowgate, tmp_path):
+    with pytest.raises(InputRefused, match="no table named 'salaries'"):
+        ingest_local(rowgate, write(tmp_path / "salaries.csv", "1,2\n"))
+
+
+def test_two_files_with_conflicting_rows_keep_the_first_and_refuse_the_second(rowgate, tmp_path):
+    (tmp_path / "jobs").mkdir()
+    ingest_local(rowgate, write(tmp_path / "jobs" / "a.csv", "1,Clerk\n"))
+    result = ingest_local(rowgate, write(tmp_path / "jobs" / "b.csv", "1,Janitor\n"))
+    assert result.rejected == 1
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT job FROM jobs")).scalars().all() == ["Clerk"]
+
+
+def parquet_courses(path: Path, **columns) -> Path:
+    data = {
+        "course_id": pa.array([1, 2, 3], pa.int64()),
+        "course_name": pa.array(["SQL", None, "Avro"]),
+        "category_id": pa.array([1, 1, 9], pa.int64()),
+        "level_id": pa.array([1, 1, 1], pa.int64()),
+        "start_date": pa.array([1_700_000_000_000_000] * 3, pa.timestamp("us", "UTC")),
+    } | columns
+    pq.write_table(pa.table(data), path)
+    return path
+
+
+def test_parquet_rows_are_validated_like_csv_rows(rowgate, tmp_path):
+    ingest_local(rowgate, write(tmp_path / "categories.csv", "category_id,category_name\n1,Data\n"))
+    ingest_local(rowgate, write(tmp_path / "levels.csv", "level_id,level_name\n1,Beginner\n"))
+    result = ingest_local(rowgate, parquet_courses(tmp_path / "courses.parquet"))
+    assert (result.inserted, result.rejected) == (1, 2)
+    assert [codes(r) for r in open_rejections(rowgate)] == [["constraint-error"], ["foreign-key"]]
+
+
+def test_parquet_with_a_wrong_column_type_is_refused_whole(rowgate, tmp_path):
+    path = parquet_courses(tmp_path / "courses.parquet", course_id=pa.array([1.0, 2.0, 3.0]))
+    with pytest.raises(InputRefused, match="column course_id is double in the Parquet file; courses.course_id is integer"):
+        ingest_local(rowgate, path)
+    assert count(rowgate, "rowgate_loads") == 0
+
+
+def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challenge):
+    storage = rowgate.storage
+    for name in ("departments", "jobs", "hired_employees"):
+        with storage.open_write(f"landing/{name}.csv") as out, (challenge / f"{name}.csv").open("rb") as src:
+            out.write(src.read())
+        ingest_landed(rowgate, f"landing/{name}.csv")
+    assert list(storage.list("landing/")) == []
+    assert sorted(storage.list("archive/")) == ["archive/departments.csv", "archive/hired_employees.csv", "archive/jobs.csv"]
+    with storage.open_read("rejected/hired_employees/hired_employees.csv.rejected.csv") as stream:
+        lines = stream.read().decode().splitlines()
+    assert lines[0] == "row_number,id,name,datetime,department_id,job_id,errors"
+    assert len(lines) == 71 and lines[1].startswith("2,2,Ty Hofer,2021-05-30T05:43:46Z,8,,constraint-error")
+
+
+def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgate):
+    with rowgate.storage.open_write("landing/salaries.csv") as out:
+        out.write(b"1,2\n")
+    result = ingest_landed(rowgate, "landing/salaries.csv")
+    assert result.status == "refused"
+    assert sorted(rowgate.storage.list("rejected/")) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
+    with rowgate.storage.open_read("rejected/salaries.csv.reason.txt") as stream:
+        assert "no table named 'salaries'" in stream.read().decode()
