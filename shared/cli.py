@@ -44,6 +44,13 @@ def _rowgate(ctx: click.Context):
         raise click.UsageError(str(exc)) from None
 
 
+def _check_table(rowgate, table: str) -> None:
+    try:
+        rowgate.dictionary.table(table)
+    except DictionaryError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--table'") from None
+
+
 @main.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
@@ -61,6 +68,8 @@ def init(ctx: click.Context) -> None:
 def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_json: bool, strict: bool) -> None:
     """Validate and load local CSV or Parquet files, parents before children. Files stay where they are."""
     rowgate = _rowgate(ctx)
+    if table:
+        _check_table(rowgate, table)
     results: list[IngestResult] = []
     order = {t.name: i for i, t in enumerate(rowgate.dictionary.dependency_order())}
 
@@ -101,11 +110,9 @@ def _echo_result(result: IngestResult) -> None:
 def replay(ctx: click.Context, table: str | None) -> None:
     """Validate the open rejections again and load the rows that now pass."""
     rowgate = _rowgate(ctx)
-    try:
-        results = replay_rejections(rowgate, table)
-    except DictionaryError as exc:
-        raise click.UsageError(str(exc)) from None
-    for r in results:
+    if table:
+        _check_table(rowgate, table)
+    for r in replay_rejections(rowgate, table):
         click.echo(f"{r.table}: replayed {r.replayed}, resolved {r.resolved}, still refused {r.still_refused}")
 
 
@@ -183,3 +190,7 @@ def generate(domain: str, rows: int, seed: int, out: Path, dirty_rate: float) ->
     with _progress(total=rows, desc=f"generate {domain}", unit=" rows") as bar:
         for path in generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update):
             click.echo(path)
+
+
+if __name__ == "__main__":
+    main()

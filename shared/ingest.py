@@ -57,7 +57,10 @@ def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Ta
         table = file.parent.name if file.parent.name in names else file.stem
         if table not in names:
             known = ", ".join(names)
-            raise InputRefused(f"{path}: no table named {table!r}; name the file <table>{suffix} or put it in a folder <table>/ (tables: {known})")
+            raise InputRefused(
+                f"{path}: {file.stem!r} is not a table, nor is its folder {file.parent.name!r}; "
+                f"name the file <table>{suffix} or put it in a folder named after the table (tables: {known})"
+            )
     return rowgate.dictionary.table(table), suffix
 
 

@@ -77,6 +77,8 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
         values, bad = CONVERTERS[spec.type](column, is_text)
+        if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
+            values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column)))

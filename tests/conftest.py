@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import uuid
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 CHALLENGE = ROOT.parent / "shared" / "data" / "globant-challenge"
 POSTGRES_URL = os.environ.get("ROWGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@cache
+def registered_functions() -> dict:
+    """function_app's functions by name, indexed once as the worker does (a second indexing is refused)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 def unavailable(reason: str):
@@ -98,7 +107,7 @@ def azurite(tmp_path_factory):
         f"DefaultEndpointsProtocol=http;AccountName=rowgatetest;AccountKey={key};"
         f"BlobEndpoint=http://127.0.0.1:{port}/rowgatetest;"
     )
-    process.terminate()
+    process.kill()
     process.wait(timeout=10)
 
 

@@ -177,7 +177,7 @@ def test_header_only_file_loads_nothing_and_is_fine(rowgate, tmp_path):
 
 
 def test_unknown_table_is_refused_by_name(rowgate, tmp_path):
-    with pytest.raises(InputRefused, match="no table named 'salaries'"):
+    with pytest.raises(InputRefused, match="'salaries' is not a table"):
         ingest_local(rowgate, write(tmp_path / "salaries.csv", "1,2\n"))
 
 
@@ -238,4 +238,4 @@ def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgat
     assert result.status == "refused"
     assert sorted(rowgate.storage.list("rejected/")) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
     with rowgate.storage.open_read("rejected/salaries.csv.reason.txt") as stream:
-        assert "no table named 'salaries'" in stream.read().decode()
+        assert "'salaries' is not a table" in stream.read().decode()

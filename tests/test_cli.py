@@ -1,0 +1,119 @@
+"""The rowgate command: exit codes, output formats, and a real ingest process killed mid-file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from shared.cli import main
+from shared.generate import generate
+
+
+@pytest.fixture
+def run(tmp_path):
+    env = {"ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "ROWGATE_STORAGE": str(tmp_path / "storage")}
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_ingest_prints_counts_and_exits_0_with_refused_rows(run, challenge):
+    result = run("ingest", challenge / "hired_employees.csv", challenge / "jobs.csv", challenge / "departments.csv")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].endswith("-> departments: inserted 12, unchanged 0, rejected 0")
+    assert lines[2].endswith("-> hired_employees: inserted 1929, unchanged 0, rejected 70")
+
+
+def test_strict_exits_1_when_a_row_was_refused(run, challenge):
+    run("ingest", challenge / "departments.csv", challenge / "jobs.csv")
+    assert run("ingest", "--strict", challenge / "hired_employees.csv").exit_code == 1
+    assert run("ingest", "--strict", challenge / "departments.csv").exit_code == 0
+
+
+def test_json_output_and_exit_2_for_an_unusable_file(run, challenge, tmp_path):
+    (tmp_path / "departments.csv").write_bytes(b"")
+    result = run("ingest", "--json", challenge / "jobs.csv", tmp_path / "departments.csv", tmp_path / "missing.csv")
+    assert result.exit_code == 2
+    by_status = {(r["status"], Path(r["source"]).name): r for r in json.loads(result.stdout)}
+    assert by_status[("loaded", "jobs.csv")]["inserted"] == 183
+    assert "the file is empty" in by_status[("refused", "departments.csv")]["message"]
+    assert "no such file" in by_status[("refused", "missing.csv")]["message"]
+
+
+def test_bad_arguments_exit_2_with_the_reason(run):
+    assert "Invalid value for '--year'" in run("report", "hires-by-quarter", "--year", "1899").output
+    assert run("report", "hires-by-quarter", "--year", "abc").exit_code == 2
+    assert run("report", "recent-courses", "--limit", "1001").exit_code == 2
+    result = run("ingest", "--table", "salaries", "x.csv")
+    assert result.exit_code == 2 and "unknown table 'salaries'" in result.output
+
+
+def test_reports_in_every_format(run, challenge):
+    run("ingest", *(challenge / f"{n}.csv" for n in ("departments", "jobs", "hired_employees")))
+    as_csv = run("report", "departments-above-mean", "--year", "2021", "--format", "csv").output.splitlines()
+    assert as_csv[:3] == ["id,department,hired", "8,Support,216", "5,Engineering,205"]
+    as_json = json.loads(run("report", "hires-by-quarter", "--format", "json").output)
+    assert as_json[0] == {"department": "Accounting", "job": "Account Representative IV", "q1": 1, "q2": 0, "q3": 0, "q4": 0}
+    table = run("report", "departments-above-mean").output.splitlines()
+    assert table[0].split() == ["id", "department", "hired"] and table[-1] == "(7 rows)"
+
+
+def test_generate_then_ingest_then_recent_courses(run, tmp_path):
+    assert run("generate", "courses", "--rows", "500", "--seed", "3", "--out", tmp_path / "c", "--dirty-rate", "0").exit_code == 0
+    assert run("ingest", *sorted((tmp_path / "c").iterdir())).exit_code == 0
+    rows = json.loads(run("report", "recent-courses", "--limit", "3", "--level", "Advanced", "--format", "json").output)
+    assert len(rows) == 3 and all(r["level"] == "Advanced" for r in rows)
+    assert rows[0]["start_date"] >= rows[1]["start_date"] >= rows[2]["start_date"]
+
+
+def test_replay_loads_rows_fixed_in_the_rejections_table(run, tmp_path):
+    (tmp_path / "departments.csv").write_text("1,Sales\n2,\n")
+    run("ingest", tmp_path / "departments.csv")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("""UPDATE rowgate_rejections SET raw = '{"id": "2", "department": "Legal"}'"""))
+    assert run("replay", "--table", "departments").output.strip() == "departments: replayed 1, resolved 1, still refused 0"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT department FROM departments WHERE id = 2")).scalar_one() == "Legal"
+
+
+def test_killed_ingest_resumes_with_no_duplicates_and_no_gaps(tmp_path):
+    files = generate("hr", 400_000, seed=7, out=tmp_path / "hr", dirty_rate=0.01)
+    env = {**os.environ, "ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}", "ROWGATE_STORAGE": str(tmp_path / "s"), "ROWGATE_CHUNK_ROWS": "5000"}
+    command = [sys.executable, "-m", "shared.cli", "ingest"]
+    subprocess.run(command + [str(f) for f in files[:2]], env=env, check=True, capture_output=True)
+    engine = sa.create_engine(env["ROWGATE_DATABASE_URL"])
+    process = subprocess.Popen(command + [str(files[2])], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    progress = 0
+    while time.monotonic() < deadline and progress < 50_000:
+        time.sleep(0.05)
+        with engine.connect() as conn:
+            progress = conn.execute(sa.text("SELECT coalesce(max(rows_read), 0) FROM rowgate_loads WHERE table_name = 'hired_employees'")).scalar_one()
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with engine.connect() as conn:
+        status, rows_read, inserted, rejected = conn.execute(
+            sa.text("SELECT status, rows_read, inserted, rejected FROM rowgate_loads WHERE table_name = 'hired_employees'")
+        ).one()
+        assert status == "loading" and 0 < rows_read < 400_000, "the kill must land mid-file"
+        assert conn.execute(sa.text("SELECT count(*) FROM hired_employees")).scalar_one() == inserted
+        assert conn.execute(sa.text("SELECT count(*) FROM rowgate_rejections WHERE table_name = 'hired_employees'")).scalar_one() == rejected
+    subprocess.run(command + [str(files[2])], env=env, check=True, capture_output=True)
+    clean = {**env, "ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'clean.db'}"}
+    subprocess.run(command + [str(f) for f in files], env=clean, check=True, capture_output=True)
+    query = "SELECT (SELECT count(*) FROM hired_employees), (SELECT sum(id) FROM hired_employees), (SELECT count(*) FROM rowgate_rejections), (SELECT count(DISTINCT row_number) FROM rowgate_rejections)"
+    with engine.connect() as resumed, sa.create_engine(clean["ROWGATE_DATABASE_URL"]).connect() as reference:
+        assert tuple(resumed.execute(sa.text(query)).one()) == tuple(reference.execute(sa.text(query)).one())

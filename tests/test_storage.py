@@ -1,0 +1,63 @@
+"""Storage: the same behaviour from a local folder and from Azure Blob Storage (Azurite)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from shared.storage import CHUNK_BYTES, StorageError, open_storage
+
+
+@pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
+def storage(request, tmp_path):
+    if request.param == "local":
+        return open_storage(str(tmp_path / "storage"))
+    return open_storage(request.getfixturevalue("azurite_storage"))
+
+
+def test_written_bytes_read_back_across_block_boundaries(storage):
+    payload = bytes(range(256)) * (CHUNK_BYTES // 256 * 2 + 3)
+    with storage.open_write("landing/big.bin") as out:
+        for start in range(0, len(payload), 1_000_000):
+            out.write(payload[start : start + 1_000_000])
+    with storage.open_read("landing/big.bin") as stream:
+        assert stream.read(10) == payload[:10]
+        assert stream.read() == payload[10:]
+    assert storage.size("landing/big.bin") == len(payload)
+
+
+def test_a_failed_write_leaves_nothing(storage):
+    with pytest.raises(RuntimeError), storage.open_write("landing/partial.csv") as out:
+        out.write(b"1,Sales\n")
+        raise RuntimeError("crash mid-write")
+    assert not storage.exists("landing/partial.csv")
+    assert list(storage.list("landing/")) == []
+
+
+def test_list_move_and_delete(storage):
+    for name in ("landing/a.csv", "landing/jobs/b.csv", "archive/c.csv"):
+        with storage.open_write(name) as out:
+            out.write(name.encode())
+    assert sorted(storage.list("landing/")) == ["landing/a.csv", "landing/jobs/b.csv"]
+    storage.move("landing/jobs/b.csv", "archive/jobs/b.csv")
+    assert sorted(storage.list("archive/")) == ["archive/c.csv", "archive/jobs/b.csv"]
+    with storage.open_read("archive/jobs/b.csv") as stream:
+        assert stream.read() == b"landing/jobs/b.csv"
+    storage.delete("archive/c.csv")
+    assert not storage.exists("archive/c.csv")
+
+
+def test_missing_path_names_itself(storage):
+    with pytest.raises(StorageError, match="landing/nope.csv does not exist"):
+        storage.open_read("landing/nope.csv")
+
+
+def test_parquet_reads_by_ranges(storage, tmp_path):
+    pq.write_table(pa.table({"x": list(range(100_000))}), tmp_path / "f.parquet", row_group_size=10_000)
+    with storage.open_write("landing/f.parquet") as out:
+        out.write((tmp_path / "f.parquet").read_bytes())
+    with storage.open_random("landing/f.parquet") as stream:
+        parquet = pq.ParquetFile(stream)
+        assert parquet.metadata.num_rows == 100_000
+        assert sum(batch.num_rows for batch in parquet.iter_batches(batch_size=7_000)) == 100_000
