@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from sqlalchemy.dialects import mssql
 
 from shared.dictionary import Dictionary, Table
 
@@ -22,7 +23,7 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincreme
 COLUMN_TYPES = {
     "integer": lambda field: sa.BigInteger(),
     "string": lambda field: sa.Unicode(field.max_length) if field.max_length else sa.UnicodeText(),
-    "datetime": lambda field: sa.DateTime(),
+    "datetime": lambda field: sa.DateTime().with_variant(mssql.DATETIME2(), "mssql"),  # DATETIME keeps only 1/300 s
     "date": lambda field: sa.Date(),
 }
 
@@ -51,7 +52,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
         columns = [
-            sa.Column(f.name, COLUMN_TYPES[f.type](f), nullable=not f.required and f.name not in table.primary_key)
+            sa.Column(f.name, COLUMN_TYPES[f.type](f), nullable=not f.required and f.name not in table.primary_key, autoincrement=False)
             for f in table.fields
         ]
         constraints = [sa.PrimaryKeyConstraint(*table.primary_key, name=f"pk_{table.name}")]

@@ -29,7 +29,7 @@ HR_DIRT: dict[str, Callable[[list[str], int], list[str]]] = {
     "unknown-department": lambda row, i: row[:3] + ["999"] + row[4:],
     "extra-cell": lambda row, i: row + ["surplus"],
     "beyond-64-bits": lambda row, i: row[:4] + ["99999999999999999999"],
-    "key-reused-with-other-values": lambda row, i: [str(max(1, i // 2))] + [row[1] + " Jr."] + row[2:],
+    "key-reused-with-other-values": lambda row, i: ["1", row[1] + " Jr."] + row[2:],  # row 1 is always clean
 }
 
 
@@ -72,7 +72,7 @@ def _hr(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, progr
             times = _iso(rng.integers(0, THREE_YEARS, size))
             department = rng.integers(1, len(DEPARTMENTS) + 1, size)
             job = rng.integers(1, JOBS + 1, size)
-            dirty = np.flatnonzero(rng.random(size) < dirty_rate)
+            dirty = np.flatnonzero((rng.random(size) < dirty_rate) & (ids > 1))
             choice = rng.integers(0, len(kinds), len(dirty))
             table = np.stack([ids.astype(str), names, times, department.astype(str), job.astype(str)], axis=1).tolist()
             for index, kind in zip(dirty, choice):
@@ -101,12 +101,12 @@ def _courses(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, 
             names = np.char.add("Course ", ids.astype(str)).astype(object)
             start_dates = (EPOCH_2020 + rng.integers(0, THREE_YEARS, size).astype("timedelta64[s]")).astype("datetime64[us]")
             # Parquet is typed, so its dirty rows are the ones types cannot catch: empty, unknown parent, reused key.
-            dirty = np.flatnonzero(rng.random(size) < dirty_rate)
+            dirty = np.flatnonzero((rng.random(size) < dirty_rate) & (ids > 1))
             kind = rng.integers(0, 3, len(dirty))
             names[dirty[kind == 0]] = None
             category[dirty[kind == 1]] = 999
-            ids[dirty[kind == 2]] = np.maximum(1, ids[dirty[kind == 2]] // 2)
-            names[dirty[kind == 2]] = [f"Reused {i}" for i in ids[dirty[kind == 2]]]
+            ids[dirty[kind == 2]] = 1  # course 1 is always clean, so these reuse its key with other values
+            names[dirty[kind == 2]] = "Reused key"
             batch = pa.table(
                 [pa.array(ids), pa.array(names, pa.string()), pa.array(category), pa.array(level), pa.array(start_dates).cast(pa.timestamp("us", "UTC"))],
                 schema=schema,
