@@ -22,5 +22,12 @@ def ingest_landed_blob(client: blob.BlobClient) -> None:
     if result.status == "refused":
         logging.warning("rowgate refused %s: %s", path, result.message)
     else:
-        logging.info("rowgate %s %s -> %s: inserted %d, unchanged %d, rejected %d",
-                     result.status, path, result.table, result.inserted, result.unchanged, result.rejected)
+        logging.info(
+            "rowgate %s %s -> %s: inserted %d, unchanged %d, rejected %d",
+            result.status,
+            path,
+            result.table,
+            result.inserted,
+            result.unchanged,
+            result.rejected,
+        )

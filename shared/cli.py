@@ -100,8 +100,10 @@ def _echo_result(result: IngestResult) -> None:
     if result.status == "refused":
         click.echo(f"{result.source}: refused: {result.message}", err=True)
         return
-    click.echo(f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}" +
-               (" (already loaded)" if result.status == "already-loaded" else ""))
+    click.echo(
+        f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}"
+        + (" (already loaded)" if result.status == "already-loaded" else "")
+    )
 
 
 @main.command()

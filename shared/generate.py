@@ -10,10 +10,41 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FIRST = ["Ana", "Bo", "Chen", "Dara", "Eli", "Femi", "Gus", "Hana", "Ivo", "Juno", "Kai", "Lena", "Milo", "Nia", "Omar", "Pia", "Zoë", "Łukasz"]
+FIRST = [
+    "Ana",
+    "Bo",
+    "Chen",
+    "Dara",
+    "Eli",
+    "Femi",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Juno",
+    "Kai",
+    "Lena",
+    "Milo",
+    "Nia",
+    "Omar",
+    "Pia",
+    "Zoë",
+    "Łukasz",
+]
 LAST = ["Vogt", "Hofer", "Morican", "Norwood", "Okafor", "Silva", "Tanaka", "Weber", "Young", "Zhou", "García", "Müller"]
-DEPARTMENTS = ["Accounting", "Business Development", "Engineering", "Human Resources", "Legal", "Marketing", "Product Management",
-               "Research and Development", "Sales", "Services", "Support", "Training"]
+DEPARTMENTS = [
+    "Accounting",
+    "Business Development",
+    "Engineering",
+    "Human Resources",
+    "Legal",
+    "Marketing",
+    "Product Management",
+    "Research and Development",
+    "Sales",
+    "Services",
+    "Support",
+    "Training",
+]
 CATEGORIES = ["Data", "Cloud", "Security", "Design", "Management", "Languages", "Finance", "Health", "Music", "Science"]
 LEVELS = ["Beginner", "Intermediate", "Advanced"]
 JOBS = 183
@@ -33,7 +64,9 @@ HR_DIRT: dict[str, Callable[[list[str], int], list[str]]] = {
 }
 
 
-def generate(kind: str, rows: int, seed: int, out: Path, dirty_rate: float = 0.0, progress: Callable[[int], None] | None = None) -> list[Path]:
+def generate(
+    kind: str, rows: int, seed: int, out: Path, dirty_rate: float = 0.0, progress: Callable[[int], None] | None = None
+) -> list[Path]:
     """Write the files of one domain (hr or courses) into `out`; the same arguments give the same bytes."""
     if kind not in ("hr", "courses"):
         raise ValueError(f"unknown domain {kind!r}: use hr or courses")
@@ -87,7 +120,13 @@ def _courses(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, 
     levels = _write_csv(out / "levels.csv", ["level_id", "level_name"], ([i + 1, n] for i, n in enumerate(LEVELS)))
     path = out / "courses.parquet"
     schema = pa.schema(
-        [("course_id", pa.int64()), ("course_name", pa.string()), ("category_id", pa.int64()), ("level_id", pa.int64()), ("start_date", pa.timestamp("us", "UTC"))]
+        [
+            ("course_id", pa.int64()),
+            ("course_name", pa.string()),
+            ("category_id", pa.int64()),
+            ("level_id", pa.int64()),
+            ("start_date", pa.timestamp("us", "UTC")),
+        ]
     )
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, max(rows, 1), CHUNK):
@@ -108,7 +147,13 @@ def _courses(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, 
             ids[dirty[kind == 2]] = 1  # course 1 is always clean, so these reuse its key with other values
             names[dirty[kind == 2]] = "Reused key"
             batch = pa.table(
-                [pa.array(ids), pa.array(names, pa.string()), pa.array(category), pa.array(level), pa.array(start_dates).cast(pa.timestamp("us", "UTC"))],
+                [
+                    pa.array(ids),
+                    pa.array(names, pa.string()),
+                    pa.array(category),
+                    pa.array(level),
+                    pa.array(start_dates).cast(pa.timestamp("us", "UTC")),
+                ],
                 schema=schema,
             )
             writer.write_table(batch)

@@ -47,14 +47,14 @@ class IngestResult:
 
 
 def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Table, str]:
-    """The table and format of a file: `<table>.csv`, or any .csv/.parquet in a folder named after the table."""
+    """The table and format of a file: its name (`<table>.csv`), else its folder's (`<table>/<anything>.parquet`)."""
     file = PurePosixPath(path)
     suffix = file.suffix.lower()
     if suffix not in READERS:
         raise InputRefused(f"{path}: only .csv and .parquet files are ingested")
     if table is None:
         names = rowgate.dictionary.tables
-        table = file.parent.name if file.parent.name in names else file.stem
+        table = file.stem if file.stem in names else file.parent.name
         if table not in names:
             known = ", ".join(names)
             raise InputRefused(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -16,7 +16,7 @@ LOADING, DONE, REFUSED = "loading", "done", "refused"
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def open_load(conn: sa.Connection, metadata: sa.MetaData, table: str, source: str, content_hash: str) -> sa.Row:
@@ -30,7 +30,9 @@ def open_load(conn: sa.Connection, metadata: sa.MetaData, table: str, source: st
     return conn.execute(query).one()
 
 
-def write_chunk(conn: sa.Connection, metadata: sa.MetaData, table: str, source: str, load_id: int, rows_read: int, checked: Checked) -> None:
+def write_chunk(
+    conn: sa.Connection, metadata: sa.MetaData, table: str, source: str, load_id: int, rows_read: int, checked: Checked
+) -> None:
     """One chunk's rows, refusals and ledger progress: committed together, so a resumed load neither repeats nor skips."""
     bulk_insert(conn, metadata.tables[table], checked.rows)
     log_refusals(conn, metadata, table, source, checked.refused)

@@ -95,7 +95,9 @@ def departments_above_mean(conn: sa.Connection, year: int) -> Report:
     return _run(conn, sa.select(v.c.id, v.c.department, v.c.hired).where(v.c.year == year).order_by(v.c.hired.desc(), v.c.id))
 
 
-def recent_courses(conn: sa.Connection, since: datetime | None = None, limit: int = 10, category: str | None = None, level: str | None = None) -> Report:
+def recent_courses(
+    conn: sa.Connection, since: datetime | None = None, limit: int = 10, category: str | None = None, level: str | None = None
+) -> Report:
     """Courses by newest start date, optionally since a date and of one category or level."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")

@@ -18,13 +18,20 @@ class Settings:
     max_retained_backups: int = 7
 
 
-# Each setting and the app setting (environment variable) it comes from.
+# Each setting: the app setting (environment variable) it comes from, and what it means.
 ENVIRONMENT = {
     "database_url": "ROWGATE_DATABASE_URL",
     "storage": "ROWGATE_STORAGE",
     "dictionary": "ROWGATE_DICTIONARY",
     "chunk_rows": "ROWGATE_CHUNK_ROWS",
     "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
+}
+DESCRIPTIONS = {
+    "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
+    "ROWGATE_STORAGE": "a local folder, an Azure Storage connection string (UseDevelopmentStorage=true for Azurite), or a blob account URL (managed identity)",
+    "ROWGATE_DICTIONARY": "path of a data dictionary (Data Package descriptor) to use instead of the bundled one",
+    "ROWGATE_CHUNK_ROWS": "rows validated and committed together; bounds memory and the work a crash repeats",
+    "ROWGATE_BACKUP_RETENTION": "backups kept per table",
 }
 
 

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -181,10 +181,8 @@ class BlobStorage:
     def delete(self, path: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with suppress(ResourceNotFoundError):
             self._blob(path).delete_blob()
-        except ResourceNotFoundError:
-            pass
 
     def move(self, source: str, target: str) -> None:
         # Stream through this process: works with any credential, including managed identity.

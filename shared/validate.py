@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
@@ -91,7 +91,9 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
                         spec.name,
                         CONSTRAINT_ERROR,
                         too_long,
-                        lambda i, n=spec.name, m=spec.max_length, lengths=lengths: f"{n} is {lengths[i].as_py()} characters long; maxLength is {m}",
+                        lambda i, n=spec.name, m=spec.max_length, lengths=lengths: (
+                            f"{n} is {lengths[i].as_py()} characters long; maxLength is {m}"
+                        ),
                     )
                 )
         typed[spec.name] = values
@@ -159,7 +161,7 @@ def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: C
 def _parse_datetime(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed
 
 
@@ -183,7 +185,9 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
             keep[index], unchanged[index] = False, True
         else:
             number = chunk.row_numbers[positions[original]]
-            refuse(index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})"))
+            refuse(
+                index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})")
+            )
 
     target = metadata.tables[table.name]
     loaded = _loaded_rows(conn, target, table, keys[keep])
@@ -271,7 +275,11 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
     result = {}
     for row in select_in_batches(conn, query, key_column(target, table), keys):
         values = tuple(row)
-        key = values[names.index(table.primary_key[0])] if len(table.primary_key) == 1 else tuple(values[names.index(n)] for n in table.primary_key)
+        key = (
+            values[names.index(table.primary_key[0])]
+            if len(table.primary_key) == 1
+            else tuple(values[names.index(n)] for n in table.primary_key)
+        )
         result[key] = values
     return result
 

@@ -88,7 +88,18 @@ def azurite(tmp_path_factory):
     env = {**os.environ, "AZURITE_ACCOUNTS": f"rowgatetest:{key}"}
     folder = tmp_path_factory.mktemp("azurite")
     process = subprocess.Popen(
-        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder), "--skipApiVersionCheck", "--loose", "--silent"],
+        [
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--location",
+            str(folder),
+            "--skipApiVersionCheck",
+            "--loose",
+            "--silent",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -103,10 +114,7 @@ def azurite(tmp_path_factory):
     else:
         process.kill()
         unavailable("Azurite did not start within 30 s")
-    yield (
-        f"DefaultEndpointsProtocol=http;AccountName=rowgatetest;AccountKey={key};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/rowgatetest;"
-    )
+    yield (f"DefaultEndpointsProtocol=http;AccountName=rowgatetest;AccountKey={key};BlobEndpoint=http://127.0.0.1:{port}/rowgatetest;")
     process.kill()
     process.wait(timeout=10)
 

@@ -66,6 +66,11 @@ def test_unusable_blob_goes_to_rejected_with_a_reason_and_does_not_raise(trigger
     drop, service = trigger
     drop("payroll/2021.csv", b"1,2,3\n")
     drop("departments.csv", b"")
-    assert names(service, "rejected") == ["departments.csv", "departments.csv.reason.txt", "payroll/2021.csv", "payroll/2021.csv.reason.txt"]
+    assert names(service, "rejected") == [
+        "departments.csv",
+        "departments.csv.reason.txt",
+        "payroll/2021.csv",
+        "payroll/2021.csv.reason.txt",
+    ]
     reason = service.get_blob_client("rejected", "departments.csv.reason.txt").download_blob().readall().decode()
     assert "the file is empty" in reason

@@ -91,7 +91,12 @@ def test_replay_loads_rows_fixed_in_the_rejections_table(run, tmp_path):
 
 def test_killed_ingest_resumes_with_no_duplicates_and_no_gaps(tmp_path):
     files = generate("hr", 400_000, seed=7, out=tmp_path / "hr", dirty_rate=0.01)
-    env = {**os.environ, "ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}", "ROWGATE_STORAGE": str(tmp_path / "s"), "ROWGATE_CHUNK_ROWS": "5000"}
+    env = {
+        **os.environ,
+        "ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'crash.db'}",
+        "ROWGATE_STORAGE": str(tmp_path / "s"),
+        "ROWGATE_CHUNK_ROWS": "5000",
+    }
     command = [sys.executable, "-m", "shared.cli", "ingest"]
     subprocess.run(command + [str(f) for f in files[:2]], env=env, check=True, capture_output=True)
     engine = sa.create_engine(env["ROWGATE_DATABASE_URL"])
@@ -101,7 +106,9 @@ def test_killed_ingest_resumes_with_no_duplicates_and_no_gaps(tmp_path):
     while time.monotonic() < deadline and progress < 50_000:
         time.sleep(0.05)
         with engine.connect() as conn:
-            progress = conn.execute(sa.text("SELECT coalesce(max(rows_read), 0) FROM rowgate_loads WHERE table_name = 'hired_employees'")).scalar_one()
+            progress = conn.execute(
+                sa.text("SELECT coalesce(max(rows_read), 0) FROM rowgate_loads WHERE table_name = 'hired_employees'")
+            ).scalar_one()
     process.send_signal(signal.SIGKILL)
     process.wait()
     with engine.connect() as conn:
@@ -110,7 +117,9 @@ def test_killed_ingest_resumes_with_no_duplicates_and_no_gaps(tmp_path):
         ).one()
         assert status == "loading" and 0 < rows_read < 400_000, "the kill must land mid-file"
         assert conn.execute(sa.text("SELECT count(*) FROM hired_employees")).scalar_one() == inserted
-        assert conn.execute(sa.text("SELECT count(*) FROM rowgate_rejections WHERE table_name = 'hired_employees'")).scalar_one() == rejected
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM rowgate_rejections WHERE table_name = 'hired_employees'")).scalar_one() == rejected
+        )
     subprocess.run(command + [str(files[2])], env=env, check=True, capture_output=True)
     clean = {**env, "ROWGATE_DATABASE_URL": f"sqlite:///{tmp_path / 'clean.db'}"}
     subprocess.run(command + [str(f) for f in files], env=clean, check=True, capture_output=True)

@@ -39,7 +39,10 @@ def test_children_come_after_their_parents_even_when_listed_first(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d["resources"][2]["schema"]["foreignKeys"][0]["reference"].update(resource="nowhere"), "references unknown table 'nowhere'"),
+        (
+            lambda d: d["resources"][2]["schema"]["foreignKeys"][0]["reference"].update(resource="nowhere"),
+            "references unknown table 'nowhere'",
+        ),
         (lambda d: d["resources"][0]["schema"].pop("primaryKey"), "needs a primaryKey"),
         (lambda d: d["resources"][0]["schema"]["fields"][0].update(type="geopoint"), "type 'geopoint' is not one of"),
     ],
@@ -81,7 +84,9 @@ def test_a_seventh_table_needs_only_the_descriptor(tmp_path, make_rowgate):
     (tmp_path / "departments.csv").write_text("1,Sales\n")
     (tmp_path / "jobs.csv").write_text("1,Clerk\n")
     (tmp_path / "hired_employees.csv").write_text("1,Ana,2021-01-05T10:00:00Z,1,1\n")
-    (tmp_path / "salaries.csv").write_text("employee_id,since,amount,note\n1,2021-01-05,100,\n1,2022-01-05,120,raise\n1,2022-01-05,130,\n2,2022-01-05,90,\n")
+    (tmp_path / "salaries.csv").write_text(
+        "employee_id,since,amount,note\n1,2021-01-05,100,\n1,2022-01-05,120,raise\n1,2022-01-05,130,\n2,2022-01-05,90,\n"
+    )
     for name in ("departments", "jobs", "hired_employees"):
         ingest_local(rowgate, tmp_path / f"{name}.csv")
     result = ingest_local(rowgate, tmp_path / "salaries.csv")

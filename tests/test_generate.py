@@ -33,8 +33,17 @@ def test_every_dirty_row_is_refused_and_every_clean_row_loads(make_rowgate, tmp_
     results = [ingest_local(rowgate, f) for f in files]
     hires = results[2]
     lines = files[2].read_text().splitlines()
-    clean = [line for line in lines if line.count(",") == 4 and "abc" not in line and "2021-13-01" not in line
-             and ",999," not in line and not line.endswith(",") and not line.endswith(",99999999999999999999") and " Jr.," not in line]
+    clean = [
+        line
+        for line in lines
+        if line.count(",") == 4
+        and "abc" not in line
+        and "2021-13-01" not in line
+        and ",999," not in line
+        and not line.endswith(",")
+        and not line.endswith(",99999999999999999999")
+        and " Jr.," not in line
+    ]
     assert hires.inserted == len(clean)
     assert hires.inserted + hires.rejected == len(lines)
     assert len(HR_DIRT) == 7 and hires.rejected > 0.04 * len(lines)

@@ -55,8 +55,15 @@ def test_challenge_answers(rowgate, challenge):
     with rowgate.engine.connect() as conn:
         above = reports.departments_above_mean(conn, 2021).rows
         quarters = reports.hires_by_quarter(conn, 2021).rows
-    assert above == [(8, "Support", 216), (5, "Engineering", 205), (6, "Human Resources", 201), (7, "Services", 200),
-                     (4, "Business Development", 185), (3, "Research and Development", 148), (9, "Marketing", 142)]
+    assert above == [
+        (8, "Support", 216),
+        (5, "Engineering", 205),
+        (6, "Human Resources", 201),
+        (7, "Services", 200),
+        (4, "Business Development", 185),
+        (3, "Research and Development", 148),
+        (9, "Marketing", 142),
+    ]
     with (challenge / "hired_employees.csv").open(newline="") as stream:
         complete_2021 = sum(1 for row in csv.reader(stream) if all(row) and row[2].startswith("2021"))
     assert sum(sum(r[2:]) for r in quarters) == complete_2021 == 1643
@@ -74,8 +81,15 @@ def test_recent_courses_newest_first_with_filters(rowgate, tmp_path):
     import pyarrow.parquet as pq
 
     pq.write_table(
-        pa.table({"course_id": [1, 2, 3, 4], "course_name": ["a", "b", "c", "d"], "category_id": [1, 2, 1, 1], "level_id": [1, 1, 2, 1],
-                  "start_date": ["2024-01-01T00:00:00Z", "2024-03-01T00:00:00Z", "2024-02-01T00:00:00Z", "2023-01-01T00:00:00Z"]}),
+        pa.table(
+            {
+                "course_id": [1, 2, 3, 4],
+                "course_name": ["a", "b", "c", "d"],
+                "category_id": [1, 2, 1, 1],
+                "level_id": [1, 1, 2, 1],
+                "start_date": ["2024-01-01T00:00:00Z", "2024-03-01T00:00:00Z", "2024-02-01T00:00:00Z", "2023-01-01T00:00:00Z"],
+            }
+        ),
         tmp_path / "courses.parquet",
     )
     ingest_local(rowgate, tmp_path / "courses.parquet")

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools,
+# and (when Node.js is there) Azurite for the storage tests. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3.12 python3.13 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      python=$candidate
+      break
+    fi
+  done
+fi
+[ -n "$python" ] || { echo "setup: rowgate needs Python 3.11 or newer" >&2; exit 1; }
+
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r requirements-dev.txt -e .
+  touch "$stamp"
+fi
+
+if [ "${1:-}" = "--with-node" ]; then
+  if command -v npm >/dev/null; then
+    [ -x node_modules/.bin/azurite-blob ] || npm ci --no-audit --no-fund --loglevel=error
+  else
+    echo "setup: Node.js/npm not found: the Azurite tests will be skipped" >&2
+  fi
+fi
