@@ -28,6 +28,13 @@ COLUMN_TYPES = {
 }
 
 
+def _column_type(table: Table, field) -> sa.types.TypeEngine:
+    if table.primary_key == (field.name,) and field.type == "integer":
+        # In SQLite an INTEGER primary key is the rowid itself: no second index to maintain.
+        return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    return COLUMN_TYPES[field.type](field)
+
+
 def create_engine(url: str) -> sa.Engine:
     """An engine for the URL; SQLite gets its folder, foreign keys on and WAL."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
@@ -52,7 +59,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
         columns = [
-            sa.Column(f.name, COLUMN_TYPES[f.type](f), nullable=not f.required and f.name not in table.primary_key, autoincrement=False)
+            sa.Column(f.name, _column_type(table, f), nullable=not f.required and f.name not in table.primary_key, autoincrement=False)
             for f in table.fields
         ]
         constraints = [sa.PrimaryKeyConstraint(*table.primary_key, name=f"pk_{table.name}")]
@@ -109,7 +116,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     names = rows.column_names
     columns = [_python_values(conn.dialect.name, rows.column(name)) for name in names]
     statement = table.insert().compile(dialect=conn.dialect, column_keys=names)
-    parameters = list(zip(*columns)) if statement.positional else [dict(zip(names, values)) for values in zip(*columns)]
+    parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.executemany(str(statement), parameters)
@@ -118,11 +125,9 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
 
 
 def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
-    if dialect == "sqlite" and pa.types.is_timestamp(column.type):
-        # The text form SQLAlchemy's SQLite DateTime type writes and reads back.
-        return pc.strftime(column, "%Y-%m-%d %H:%M:%S").to_pylist()
-    if dialect == "sqlite" and pa.types.is_date(column.type):
-        return pc.strftime(column, "%Y-%m-%d").to_pylist()
+    if dialect == "sqlite" and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
+        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime and Date types read back.
+        return pc.cast(column, pa.string()).to_pylist()
     return column.to_pylist()
 
 

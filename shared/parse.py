@@ -14,12 +14,16 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, Error, InputRefused, Refusal
 
-csv.field_size_limit(128 * 1024 * 1024)
+BLOCK_BYTES = 16 * 1024 * 1024  # a record must fit in one block: CSV rows up to 16 MiB
+HEAD_BYTES = 64 * 1024  # enough of the file to read a header row
+csv.field_size_limit(BLOCK_BYTES)
 
 # Parquet column types each dictionary type accepts; strings are parsed like CSV cells.
 PARQUET_TYPES = {
@@ -43,46 +47,106 @@ class Chunk:
 
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
     """Chunks of string columns. Row numbers count records from 1, a header row included."""
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    records = csv.reader(text)
-    try:
-        first = next(records)
-    except StopIteration:
-        raise InputRefused("the file is empty: it has no header and no rows") from None
+    stream = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    first = _first_record(stream.peek(HEAD_BYTES))
+    if first is None:
+        raise InputRefused("the file is empty: it has no header and no rows")
     header = _header(first, table)
-    if header is None:
-        names, number = list(table.field_names), 0
-        records = _chain_first(first, records)
-    else:
-        names, number = header, 1
-    width = len(names)
-    rows: list[list[str]] = []
-    row_numbers: list[int] = []
-    refused: list[Refusal] = []
-    yielded = False
-    for record in records:
-        number += 1
-        if number <= skip:
-            continue
-        if not record:
-            refused.append(Refusal(number, [], [Error(None, BLANK_ROW, "the row is blank")]))
-        elif len(record) != width:
-            code = EXTRA_CELL if len(record) > width else MISSING_CELL
-            message = f"the row has {len(record)} cells; {table.name} rows have {width} ({', '.join(names)})"
-            refused.append(Refusal(number, _printable(record), [Error(None, code, message)]))
-        else:
-            rows.append(record)
-            row_numbers.append(number)
-        if len(rows) + len(refused) >= chunk_rows:
-            yield _csv_chunk(number, names, rows, row_numbers, refused)
-            rows, row_numbers, refused, yielded = [], [], [], True
-    if rows or refused or not yielded:
-        yield _csv_chunk(number, names, rows, row_numbers, refused)
+    names = header or list(table.field_names)
+    misshapen: list[tuple[int, str]] = []  # (record number, text) of records with the wrong number of cells
+
+    def on_invalid_row(row) -> str:
+        misshapen.append((row.number, row.text))
+        return "skip"
+
+    options = {
+        # One thread: Arrow numbers the invalid rows only then, and those numbers place every row.
+        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=BLOCK_BYTES, use_threads=False),
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    }
+    done = 1 if header else 0  # records accounted for so far
+    valid_seen = 0
+    try:
+        for batch in pacsv.open_csv(stream, **options):
+            for start in range(0, batch.num_rows, chunk_rows):
+                piece = batch.slice(start, chunk_rows)
+                numbers = _record_numbers(1 if header else 0, misshapen, valid_seen, piece.num_rows)
+                valid_seen += piece.num_rows
+                shapes = [m for m in misshapen if done < m[0] <= numbers[-1]]
+                chunk = _csv_chunk(table, names, piece, numbers, shapes, skip)
+                done = int(numbers[-1])
+                yield chunk
+    except pa.ArrowInvalid as exc:
+        raise InputRefused(f"unreadable CSV after record {done}: {exc}") from None
+    rest = [m for m in misshapen if m[0] > done]
+    if rest or done <= 1:
+        last = max([done] + [m[0] for m in rest])
+        empty = pa.record_batch({name: pa.array([], pa.binary()) for name in names})
+        yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, rows_read=last)
 
 
-def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
-    yield first
-    yield from rest
+def _first_record(head: bytes) -> list[str] | None:
+    text = head.decode("utf-8-sig", errors="replace")
+    return next(csv.reader(io.StringIO(text)), None)
+
+
+def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: int, count: int) -> np.ndarray:
+    """Record numbers of valid rows first..first+count-1, given the records Arrow skipped as misshapen."""
+    ordinals = np.arange(first, first + count, dtype=np.int64)
+    skipped = np.array([m[0] for m in misshapen], dtype=np.int64)
+    valid_before_skipped = skipped - header_rows - np.arange(1, len(skipped) + 1)
+    return header_rows + ordinals + 1 + np.searchsorted(valid_before_skipped, ordinals, side="right")
+
+
+def _csv_chunk(
+    table: Table, names: list[str], piece: pa.RecordBatch, numbers: np.ndarray, misshapen: list, skip: int, rows_read: int | None = None
+) -> Chunk:
+    """Well-formed rows as string columns; blank rows, misshapen rows and bytes that are not UTF-8 refused."""
+    rows_read = int(numbers[-1]) if rows_read is None else rows_read
+    refused = [_shape_refusal(table, names, number, text) for number, text in misshapen if number > skip]
+    keep = numbers > skip
+    blank = np.ones(piece.num_rows, dtype=bool)
+    for name in names:
+        blank &= pc.equal(pc.binary_length(piece.column(name)), 0).to_numpy(zero_copy_only=False)
+    for index in np.flatnonzero(blank & keep):
+        refused.append(Refusal(int(numbers[index]), [""] * len(names), [Error(None, BLANK_ROW, "the row is blank")]))
+    keep &= ~blank
+    columns, utf8 = {}, np.ones(piece.num_rows, dtype=bool)
+    for name in names:
+        column = piece.column(name)
+        try:
+            columns[name] = column.cast(pa.string())
+        except pa.ArrowInvalid:
+            good = np.array([_is_utf8(value) for value in column.to_pylist()], dtype=bool)
+            utf8 &= good
+            columns[name] = pa.array([v.decode() if ok else None for v, ok in zip(column.to_pylist(), good)], pa.string())
+    for index in np.flatnonzero(~utf8 & keep):
+        cells = [piece.column(name)[index].as_py().decode("utf-8", "backslashreplace") for name in names]
+        refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, "the row holds bytes that are not UTF-8")]))
+    keep &= utf8
+    if not keep.all():
+        mask = pa.array(keep)
+        columns = {name: column.filter(mask) for name, column in columns.items()}
+        numbers = numbers[keep]
+    return Chunk(rows_read, numbers, columns, sorted(refused, key=lambda r: r.row_number))
+
+
+def _shape_refusal(table: Table, names: list[str], number: int, text: str) -> Refusal:
+    cells = next(csv.reader(io.StringIO(text)), [])
+    code = EXTRA_CELL if len(cells) > len(names) else MISSING_CELL
+    message = f"the row has {len(cells)} cells; {table.name} rows have {len(names)} ({', '.join(names)})"
+    return Refusal(number, cells, [Error(None, code, message)])
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:
@@ -100,40 +164,6 @@ def _header(first: list[str], table: Table) -> list[str] | None:
     if missing:
         raise InputRefused(f"the header lacks required columns {missing}")
     return cells
-
-
-def _csv_chunk(rows_read: int, names: list[str], rows: list, row_numbers: list, refused: list) -> Chunk:
-    values = list(zip(*rows)) if rows else [()] * len(names)
-    columns = {}
-    bad_encoding = np.zeros(len(rows), dtype=bool)
-    for name, cells in zip(names, values):
-        try:
-            columns[name] = pa.array(cells, pa.string())
-        except UnicodeEncodeError:
-            bad = np.array([_has_surrogate(cell) for cell in cells])
-            bad_encoding |= bad
-            columns[name] = pa.array([None if b else cell for b, cell in zip(bad, cells)], pa.string())
-    numbers = np.array(row_numbers, dtype=np.int64)
-    if bad_encoding.any():
-        for index in np.flatnonzero(bad_encoding):
-            message = "the row holds bytes that are not UTF-8"
-            refused.append(Refusal(int(numbers[index]), _printable(rows[index]), [Error(None, ENCODING_ERROR, message)]))
-        keep = pa.array(~bad_encoding)
-        columns = {name: column.filter(keep) for name, column in columns.items()}
-        numbers = numbers[~bad_encoding]
-    return Chunk(rows_read, numbers, columns, sorted(refused, key=lambda r: r.row_number))
-
-
-def _has_surrogate(cell: str) -> bool:
-    try:
-        cell.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _printable(record: list[str]) -> list[str]:
-    return [cell.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") for cell in record]
 
 
 def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
