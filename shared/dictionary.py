@@ -120,7 +120,7 @@ def _table(resource: dict) -> Table:
             Field(
                 name=spec["name"],
                 type=spec.get("type", "string"),
-                required=bool(constraints.get("required", False)),
+                required=bool(constraints.get("required", False)) or spec["name"] in _names(schema.get("primaryKey", [])),
                 max_length=constraints.get("maxLength"),
                 description=spec.get("description", ""),
             )

@@ -69,8 +69,7 @@ def ingest_landed(rowgate: Rowgate, path: str) -> IngestResult:
     storage = rowgate.storage
     try:
         table, suffix = table_for(rowgate, path.removeprefix(f"{LANDING}/"))
-        opener = storage.open_random if suffix == ".parquet" else storage.open_read
-        result = ingest(rowgate, Source(path, table, suffix, lambda: opener(path)))
+        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))
     except InputRefused as refused:
         name = path.removeprefix(f"{LANDING}/")
         with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:

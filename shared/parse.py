@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, Error, InputRefused, Refusal
 
-BLOCK_BYTES = 16 * 1024 * 1024  # a record must fit in one block: CSV rows up to 16 MiB
+BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
+MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
 HEAD_BYTES = 64 * 1024  # enough of the file to read a header row
-csv.field_size_limit(BLOCK_BYTES)
+UTF8_BOM = b"\xef\xbb\xbf"
+csv.field_size_limit(MAX_BLOCK_BYTES)
 
 # Parquet column types each dictionary type accepts; strings are parsed like CSV cells.
 PARQUET_TYPES = {
@@ -48,10 +50,29 @@ class Chunk:
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
     """Chunks of string columns. Row numbers count records from 1, a header row included."""
     stream = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
-    first = _first_record(stream.peek(HEAD_BYTES))
-    if first is None:
+    head = stream.peek(HEAD_BYTES)
+    if len(head) < HEAD_BYTES and not head.removeprefix(UTF8_BOM).strip():
         raise InputRefused("the file is empty: it has no header and no rows")
-    header = _header(first, table)
+    header = _header(_first_record(head), table)
+    progress = [1 if header else 0]  # records accounted for, shared with the attempt that may fail
+    block = BLOCK_BYTES
+    while True:
+        try:
+            yield from _csv_chunks(stream, table, header, chunk_rows, skip, block, progress)
+            return
+        except _RowTooLong:
+            # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
+            if block >= MAX_BLOCK_BYTES or not stream.seekable():
+                raise InputRefused(f"the row after record {progress[0]} is longer than {block // 2**20} MiB") from None
+            stream.seek(0)
+            skip, block = max(skip, progress[0]), block * 8
+
+
+class _RowTooLong(Exception):
+    pass
+
+
+def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int, skip: int, block: int, progress: list[int]):
     names = header or list(table.field_names)
     misshapen: list[tuple[int, str]] = []  # (record number, text) of records with the wrong number of cells
 
@@ -61,13 +82,13 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
 
     options = {
         # One thread: Arrow numbers the invalid rows only then, and those numbers place every row.
-        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=BLOCK_BYTES, use_threads=False),
+        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=block, use_threads=False),
         "parse_options": pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
         "convert_options": pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     }
-    done = 1 if header else 0  # records accounted for so far
+    done = 1 if header else 0  # records accounted for in this attempt
     valid_seen = 0
     try:
         for batch in pacsv.open_csv(stream, **options):
@@ -78,8 +99,11 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
                 shapes = [m for m in misshapen if done < m[0] <= numbers[-1]]
                 chunk = _csv_chunk(table, names, piece, numbers, shapes, skip)
                 done = int(numbers[-1])
+                progress[0] = max(progress[0], done)
                 yield chunk
     except pa.ArrowInvalid as exc:
+        if "straddling" in str(exc):
+            raise _RowTooLong from None
         raise InputRefused(f"unreadable CSV after record {done}: {exc}") from None
     rest = [m for m in misshapen if m[0] > done]
     if rest or done <= 1:
@@ -88,9 +112,9 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
         yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, rows_read=last)
 
 
-def _first_record(head: bytes) -> list[str] | None:
+def _first_record(head: bytes) -> list[str]:
     text = head.decode("utf-8-sig", errors="replace")
-    return next(csv.reader(io.StringIO(text)), None)
+    return next(csv.reader(io.StringIO(text)), [])
 
 
 def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: int, count: int) -> np.ndarray:

@@ -21,8 +21,7 @@ class StorageError(Exception):
 
 
 class Storage(Protocol):
-    def open_read(self, path: str) -> BinaryIO: ...
-    def open_random(self, path: str) -> BinaryIO: ...  # seekable, for formats with a footer (Parquet)
+    def open_read(self, path: str) -> BinaryIO: ...  # seekable: Parquet reads its footer first
     def open_write(self, path: str): ...  # context manager yielding a binary writer; visible only on success
     def list(self, prefix: str) -> Iterator[str]: ...
     def exists(self, path: str) -> bool: ...
@@ -73,8 +72,6 @@ class LocalStorage:
             return self._file(path).open("rb")
         except (FileNotFoundError, IsADirectoryError):
             raise StorageError(f"{path} does not exist in {self.describe()}") from None
-
-    open_random = open_read
 
     @contextmanager
     def open_write(self, path: str):
@@ -136,15 +133,6 @@ class BlobStorage:
     def open_read(self, path: str) -> BinaryIO:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            downloader = self._blob(path).download_blob()
-        except ResourceNotFoundError:
-            raise StorageError(f"{path} does not exist in {self.describe()}") from None
-        return io.BufferedReader(_ChunkStream(downloader.chunks()), buffer_size=CHUNK_BYTES)
-
-    def open_random(self, path: str) -> BinaryIO:
-        from azure.core.exceptions import ResourceNotFoundError
-
         blob = self._blob(path)
         try:
             size = blob.get_blob_properties().size
@@ -189,28 +177,6 @@ class BlobStorage:
         with self.open_read(source) as stream, self.open_write(target) as out:
             shutil.copyfileobj(stream, out, CHUNK_BYTES)
         self.delete(source)
-
-
-class _ChunkStream(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (a blob download)."""
-
-    def __init__(self, chunks: Iterator[bytes]):
-        self._chunks = chunks
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
 
 
 class _RangeStream(io.RawIOBase):

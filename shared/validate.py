@@ -150,17 +150,23 @@ def _as_dates(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
 
 
 def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: Callable) -> tuple[pa.Array, np.ndarray]:
-    slow = pc.and_(pc.is_null(fast), pc.is_valid(text)).to_numpy(zero_copy_only=False)
+    """Parse in Python only the cells the fast path could not, and merge them in as integers."""
+    slow = np.flatnonzero(pc.and_(pc.is_null(fast), pc.is_valid(text)).to_numpy(zero_copy_only=False))
     bad = np.zeros(len(text), dtype=bool)
-    if not slow.any():
+    if not len(slow):
         return fast, bad
-    values = fast.to_pylist()
-    for index in np.flatnonzero(slow):
+    storage = pa.int32() if pa.types.is_date32(arrow_type) else pa.int64()
+    values = pc.cast(pc.fill_null(fast, pa.scalar(0, arrow_type)), storage).to_numpy(zero_copy_only=False).copy()
+    missing = pc.is_null(fast).to_numpy(zero_copy_only=False).copy()
+    for index in slow:
         try:
-            values[index] = parse(text[index].as_py())
+            parsed = parse(text[index].as_py())
         except ValueError:
             bad[index] = True
-    return pa.array(values, arrow_type), bad
+            continue
+        values[index] = pa.scalar(parsed, arrow_type).cast(storage).as_py()
+        missing[index] = False
+    return pa.array(values, storage, mask=missing).cast(arrow_type), bad
 
 
 def _parse_datetime(value: str) -> datetime:

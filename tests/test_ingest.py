@@ -159,10 +159,11 @@ def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
     ("content", "message"),
     [
         (b"", "the file is empty"),
+        (b"\xef\xbb\xbf\r\n\n  \n", "the file is empty"),
         (b"id,department,budget\n1,Sales,3\n", "the header names unknown columns ['budget']"),
         (b"department\nSales\n", "the header lacks required columns ['id']"),
     ],
-    ids=["zero-bytes", "unknown-column", "missing-column"],
+    ids=["zero-bytes", "bom-and-blank-lines-only", "unknown-column", "missing-column"],
 )
 def test_unusable_file_is_refused_and_leaves_no_state(rowgate, tmp_path, content, message):
     with pytest.raises(InputRefused, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -57,7 +57,7 @@ def test_parquet_reads_by_ranges(storage, tmp_path):
     pq.write_table(pa.table({"x": list(range(100_000))}), tmp_path / "f.parquet", row_group_size=10_000)
     with storage.open_write("landing/f.parquet") as out:
         out.write((tmp_path / "f.parquet").read_bytes())
-    with storage.open_random("landing/f.parquet") as stream:
+    with storage.open_read("landing/f.parquet") as stream:
         parquet = pq.ParquetFile(stream)
         assert parquet.metadata.num_rows == 100_000
         assert sum(batch.num_rows for batch in parquet.iter_batches(batch_size=7_000)) == 100_000
