@@ -16,8 +16,9 @@ from shared.dictionary import Table
 from shared.errors import InputRefused
 from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
 from shared.parse import read_csv, read_parquet
+from shared.prefetch import prefetch
 from shared.storage import content_hash
-from shared.validate import validate
+from shared.validate import check_keys, check_values
 
 LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
 READERS = {".csv": read_csv, ".parquet": read_parquet}
@@ -100,11 +101,14 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
         return IngestResult(source.name, table.name, "already-loaded", unchanged=load.inserted + load.unchanged, message=message)
     try:
         with source.open() as stream:
-            for chunk in READERS[source.suffix](stream, table, rowgate.settings.chunk_rows, skip=load.rows_read):
+            chunks = READERS[source.suffix](stream, table, rowgate.settings.chunk_rows, skip=load.rows_read)
+            # Parsing and value checks need no database, so the next chunk's run beside this one's load.
+            for typed in prefetch(check_values(table, chunk) for chunk in chunks):
                 with engine.begin() as conn:
-                    write_chunk(conn, metadata, table.name, source.name, load.id, chunk.rows_read, validate(conn, metadata, table, chunk))
+                    checked = check_keys(conn, metadata, table, typed)
+                    write_chunk(conn, metadata, table.name, source.name, load.id, typed.chunk.rows_read, checked)
                 if progress:
-                    progress(len(chunk.row_numbers) + len(chunk.refused))
+                    progress(len(typed.chunk.row_numbers) + len(typed.chunk.refused))
     except InputRefused:
         _forget_if_untouched(rowgate, load.id)
         raise

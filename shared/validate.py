@@ -43,8 +43,23 @@ class _Problem:
     message: Callable[[int], str]
 
 
+@dataclass
+class Typed:
+    """A chunk after the value checks: its typed rows that passed, where they were, and the refusals so far."""
+
+    chunk: Chunk
+    rows: pa.Table
+    positions: np.ndarray
+    refused: list[Refusal]
+
+
 def validate(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk) -> Checked:
     """Check values, then keys; the chunk's own shape refusals come along."""
+    return check_keys(conn, metadata, table, check_values(table, chunk))
+
+
+def check_values(table: Table, chunk: Chunk) -> Typed:
+    """Required fields, types and lengths, column by column; needs no database."""
     typed, problems = _typed_columns(table, chunk)
     failed = np.zeros(len(chunk.row_numbers), dtype=bool)
     for problem in problems:
@@ -55,8 +70,13 @@ def validate(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Ch
         refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(index), errors))
     positions = np.flatnonzero(~failed)
     rows = pa.table(typed).take(pa.array(positions)) if failed.any() else pa.table(typed)
-    checked = _check_keys(conn, metadata, table, chunk, rows, positions)
-    checked.refused = sorted(refused + checked.refused, key=lambda r: r.row_number or 0)
+    return Typed(chunk, rows, positions, refused)
+
+
+def check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, typed: Typed) -> Checked:
+    """Primary and foreign keys, against the chunk itself and the database, inside the caller's transaction."""
+    checked = _check_keys(conn, metadata, table, typed.chunk, typed.rows, typed.positions)
+    checked.refused = sorted(typed.refused + checked.refused, key=lambda r: r.row_number or 0)
     return checked
 
 
@@ -216,14 +236,14 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
     for fk in table.foreign_keys:
         values = _key_values(rows, fk.fields)
-        candidates = set(values[eligible]) - {None}
+        candidates = set(np.unique(values[eligible]).tolist()) - {None}  # tolist: Python values, which drivers bind
         if fk.parent == table.name:
-            candidates -= set(keys[eligible])
+            candidates -= set(keys[eligible].tolist())
         missing = candidates - _existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
         if not missing:
             continue
         for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
-            message = f"{'/'.join(fk.fields)} {values[index]!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
+            message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
@@ -240,8 +260,12 @@ def _merge(refused: list[Refusal]) -> list[Refusal]:
 
 
 def _key_values(rows: pa.Table, names: tuple[str, ...]) -> np.ndarray:
+    """Key values as one array: plain int64 for an integer key without nulls (fast), else Python objects."""
     if len(names) == 1:
-        return np.array(rows.column(names[0]).to_pylist(), dtype=object)
+        column = rows.column(names[0])
+        if pa.types.is_integer(column.type) and column.null_count == 0:
+            return column.to_numpy()
+        return np.array(column.to_pylist(), dtype=object)
     result = np.empty(rows.num_rows, dtype=object)
     result[:] = list(zip(*(rows.column(name).to_pylist() for name in names)))
     return result
@@ -249,8 +273,8 @@ def _key_values(rows: pa.Table, names: tuple[str, ...]) -> np.ndarray:
 
 def _repeated_in_chunk(keys: np.ndarray) -> list[int]:
     seen: set = set()
-    repeated = []
-    if len(set(keys)) == len(keys):
+    repeated: list[int] = []
+    if len(np.unique(keys)) == len(keys):
         return repeated
     for index, key in enumerate(keys):
         if key in seen:
@@ -268,7 +292,12 @@ def _row(rows: pa.Table, index: int) -> tuple:
 
 
 def _key_text(table: Table, key) -> str:
-    return f"{'/'.join(table.primary_key)} {key!r}"
+    return f"{'/'.join(table.primary_key)} {_plain(key)!r}"
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.ndarray) -> dict:
@@ -282,11 +311,11 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
         low, high = conn.execute(bounds).one()
         if low is None:
             return {}
-        keys = [k for k in keys if low <= k <= high]
+        keys = keys[(keys >= low) & (keys <= high)]
     names = [f.name for f in table.fields]
     query = sa.select(*(target.c[n] for n in names))
     result = {}
-    for row in select_in_batches(conn, query, key_column(target, table), keys):
+    for row in select_in_batches(conn, query, key_column(target, table), keys.tolist()):
         values = tuple(row)
         key = (
             values[names.index(table.primary_key[0])]
