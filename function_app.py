@@ -2,7 +2,9 @@
 
 import azure.functions as func
 
-from functions import ingest
+from functions import api, ingest, openapi
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(ingest.bp)
+app.register_functions(api.bp)
+app.register_functions(openapi.bp)

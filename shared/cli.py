@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from shared.errors import InputRefused
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.replay import replay as replay_rejections
-from shared.settings import from_environment
+from shared.settings import ENVIRONMENT, from_environment
 
 FORMATS = click.Choice(["table", "csv", "json"])
 YEAR = click.IntRange(1900, 2100)
@@ -179,6 +180,26 @@ def _cell(value):
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+@main.command()
+@click.option("--host", "address", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=7071, show_default=True)
+@click.option("--poll", type=click.FloatRange(0.1, 3600), default=1.0, show_default=True, help="seconds between looks at landing/")
+@click.pass_context
+def serve(ctx: click.Context, address: str, port: int, poll: float) -> None:
+    """Development host: function_app's HTTP routes, blob triggers and timers, without Core Tools."""
+    settings = from_environment(**ctx.obj)
+    # The functions read their settings from the environment, as in Azure: hand them ours.
+    for name, variable in ENVIRONMENT.items():
+        os.environ[variable] = str(getattr(settings, name))
+    from functions.registry import registered
+    from shared.devhost import DevHost
+    from shared.devhost import serve as run_host
+
+    rowgate = _rowgate(ctx)
+    click.echo(f"rowgate dev host on http://{address}:{port}/api (a development host; Azure Functions is the production runtime)", err=True)
+    run_host(DevHost(registered(), rowgate.storage, settings.function_key, poll), address, port)
 
 
 @main.command()

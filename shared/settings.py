@@ -16,6 +16,7 @@ class Settings:
     dictionary: str = ""
     chunk_rows: int = 50_000
     max_retained_backups: int = 7
+    function_key: str = ""
 
 
 # Each setting: the app setting (environment variable) it comes from, and what it means.
@@ -25,6 +26,7 @@ ENVIRONMENT = {
     "dictionary": "ROWGATE_DICTIONARY",
     "chunk_rows": "ROWGATE_CHUNK_ROWS",
     "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
+    "function_key": "ROWGATE_FUNCTION_KEY",
 }
 DESCRIPTIONS = {
     "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
@@ -32,6 +34,7 @@ DESCRIPTIONS = {
     "ROWGATE_DICTIONARY": "path of a data dictionary (Data Package descriptor) to use instead of the bundled one",
     "ROWGATE_CHUNK_ROWS": "rows validated and committed together; bounds memory and the work a crash repeats",
     "ROWGATE_BACKUP_RETENTION": "backups kept per table",
+    "ROWGATE_FUNCTION_KEY": "dev host only: the key non-anonymous routes require (Azure manages its own function keys)",
 }
 
 

@@ -158,7 +158,7 @@ def _as_datetimes(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray
     text = pc.utf8_trim_whitespace(column)
     # Fast path for the common form; every other ISO 8601 spelling goes through Python's parser.
     fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
-    return _fill_slow(text, fast, pa.timestamp("us"), _parse_datetime)
+    return _fill_slow(text, fast, pa.timestamp("us"), parse_datetime)
 
 
 def _as_dates(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
@@ -189,7 +189,8 @@ def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: C
     return pa.array(values, storage, mask=missing).cast(arrow_type), bad
 
 
-def _parse_datetime(value: str) -> datetime:
+def parse_datetime(value: str) -> datetime:
+    """An ISO 8601 datetime (or date) as naive UTC, the form rowgate stores."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import time
 import uuid
-from functools import cache
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,11 @@ CHALLENGE = ROOT.parent / "shared" / "data" / "globant-challenge"
 POSTGRES_URL = os.environ.get("ROWGATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@cache
 def registered_functions() -> dict:
-    """function_app's functions by name, indexed once as the worker does (a second indexing is refused)."""
-    import function_app
+    """function_app's functions by name, as the worker indexes them."""
+    from functions.registry import registered
 
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in registered()}
 
 
 def unavailable(reason: str):

@@ -1,0 +1,202 @@
+"""HTTP API under /api: batch inserts, reads, reports, recent courses, rejections, health and OpenAPI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import azure.functions as func
+import sqlalchemy as sa
+
+from functions.http import HttpError, document, error_response, handled, json_response, param, query_choice, query_datetime, query_int
+from functions.runtime import rowgate
+from shared import reports
+from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
+from shared.browse import MAX_PAGE, list_rejections, page_rows
+from shared.replay import replay
+
+bp = func.Blueprint()
+
+TABLE = param("table", {"type": "string"}, "a table of the data dictionary", where="path")
+YEAR = param("year", {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2021}, "the year of the hires")
+FORMAT = param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}, "json, or csv with a header row")
+
+
+def _limit(default: int) -> dict:
+    return param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": default}, "how many at most")
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@document("Database and storage reachability, and the dictionary's version", responses={200: "Health", 503: "Health"})
+@handled
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    core = rowgate()
+    checks = {}
+    try:
+        with core.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # reported, not raised: health must answer
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        next(iter(core.storage.list("landing/")), None)
+        checks["storage"] = "ok"
+    except Exception as exc:
+        checks["storage"] = f"unreachable: {type(exc).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        **checks,
+        "dictionary": {"version": core.dictionary.version, "digest": core.dictionary.digest},
+    }
+    return json_response(body, 200 if healthy else 503)
+
+
+@bp.route(route="tables", methods=["GET"])
+@document("The tables of the data dictionary with their fields and keys", responses={200: "Tables"})
+@handled
+def list_tables(req: func.HttpRequest) -> func.HttpResponse:
+    tables = [
+        {
+            "name": t.name,
+            "fields": [{"name": f.name, "type": f.type, "required": f.required, "maxLength": f.max_length} for f in t.fields],
+            "primaryKey": list(t.primary_key),
+            "foreignKeys": [
+                {"fields": list(fk.fields), "parent": fk.parent, "parentFields": list(fk.parent_fields)} for fk in t.foreign_keys
+            ],
+        }
+        for t in rowgate().dictionary.dependency_order()
+    ]
+    return json_response({"tables": tables})
+
+
+@bp.route(route="tables/{table}/rows", methods=["POST"])
+@document(
+    f'Insert 1 to {MAX_ROWS} rows (a JSON array, or {{"rows": [...]}}, at most {MAX_BYTES // 2**20} MiB). Valid rows are inserted '
+    "and refused ones logged and returned; with atomic=true one refused row means nothing is inserted (422).",
+    parameters=[TABLE, param("atomic", {"type": "string", "enum": ["true", "false"], "default": "false"}, "all-or-nothing")],
+    body="Batch",
+    responses={200: "BatchResult", 413: "Error", 415: "Error", 422: "Error"},
+)
+@handled
+def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
+    table = req.route_params["table"]
+    core = rowgate()
+    core.dictionary.table(table)
+    atomic = query_choice(req, "atomic", ("false", "true")) == "true"
+    if (req.headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
+        raise HttpError(415, "unsupported-media-type", "send the rows as application/json")
+    body = req.get_body()
+    if len(body) > MAX_BYTES:
+        raise HttpError(413, "too-large", f"the body is {len(body)} bytes; the limit is {MAX_BYTES}")
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HttpError(400, "malformed-json", f"the body is not JSON: {exc}") from None
+    rows = payload.get("rows") if isinstance(payload, dict) and set(payload) == {"rows"} else payload
+    if not isinstance(rows, list):
+        raise HttpError(400, "wrong-shape", 'send a JSON array of row objects, or {"rows": [...]}')
+    if not rows:
+        raise HttpError(400, "empty", "the batch has no rows; send 1 to 1000")
+    if len(rows) > MAX_ROWS:
+        raise HttpError(413, "too-many-rows", f"the batch has {len(rows)} rows; the limit is {MAX_ROWS}")
+    if not all(isinstance(row, dict) for row in rows):
+        raise HttpError(400, "wrong-shape", "every row must be a JSON object of field names to values")
+    try:
+        result = insert_rows(core, table, rows, atomic=atomic, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+    except BatchRefused as refused:
+        return error_response(422, "batch-refused", str(refused), **refused.result.as_dict())
+    return json_response(result.as_dict())
+
+
+@bp.route(route="tables/{table}/rows", methods=["GET"])
+@document(
+    "A page of a table's rows in key order; pass the response's next as after",
+    [TABLE, _limit(100), param("after", {"type": "string"}, "the last key of the previous page")],
+    responses={200: "Page"},
+)
+@handled
+def read_rows(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(
+        page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), req.params.get("after"))
+    )
+
+
+def _report(req: func.HttpRequest, run) -> func.HttpResponse:
+    year = query_int(req, "year", 2021, 1900, 2100)
+    fmt = query_choice(req, "format", ("json", "csv"))
+    with rowgate().engine.connect() as conn:
+        report = run(conn, year)
+    return _shaped(report, fmt, {"year": year})
+
+
+def _shaped(report: reports.Report, fmt: str, extra: dict) -> func.HttpResponse:
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(report.columns)
+        writer.writerows(report.rows)
+        return func.HttpResponse(out.getvalue(), mimetype="text/csv")
+    return json_response({**extra, "rows": [dict(zip(report.columns, row)) for row in report.rows]})
+
+
+@bp.route(route="reports/hires-by-quarter", methods=["GET"])
+@document("Hires per quarter of a year for each department and job, alphabetical", [YEAR, FORMAT], responses={200: "Report"})
+@handled
+def hires_by_quarter(req: func.HttpRequest) -> func.HttpResponse:
+    return _report(req, reports.hires_by_quarter)
+
+
+@bp.route(route="reports/departments-above-mean", methods=["GET"])
+@document(
+    "Departments that hired more than the mean of all departments that year, most hires first", [YEAR, FORMAT], responses={200: "Report"}
+)
+@handled
+def departments_above_mean(req: func.HttpRequest) -> func.HttpResponse:
+    return _report(req, reports.departments_above_mean)
+
+
+@bp.route(route="courses/recent", methods=["GET"])
+@document(
+    "Courses by newest start date",
+    [
+        param("since", {"type": "string", "format": "date-time"}, "only courses starting on or after (ISO 8601)"),
+        _limit(10),
+        param("category", {"type": "string"}, "category name"),
+        param("level", {"type": "string"}, "level name"),
+    ],
+    responses={200: "Report"},
+)
+@handled
+def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
+    since = query_datetime(req, "since")
+    limit = query_int(req, "limit", 10, 1, reports.MAX_LIMIT)
+    with rowgate().engine.connect() as conn:
+        report = reports.recent_courses(conn, since, limit, req.params.get("category"), req.params.get("level"))
+    return _shaped(report, "json", {})
+
+
+@bp.route(route="rejections", methods=["GET"])
+@document(
+    "Open rejections, newest first",
+    [param("table", {"type": "string"}, "only this table"), param("source", {"type": "string"}, "only this source"), _limit(100)],
+    responses={200: "Rejections"},
+)
+@handled
+def rejections(req: func.HttpRequest) -> func.HttpResponse:
+    limit = query_int(req, "limit", 100, 1, MAX_PAGE)
+    return json_response({"rejections": list_rejections(rowgate(), req.params.get("table"), req.params.get("source"), limit)})
+
+
+@bp.route(route="rejections/replay", methods=["POST"])
+@document(
+    "Validate open rejections again and load the rows that now pass",
+    [param("table", {"type": "string"}, "only this table")],
+    responses={200: "Replay"},
+)
+@handled
+def replay_rejections(req: func.HttpRequest) -> func.HttpResponse:
+    results = replay(rowgate(), req.params.get("table") or None)
+    return json_response({"results": [vars(r) for r in results]})

@@ -1,0 +1,43 @@
+"""GET /api/openapi.json: the OpenAPI document of the routes function_app registers."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import azure.functions as func
+
+from functions.http import document, handled, json_response
+from functions.registry import registered
+from functions.runtime import rowgate
+from shared.openapi import Operation, build
+
+bp = func.Blueprint()
+
+
+@cache
+def operations() -> list[Operation]:
+    """Every HTTP function of the app, read from its registrations."""
+    found = []
+    for function in registered():
+        trigger = next((b for b in function.get_bindings() if b.type == "httpTrigger"), None)
+        if trigger is None:
+            continue
+        notes = getattr(function.get_user_function(), "openapi", {"summary": "", "parameters": [], "body": None, "responses": {}})
+        for method in trigger.methods:
+            found.append(
+                Operation(
+                    name=f"{function.get_function_name()}",
+                    path=f"/api/{trigger.route}",
+                    method=str(getattr(method, "value", method)),
+                    anonymous=str(getattr(trigger.auth_level, "value", trigger.auth_level)).lower() == "anonymous",
+                    **notes,
+                )
+            )
+    return found
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@document("This OpenAPI document", responses={200: "OpenAPI"})
+@handled
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(build(rowgate().dictionary, operations()))

@@ -1,0 +1,78 @@
+"""Reads for the API: a table's rows page by page, and the logged rejections."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from shared.context import Rowgate
+from shared.db import REJECTIONS
+from shared.errors import InputRefused
+
+MAX_PAGE = 1000
+
+
+def as_json_value(value):
+    """Datetimes as ISO 8601 in UTC, dates as ISO dates; everything else as it is."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | None = None) -> dict:
+    """Up to `limit` rows in primary-key order after the key `after`; `next` is the key to ask for next."""
+    spec = rowgate.dictionary.table(table_name)
+    table = rowgate.metadata.tables[table_name]
+    if len(spec.primary_key) != 1:
+        raise InputRefused(f"{table_name} has a composite key; paging works on single-field keys")
+    key = table.c[spec.primary_key[0]]
+    query = sa.select(table).order_by(key).limit(limit)
+    if after is not None:
+        query = query.where(key > _key_value(spec.field(key.name).type, after))
+    with rowgate.engine.connect() as conn:
+        rows = [{k: as_json_value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
+    return {"table": table_name, "rows": rows, "next": rows[-1][key.name] if len(rows) == limit else None}
+
+
+def _key_value(field_type: str, text: str):
+    if field_type == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise InputRefused(f"after must be an integer key, got {text!r}") from None
+    return text
+
+
+def list_rejections(
+    rowgate: Rowgate, table: str | None = None, source: str | None = None, limit: int = 100, open_only: bool = True
+) -> list[dict]:
+    """Logged rejections, newest first."""
+    if table is not None:
+        rowgate.dictionary.table(table)
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    query = sa.select(rejections).order_by(rejections.c.id.desc()).limit(limit)
+    if table is not None:
+        query = query.where(rejections.c.table_name == table)
+    if source is not None:
+        query = query.where(rejections.c.source == source)
+    if open_only:
+        query = query.where(rejections.c.resolved_at.is_(None))
+    with rowgate.engine.connect() as conn:
+        return [
+            {
+                "id": row.id,
+                "table": row.table_name,
+                "source": row.source,
+                "row_number": row.row_number,
+                "raw": json.loads(row.raw),
+                "errors": json.loads(row.reasons),
+                "retryable": row.retryable,
+                "created_at": as_json_value(row.created_at),
+                "resolved_at": as_json_value(row.resolved_at),
+            }
+            for row in conn.execute(query)
+        ]

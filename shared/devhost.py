@@ -1,0 +1,203 @@
+"""Development host: runs function_app's own registrations on a laptop, without Azure Functions Core Tools.
+
+HTTP functions are served at their routes over a real server (uvicorn), blob triggers fire for each
+new blob under their container (at least once, like the real host), and timers run on their NCRONTAB
+schedules. Hosting azure.functions objects is its whole job, so it is the one module of shared/ that
+imports azure.functions. Azure Functions (or `func start`) is the production runtime.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import azure.functions as func
+from croniter import croniter
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shared.storage import Storage
+
+log = logging.getLogger("rowgate.devhost")
+ROUTE_PREFIX = "/api"
+MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
+
+
+@dataclass
+class Hosted:
+    name: str
+    function: object  # the user function
+    argument: str  # the trigger binding's parameter name
+    trigger: object  # the trigger binding
+
+
+def hosted_functions(functions: Iterable) -> list[Hosted]:
+    found = []
+    for function in functions:
+        trigger = next(b for b in function.get_bindings() if b.type.endswith("Trigger"))
+        found.append(Hosted(function.get_function_name(), function.get_user_function(), trigger.name, trigger))
+    return found
+
+
+def route_pattern(route: str) -> re.Pattern:
+    """An Azure Functions route template ({name}, {name:constraint}, {name?}) as a regular expression."""
+    pattern = re.sub(r"\{(\w+)(?::[^}]*)?\??\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", route.strip("/"))
+    return re.compile(f"^{ROUTE_PREFIX}/{pattern}$")
+
+
+class DevHost:
+    def __init__(self, functions: Iterable, storage: Storage, function_key: str = "", poll_seconds: float = 1.0):
+        self.hosted = hosted_functions(functions)
+        self.storage = storage
+        self.function_key = function_key
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._blob_failures: dict[str, int] = {}
+
+    def _invoke(self, hosted: Hosted, kind: str, value):
+        started = time.perf_counter()
+        try:
+            result = hosted.function(**{hosted.argument: value})
+        except Exception:
+            log.exception("Executed '%s' (%s, failed, %.0f ms)", hosted.name, kind, (time.perf_counter() - started) * 1000)
+            raise
+        log.info("Executed '%s' (%s, succeeded, %.0f ms)", hosted.name, kind, (time.perf_counter() - started) * 1000)
+        return result
+
+    # HTTP
+
+    def asgi(self) -> Starlette:
+        routes = [(route_pattern(h.trigger.route), h) for h in self.hosted if h.trigger.type == "httpTrigger"]
+
+        async def dispatch(request: Request) -> Response:
+            matches = [(pattern.match(request.url.path), h) for pattern, h in routes]
+            matches = [(m, h) for m, h in matches if m]
+            if not matches:
+                return _error(404, "not-found", f"no function serves {request.url.path}")
+            chosen = next(((m, h) for m, h in matches if request.method in _methods(h.trigger)), None)
+            if chosen is None:
+                return _error(405, "method-not-allowed", f"{request.url.path} does not take {request.method}")
+            match, hosted = chosen
+            if not self._authorized(hosted, request):
+                return _error(401, "unauthorized", "send the function key in x-functions-key or the code parameter")
+            http_request = func.HttpRequest(
+                method=request.method,
+                url=str(request.url),
+                headers=dict(request.headers),
+                params=dict(request.query_params),
+                route_params=match.groupdict(),
+                body=await request.body(),
+            )
+            response = await run_in_threadpool(self._invoke, hosted, "http", http_request)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+            return Response(response.get_body(), status_code=response.status_code, headers=headers, media_type=response.mimetype)
+
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        return Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)])
+
+    def _authorized(self, hosted: Hosted, request: Request) -> bool:
+        level = str(getattr(hosted.trigger.auth_level, "value", hosted.trigger.auth_level)).lower()
+        if not self.function_key or level == "anonymous":
+            return True
+        given = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
+        return hmac.compare_digest(given.encode(), self.function_key.encode())
+
+    # Blob triggers and timers
+
+    def start(self) -> None:
+        """Watch the blob triggers' containers and run the timers, in background threads."""
+        blobs = [h for h in self.hosted if h.trigger.type == "blobTrigger"]
+        if blobs:
+            self._spawn(self._watch_blobs, blobs)
+        for hosted in self.hosted:
+            if hosted.trigger.type == "timerTrigger":
+                self._spawn(self._run_timer, hosted)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _spawn(self, target, argument) -> None:
+        thread = threading.Thread(target=target, args=(argument,), daemon=True, name=f"devhost-{target.__name__}")
+        thread.start()
+        self._threads.append(thread)
+
+    def _watch_blobs(self, blobs: list[Hosted]) -> None:
+        while not self._stop.is_set():
+            self.poll_blobs(blobs)
+            self._stop.wait(self.poll_seconds)
+
+    def poll_blobs(self, blobs: list[Hosted]) -> None:
+        """One pass: each blob still in a watched container is handed to its function (retried on failure)."""
+        for hosted in blobs:
+            container = hosted.trigger.path.split("/", 1)[0]
+            for path in list(self.storage.list(f"{container}/")):
+                if self._blob_failures.get(path, 0) >= MAX_BLOB_ATTEMPTS:
+                    continue
+                try:
+                    self._invoke(hosted, "blob", self._blob_argument(path))
+                    self._blob_failures.pop(path, None)
+                except Exception:
+                    self._blob_failures[path] = self._blob_failures.get(path, 0) + 1
+                    if self._blob_failures[path] >= MAX_BLOB_ATTEMPTS:
+                        log.error("giving up on %s after %d attempts; it stays in place", path, MAX_BLOB_ATTEMPTS)
+
+    def _blob_argument(self, path: str):
+        container, name = path.split("/", 1)
+        service = getattr(self.storage, "service", None)
+        if service is not None:
+            return service.get_blob_client(container, name)
+        return SimpleNamespace(container_name=container, blob_name=name)  # what the functions read of a BlobClient
+
+    def _run_timer(self, hosted: Hosted) -> None:
+        schedule = resolve_setting(hosted.trigger.schedule)
+        times = croniter(schedule, datetime.now(UTC), second_at_beginning=True)
+        while not self._stop.is_set():
+            due = times.get_next(datetime)
+            if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+                return
+            with suppress(Exception):  # logged by _invoke; the next occurrence still runs
+                self._invoke(hosted, "timer", func.TimerRequest(past_due=False))
+
+
+def resolve_setting(value: str) -> str:
+    """`%NAME%` in a binding means the app setting NAME, as in Azure Functions."""
+    match = re.fullmatch(r"%(\w+)%", value.strip())
+    if not match:
+        return value
+    if match.group(1) not in os.environ:
+        raise ValueError(f"the binding names app setting {match.group(1)}, which is not set")
+    return os.environ[match.group(1)]
+
+
+def _methods(trigger) -> set[str]:
+    return {str(getattr(m, "value", m)).upper() for m in trigger.methods or ["GET", "POST"]}
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def serve(host: DevHost, address: str, port: int) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+
+    host.start()
+    try:
+        uvicorn.run(host.asgi(), host=address, port=port, log_level="info")
+    finally:
+        host.stop()

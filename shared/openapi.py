@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 document: schemas from the data dictionary, operations from the registered routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.dictionary import Dictionary, Field
+
+MAX_ROWS = 1000
+
+
+@dataclass
+class Operation:
+    name: str
+    path: str  # /api/... with {parameters}
+    method: str
+    anonymous: bool
+    summary: str
+    parameters: list[dict]
+    body: str | None
+    responses: dict[int, str]
+
+
+def field_schema(field: Field) -> dict:
+    """The JSON a field accepts: integers also as digit strings, datetimes as ISO 8601 strings."""
+    schema = {
+        "integer": {"type": ["integer", "string"], "format": "int64"},
+        "string": {"type": "string"},
+        "datetime": {"type": "string", "format": "date-time"},
+        "date": {"type": "string", "format": "date"},
+    }[field.type]
+    if field.max_length:
+        schema = schema | {"maxLength": field.max_length}
+    if not field.required:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema | ({"description": field.description} if field.description else {})
+
+
+def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
+    rows = {
+        f"Row_{t.name}": {
+            "type": "object",
+            "properties": {f.name: field_schema(f) for f in t.fields},
+            "required": [f.name for f in t.fields if f.required],
+            "additionalProperties": False,
+        }
+        for t in dictionary.tables.values()
+    }
+    array = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_ROWS,
+        "items": {"anyOf": [{"$ref": f"#/components/schemas/{name}"} for name in rows]},
+    }
+    schemas = rows | {
+        "Batch": {"oneOf": [array, {"type": "object", "properties": {"rows": array}, "required": ["rows"], "additionalProperties": False}]},
+        "BatchResult": _object(
+            {
+                "table": _s,
+                "received": _i,
+                "inserted": _i,
+                "unchanged": _i,
+                "rejected": _i,
+                "rejections": {"type": "array", "items": _REJECTION},
+            }
+        ),
+        "Error": _object({"error": _object({"code": _s, "message": _s}, extra=True)}),
+        "Health": _object({"status": _s, "database": _s, "storage": _s, "dictionary": _object({"version": _s, "digest": _s})}),
+        "Tables": _object({"tables": {"type": "array", "items": {"type": "object"}}}),
+        "Page": _object({"table": _s, "rows": {"type": "array", "items": {"type": "object"}}, "next": {}}),
+        "Report": _object({"rows": {"type": "array", "items": {"type": "object"}}}, extra=True),
+        "Rejections": _object({"rejections": {"type": "array", "items": {"type": "object"}}}),
+        "Replay": _object({"results": {"type": "array", "items": {"type": "object"}}}),
+        "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
+    }
+    paths: dict[str, dict] = {}
+    for op in sorted(operations, key=lambda o: (o.path, o.method)):
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, list(dictionary.tables))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rowgate",
+            "version": dictionary.version,
+            "description": f"Data dictionary {dictionary.name} {dictionary.digest[:12]}",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+        },
+    }
+
+
+_s, _i = {"type": "string"}, {"type": "integer"}
+_REJECTION = {
+    "type": "object",
+    "properties": {"index": _i, "row": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}}},
+}
+
+
+def _object(properties: dict, extra: bool = False) -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    return schema if extra else schema | {"additionalProperties": False}
+
+
+def _operation(op: Operation, tables: list[str]) -> dict:
+    responses = {str(status): _response(schema) for status, schema in op.responses.items()}
+    for status, meaning in ((400, "bad request"), (404, "unknown table"), (500, "failure on our side")):
+        responses.setdefault(str(status), _response("Error", meaning))
+    if not op.anonymous:
+        responses.setdefault("401", _response("Error", "missing or wrong function key"))
+    # A table parameter takes the dictionary's table names: the document follows the dictionary.
+    parameters = [p | {"schema": p["schema"] | {"enum": tables}} if p["name"] == "table" else p for p in op.parameters]
+    operation = {"operationId": op.name, "summary": op.summary, "parameters": parameters, "responses": responses}
+    if op.body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+        }
+    operation["security"] = [] if op.anonymous else [{"functionKey": []}, {"functionKeyQuery": []}]
+    return operation
+
+
+def _response(schema: str, description: str = "") -> dict:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    if schema == "Report":
+        content["text/csv"] = {"schema": {"type": "string"}}
+    return {"description": description or schema, "content": content}
