@@ -127,8 +127,9 @@ def read_rows(req: func.HttpRequest) -> func.HttpResponse:
 def _report(req: func.HttpRequest, run) -> func.HttpResponse:
     year = query_int(req, "year", 2021, 1900, 2100)
     fmt = query_choice(req, "format", ("json", "csv"))
-    with rowgate().engine.connect() as conn:
-        report = run(conn, year)
+    core = rowgate()
+    with core.engine.connect() as conn:
+        report = run(conn, core.metadata.tables, year)
     return _shaped(report, fmt, {"year": year})
 
 
@@ -173,8 +174,9 @@ def departments_above_mean(req: func.HttpRequest) -> func.HttpResponse:
 def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
     since = query_datetime(req, "since")
     limit = query_int(req, "limit", 10, 1, reports.MAX_LIMIT)
-    with rowgate().engine.connect() as conn:
-        report = reports.recent_courses(conn, since, limit, req.params.get("category"), req.params.get("level"))
+    core = rowgate()
+    with core.engine.connect() as conn:
+        report = reports.recent_courses(conn, core.metadata.tables, since, limit, req.params.get("category"), req.params.get("level"))
     return _shaped(report, "json", {})
 
 

@@ -130,8 +130,9 @@ def report() -> None:
 @click.pass_context
 def hires_by_quarter(ctx: click.Context, year: int, fmt: str) -> None:
     """Hires per quarter of YEAR for each department and job, alphabetical."""
-    with _rowgate(ctx).engine.connect() as conn:
-        _print_report(reports.hires_by_quarter(conn, year), fmt)
+    rowgate = _rowgate(ctx)
+    with rowgate.engine.connect() as conn:
+        _print_report(reports.hires_by_quarter(conn, rowgate.metadata.tables, year), fmt)
 
 
 @report.command("departments-above-mean")
@@ -140,8 +141,9 @@ def hires_by_quarter(ctx: click.Context, year: int, fmt: str) -> None:
 @click.pass_context
 def departments_above_mean(ctx: click.Context, year: int, fmt: str) -> None:
     """Departments that hired more than the mean of all departments in YEAR."""
-    with _rowgate(ctx).engine.connect() as conn:
-        _print_report(reports.departments_above_mean(conn, year), fmt)
+    rowgate = _rowgate(ctx)
+    with rowgate.engine.connect() as conn:
+        _print_report(reports.departments_above_mean(conn, rowgate.metadata.tables, year), fmt)
 
 
 @report.command("recent-courses")
@@ -153,8 +155,9 @@ def departments_above_mean(ctx: click.Context, year: int, fmt: str) -> None:
 @click.pass_context
 def recent_courses(ctx: click.Context, since: datetime | None, limit: int, category: str | None, level: str | None, fmt: str) -> None:
     """Courses by newest start date."""
-    with _rowgate(ctx).engine.connect() as conn:
-        _print_report(reports.recent_courses(conn, since, limit, category, level), fmt)
+    rowgate = _rowgate(ctx)
+    with rowgate.engine.connect() as conn:
+        _print_report(reports.recent_courses(conn, rowgate.metadata.tables, since, limit, category, level), fmt)
 
 
 def _print_report(report: reports.Report, fmt: str) -> None:

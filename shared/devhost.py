@@ -196,6 +196,7 @@ def serve(host: DevHost, address: str, port: int) -> None:
     """Serve until interrupted."""
     import uvicorn
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host.start()
     try:
         uvicorn.run(host.asgi(), host=address, port=port, log_level="info")

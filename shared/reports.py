@@ -1,4 +1,5 @@
-"""The metric reports. Each is one query, written once for every backend and kept as a SQL view."""
+"""The metric reports. Each is one query, written once for every backend: run with a year range by the
+reports, and kept without one as a SQL view for anyone querying the database directly."""
 
 from __future__ import annotations
 
@@ -26,22 +27,42 @@ class Report:
     rows: list[tuple]
 
 
-def _hires_by_quarter(t: dict[str, sa.Table]) -> sa.Select:
+def _year(column: sa.ColumnElement, year: int | None) -> tuple[sa.ColumnElement, list, sa.ColumnElement]:
+    """(year expression, year grouping, filter): every year for the view; for a report one year, found by a
+    range on the raw column so no date function runs on the rows of other years."""
+    if year is None:
+        return sa.cast(sa.extract("year", column), sa.Integer), [sa.cast(sa.extract("year", column), sa.Integer)], sa.true()
+    in_range = sa.and_(column >= datetime(year, 1, 1), column < datetime(year + 1, 1, 1))
+    return sa.literal_column(str(int(year)), sa.Integer), [], in_range
+
+
+def _hires_by_quarter(t: dict[str, sa.Table], year: int | None = None) -> sa.Select:
     h, d, j = t["hired_employees"], t["departments"], t["jobs"]
-    year = sa.cast(sa.extract("year", h.c.datetime), sa.Integer)
+    hire_year, by_year, in_year = _year(h.c.datetime, year)
     quarter = (sa.cast(sa.extract("month", h.c.datetime), sa.Integer) + 2) // 3
     counts = [sa.func.sum(sa.case((quarter == q, 1), else_=0)).label(f"q{q}") for q in (1, 2, 3, 4)]
-    return (
-        sa.select(year.label("year"), d.c.department, j.c.job, *counts)
-        .select_from(h.join(d, h.c.department_id == d.c.id).join(j, h.c.job_id == j.c.id))
-        .group_by(year, d.c.department, j.c.job)
+    # Count on the integer keys first, then name them: grouping by text would cost far more.
+    hires = (
+        sa.select(hire_year.label("year"), h.c.department_id, h.c.job_id, *counts)
+        .where(in_year)
+        .group_by(*by_year, h.c.department_id, h.c.job_id)
+        .subquery("hires")
+    )
+    quarters = [hires.c[f"q{q}"] for q in (1, 2, 3, 4)]
+    return sa.select(hires.c.year, d.c.department, j.c.job, *quarters).select_from(
+        hires.join(d, hires.c.department_id == d.c.id).join(j, hires.c.job_id == j.c.id)
     )
 
 
-def _departments_above_mean(t: dict[str, sa.Table]) -> sa.Select:
+def _departments_above_mean(t: dict[str, sa.Table], year: int | None = None) -> sa.Select:
     h, d = t["hired_employees"], t["departments"]
-    year = sa.cast(sa.extract("year", h.c.datetime), sa.Integer)
-    hires = sa.select(year.label("year"), h.c.department_id, sa.func.count().label("hired")).group_by(year, h.c.department_id).subquery()
+    hire_year, by_year, in_year = _year(h.c.datetime, year)
+    hires = (
+        sa.select(hire_year.label("year"), h.c.department_id, sa.func.count().label("hired"))
+        .where(in_year)
+        .group_by(*by_year, h.c.department_id)
+        .cte("hires")
+    )
     totals = sa.select(hires.c.year, sa.func.sum(hires.c.hired).label("total")).group_by(hires.c.year).subquery()
     departments = sa.select(sa.func.count()).select_from(d).scalar_subquery()
     # hired > total / departments, kept in integers so every backend agrees exactly.
@@ -69,39 +90,38 @@ def create_views(conn: sa.Connection, metadata: sa.MetaData) -> None:
             create_view(conn, name, define(metadata.tables))
 
 
-def _view(conn: sa.Connection, name: str) -> sa.Table:
-    return sa.Table(name, sa.MetaData(), autoload_with=conn)
-
-
 def _run(conn: sa.Connection, query: sa.Select) -> Report:
     result = conn.execute(query)
     return Report(list(result.keys()), [tuple(row) for row in result])
 
 
-def hires_by_quarter(conn: sa.Connection, year: int) -> Report:
+def hires_by_quarter(conn: sa.Connection, tables: dict[str, sa.Table], year: int) -> Report:
     """Hires per quarter for each department and job in a year, alphabetical (case-insensitive)."""
-    v = _view(conn, HIRES_BY_QUARTER)
-    query = (
-        sa.select(v.c.department, v.c.job, v.c.q1, v.c.q2, v.c.q3, v.c.q4)
-        .where(v.c.year == year)
-        .order_by(sa.func.lower(v.c.department), sa.func.lower(v.c.job), v.c.department, v.c.job)
+    v = _hires_by_quarter(tables, year).subquery()
+    query = sa.select(v.c.department, v.c.job, v.c.q1, v.c.q2, v.c.q3, v.c.q4).order_by(
+        sa.func.lower(v.c.department), sa.func.lower(v.c.job), v.c.department, v.c.job
     )
     return _run(conn, query)
 
 
-def departments_above_mean(conn: sa.Connection, year: int) -> Report:
+def departments_above_mean(conn: sa.Connection, tables: dict[str, sa.Table], year: int) -> Report:
     """Departments that hired more than the mean of all departments that year, most hires first."""
-    v = _view(conn, DEPARTMENTS_ABOVE_MEAN)
-    return _run(conn, sa.select(v.c.id, v.c.department, v.c.hired).where(v.c.year == year).order_by(v.c.hired.desc(), v.c.id))
+    v = _departments_above_mean(tables, year).subquery()
+    return _run(conn, sa.select(v.c.id, v.c.department, v.c.hired).order_by(v.c.hired.desc(), v.c.id))
 
 
 def recent_courses(
-    conn: sa.Connection, since: datetime | None = None, limit: int = 10, category: str | None = None, level: str | None = None
+    conn: sa.Connection,
+    tables: dict[str, sa.Table],
+    since: datetime | None = None,
+    limit: int = 10,
+    category: str | None = None,
+    level: str | None = None,
 ) -> Report:
     """Courses by newest start date, optionally since a date and of one category or level."""
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")
-    v = _view(conn, RECENT_COURSES)
+    v = _recent_courses(tables).subquery()
     query = sa.select(v.c.course_id, v.c.course_name, v.c.category, v.c.level, v.c.start_date)
     if since is not None:
         query = query.where(v.c.start_date >= since)

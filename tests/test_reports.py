@@ -28,7 +28,7 @@ def test_hires_by_quarter_counts_each_quarter_in_case_insensitive_order(rowgate,
         "4,D,2021-12-31T23:59:59Z,2,1\n5,E,2020-12-31T23:59:59Z,3,1\n6,F,2021-07-15T12:00:00Z,1,1\n",
     )
     with rowgate.engine.connect() as conn:
-        report = reports.hires_by_quarter(conn, 2021)
+        report = reports.hires_by_quarter(conn, rowgate.metadata.tables, 2021)
     assert report.columns == ["department", "job", "q1", "q2", "q3", "q4"]
     assert report.rows == [("Accounting", "analyst", 0, 0, 0, 1), ("sales", "analyst", 0, 0, 1, 0), ("sales", "Manager", 2, 1, 0, 0)]
 
@@ -44,17 +44,17 @@ def test_departments_above_mean_counts_departments_without_hires(rowgate, tmp_pa
         "4,x,2021-04-01T00:00:00Z,2,1\n5,x,2021-05-01T00:00:00Z,2,1\n6,x,2021-06-01T00:00:00Z,3,1\n7,x,2022-01-01T00:00:00Z,4,1\n",
     )
     with rowgate.engine.connect() as conn:
-        assert reports.departments_above_mean(conn, 2021).rows == [(1, "A", 3), (2, "B", 2)]
-        assert reports.departments_above_mean(conn, 2022).rows == [(4, "D", 1)]
-        assert reports.departments_above_mean(conn, 1999).rows == []
+        assert reports.departments_above_mean(conn, rowgate.metadata.tables, 2021).rows == [(1, "A", 3), (2, "B", 2)]
+        assert reports.departments_above_mean(conn, rowgate.metadata.tables, 2022).rows == [(4, "D", 1)]
+        assert reports.departments_above_mean(conn, rowgate.metadata.tables, 1999).rows == []
 
 
 def test_challenge_answers(rowgate, challenge):
     for name in ("departments", "jobs", "hired_employees"):
         ingest_local(rowgate, challenge / f"{name}.csv")
     with rowgate.engine.connect() as conn:
-        above = reports.departments_above_mean(conn, 2021).rows
-        quarters = reports.hires_by_quarter(conn, 2021).rows
+        above = reports.departments_above_mean(conn, rowgate.metadata.tables, 2021).rows
+        quarters = reports.hires_by_quarter(conn, rowgate.metadata.tables, 2021).rows
     assert above == [
         (8, "Support", 216),
         (5, "Engineering", 205),
@@ -94,13 +94,13 @@ def test_recent_courses_newest_first_with_filters(rowgate, tmp_path):
     )
     ingest_local(rowgate, tmp_path / "courses.parquet")
     with rowgate.engine.connect() as conn:
-        assert [r[0] for r in reports.recent_courses(conn).rows] == [2, 3, 1, 4]
-        assert [r[0] for r in reports.recent_courses(conn, limit=2).rows] == [2, 3]
-        assert [r[0] for r in reports.recent_courses(conn, since=datetime(2024, 1, 15)).rows] == [2, 3]
-        assert [r[0] for r in reports.recent_courses(conn, category="Data", level="Beginner").rows] == [1, 4]
-        assert reports.recent_courses(conn).rows[0] == (2, "b", "Cloud", "Beginner", datetime(2024, 3, 1))
+        assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables).rows] == [2, 3, 1, 4]
+        assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables, limit=2).rows] == [2, 3]
+        assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables, since=datetime(2024, 1, 15)).rows] == [2, 3]
+        assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables, category="Data", level="Beginner").rows] == [1, 4]
+        assert reports.recent_courses(conn, rowgate.metadata.tables).rows[0] == (2, "b", "Cloud", "Beginner", datetime(2024, 3, 1))
         with pytest.raises(ValueError, match="limit must be from 1 to 1000"):
-            reports.recent_courses(conn, limit=0)
+            reports.recent_courses(conn, rowgate.metadata.tables, limit=0)
 
 
 def test_reports_are_views_in_the_database(rowgate):
