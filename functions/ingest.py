@@ -8,7 +8,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from functions.runtime import rowgate
-from shared.ingest import LANDING, ingest_landed
+from shared.ingest import LANDING, ingest_stored
 
 bp = func.Blueprint()
 
@@ -16,9 +16,9 @@ bp = func.Blueprint()
 # Event Grid is the blob trigger source the Flex Consumption plan supports; the SDK-type binding hands
 # over a BlobClient, so the worker never receives the file's bytes and the core streams it.
 @bp.blob_trigger(arg_name="client", path=f"{LANDING}/{{name}}", connection="AzureWebJobsStorage", source=func.BlobSource.EVENT_GRID)
-def ingest_landed_blob(client: blob.BlobClient) -> None:
+def ingest_stored_blob(client: blob.BlobClient) -> None:
     path = f"{client.container_name}/{client.blob_name}"
-    result = ingest_landed(rowgate(), path)
+    result = ingest_stored(rowgate(), path)
     if result.status == "refused":
         logging.warning("rowgate refused %s: %s", path, result.message)
     else:

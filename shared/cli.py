@@ -12,12 +12,13 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from shared import reports
+from shared import backup, reports, restore
 from shared.context import open_rowgate
 from shared.dictionary import DictionaryError
 from shared.errors import InputRefused
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
+from shared.ingest import migrate as migrate_files
 from shared.replay import replay as replay_rejections
 from shared.settings import ENVIRONMENT, from_environment
 
@@ -117,6 +118,80 @@ def replay(ctx: click.Context, table: str | None) -> None:
         _check_table(rowgate, table)
     for r in replay_rejections(rowgate, table):
         click.echo(f"{r.table}: replayed {r.replayed}, resolved {r.resolved}, still refused {r.still_refused}")
+
+
+@main.command()
+@click.argument("location")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+@click.pass_context
+def migrate(ctx: click.Context, location: str, as_json: bool) -> None:
+    """The historic migration: every file of a folder or storage prefix, parents' files first."""
+    rowgate = _rowgate(ctx)
+    with _progress(desc="migrate", unit=" rows") as bar:
+        results = migrate_files(rowgate, location, progress=bar.update)
+    if not results:
+        raise click.UsageError(f"no .csv or .parquet files at {location!r}")
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        for result in results:
+            _echo_result(result)
+    if any(r.status == "refused" for r in results):
+        sys.exit(2)
+
+
+@main.command("backup")
+@click.argument("tables", nargs=-1)
+@click.pass_context
+def backup_command(ctx: click.Context, tables: tuple[str, ...]) -> None:
+    """Back up tables (all by default) to Avro under backups/, from one consistent snapshot."""
+    rowgate = _rowgate(ctx)
+    for table in tables:
+        _check_table(rowgate, table)
+    with _progress(desc="backup", unit=" rows") as bar:
+        infos = backup.backup(rowgate, list(tables) or None, progress=bar.update)
+    for info in infos:
+        click.echo(f"{info.name}: {info.rows} rows, {info.size} bytes")
+
+
+@main.command("backups")
+@click.argument("table", required=False)
+@click.option("--json", "as_json", is_flag=True, help="print the list as JSON")
+@click.pass_context
+def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> None:
+    """List backups, newest first: time, rows, size."""
+    rowgate = _rowgate(ctx)
+    if table:
+        _check_table(rowgate, table)
+    infos = backup.list_backups(rowgate, table)
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
+        return
+    _print_report(reports.Report(["name", "created", "rows", "size"], [(i.name, i.created, i.rows, i.size) for i in infos]), "table")
+
+
+@main.command("restore")
+@click.argument("table", required=False)
+@click.option("--backup", "name", help="a backup name or path (default: the newest)")
+@click.option("--all", "everything", is_flag=True, help="restore every table from one backup set, parents first")
+@click.option("--at", help="with --all: the newest set at or before this timestamp (as in backup names)")
+@click.pass_context
+def restore_command(ctx: click.Context, table: str | None, name: str | None, everything: bool, at: str | None) -> None:
+    """Replace a table's rows (or every table's) with a verified backup, all or nothing."""
+    if everything == bool(table):
+        raise click.UsageError("name a TABLE or give --all")
+    if (name and everything) or (at and not everything):
+        raise click.UsageError("--backup goes with a TABLE, --at with --all")
+    rowgate = _rowgate(ctx)
+    if table:
+        _check_table(rowgate, table)
+    try:
+        results = restore.restore_all(rowgate, at) if everything else [restore.restore(rowgate, table, name)]
+    except backup.BackupError as exc:
+        click.echo(f"restore refused, nothing changed: {exc}", err=True)
+        sys.exit(2 if exc.status == 404 else 1)
+    for r in results:
+        click.echo(f"{r.table} <- {r.backup}: {r.rows} rows (inserted {r.inserted}, updated {r.updated}, deleted {r.deleted})")
 
 
 @main.group()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,10 +43,19 @@ def create_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # pysqlite defers BEGIN to the first write, so reads would run outside the transaction. Take the
+    # write lock up front instead (validation reads, then writes); a snapshot asks for a plain BEGIN.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN itself
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -104,6 +114,14 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Index("ix_rejections_source", "source", "row_number"),
     )
     return metadata
+
+
+@contextmanager
+def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A read-only transaction that sees one consistent state of every table."""
+    options = {"sqlite": {"sqlite_begin": "DEFERRED"}, "postgresql": {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}}
+    with engine.connect() as conn, conn.execution_options(**options.get(engine.dialect.name, {"isolation_level": "SNAPSHOT"})).begin():
+        yield conn
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:

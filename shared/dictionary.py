@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
 FIELD_TYPES = ("integer", "string", "datetime", "date")
@@ -78,6 +78,22 @@ class Dictionary:
                 done.add(table.name)
                 pending.remove(table)
         return ordered
+
+    def table_for_path(self, path: str) -> str | None:
+        """The table a file is for: its name (`<table>.csv`), else its folder's (`<table>/<anything>.parquet`)."""
+        file = PurePosixPath(path)
+        for candidate in (file.stem, file.parent.name):
+            if candidate in self.tables:
+                return candidate
+        return None
+
+    def levels(self) -> dict[str, int]:
+        """Each table's depth in the foreign-key graph: 0 for tables with no parent, else 1 + the deepest parent's."""
+        depth: dict[str, int] = {}
+        for table in self.dependency_order():
+            parents = [fk.parent for fk in table.foreign_keys if fk.parent != table.name]
+            depth[table.name] = 1 + max(depth[p] for p in parents) if parents else 0
+        return depth
 
     def children_of(self, parent: str) -> list[Table]:
         return [t for t in self.tables.values() if any(fk.parent == parent for fk in t.foreign_keys) and t.name != parent]

@@ -16,6 +16,7 @@ from shared.dictionary import Table
 from shared.errors import InputRefused
 from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
 from shared.parse import read_csv, read_parquet
+from shared.plans import migration_stages
 from shared.prefetch import prefetch
 from shared.storage import content_hash
 from shared.validate import check_keys, check_values
@@ -53,32 +54,58 @@ def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Ta
     suffix = file.suffix.lower()
     if suffix not in READERS:
         raise InputRefused(f"{path}: only .csv and .parquet files are ingested")
+    table = table or rowgate.dictionary.table_for_path(path)
     if table is None:
-        names = rowgate.dictionary.tables
-        table = file.stem if file.stem in names else file.parent.name
-        if table not in names:
-            known = ", ".join(names)
-            raise InputRefused(
-                f"{path}: {file.stem!r} is not a table, nor is its folder {file.parent.name!r}; "
-                f"name the file <table>{suffix} or put it in a folder named after the table (tables: {known})"
-            )
+        known = ", ".join(rowgate.dictionary.tables)
+        raise InputRefused(
+            f"{path}: {file.stem!r} is not a table, nor is its folder {file.parent.name!r}; "
+            f"name the file <table>{suffix} or put it in a folder named after the table (tables: {known})"
+        )
     return rowgate.dictionary.table(table), suffix
 
 
-def ingest_landed(rowgate: Rowgate, path: str) -> IngestResult:
-    """A blob in the landing container: loaded then archived, or moved to rejected/ with a reason file."""
+def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
+    """A file in storage. From landing/ it is archived once loaded, or moved to rejected/ with a reason
+    file when unusable; anywhere else (historic sources) it stays where it is."""
     storage = rowgate.storage
+    landed = path.startswith(f"{LANDING}/")
+    name = path.removeprefix(f"{LANDING}/")
     try:
-        table, suffix = table_for(rowgate, path.removeprefix(f"{LANDING}/"))
+        table, suffix = table_for(rowgate, name)
         result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))
     except InputRefused as refused:
-        name = path.removeprefix(f"{LANDING}/")
-        with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
-            out.write(f"{path}: {refused}\n".encode())
-        storage.move(path, f"{REJECTED}/{name}")
+        if landed:
+            with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
+                out.write(f"{path}: {refused}\n".encode())
+            storage.move(path, f"{REJECTED}/{name}")
         return IngestResult(path, None, "refused", message=str(refused))
-    storage.move(path, f"{ARCHIVE}/{path.removeprefix(f'{LANDING}/')}")
+    if landed:
+        storage.move(path, f"{ARCHIVE}/{name}")
     return result
+
+
+def migrate(rowgate: Rowgate, location: str, progress: Progress | None = None) -> list[IngestResult]:
+    """Every file of a local folder or a storage prefix, parents' files first (the plan Durable runs in parallel)."""
+    folder = Path(location)
+    if folder.is_dir():
+        files = [p.as_posix() for p in sorted(folder.rglob("*")) if p.suffix.lower() in READERS]
+
+        def run(path: str) -> IngestResult:
+            return ingest_local(rowgate, Path(path), progress=progress)
+    else:
+        files = list(rowgate.storage.list(location))
+
+        def run(path: str) -> IngestResult:
+            return ingest_stored(rowgate, path)
+
+    results = []
+    for stage in migration_stages(rowgate.dictionary, files):
+        for path in stage:
+            try:
+                results.append(run(path))
+            except InputRefused as refused:
+                results.append(IngestResult(path, None, "refused", message=str(refused)))
+    return results
 
 
 def ingest_local(rowgate: Rowgate, file: Path, table: str | None = None, progress: Progress | None = None) -> IngestResult:

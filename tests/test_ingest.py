@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.errors import InputRefused
-from shared.ingest import ingest_landed, ingest_local
+from shared.ingest import ingest_local, ingest_stored
 
 
 def count(rowgate, table: str) -> int:
@@ -223,7 +223,7 @@ def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challe
     for name in ("departments", "jobs", "hired_employees"):
         with storage.open_write(f"landing/{name}.csv") as out, (challenge / f"{name}.csv").open("rb") as src:
             out.write(src.read())
-        ingest_landed(rowgate, f"landing/{name}.csv")
+        ingest_stored(rowgate, f"landing/{name}.csv")
     assert list(storage.list("landing/")) == []
     assert sorted(storage.list("archive/")) == ["archive/departments.csv", "archive/hired_employees.csv", "archive/jobs.csv"]
     with storage.open_read("rejected/hired_employees/hired_employees.csv.rejected.csv") as stream:
@@ -235,7 +235,7 @@ def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challe
 def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgate):
     with rowgate.storage.open_write("landing/salaries.csv") as out:
         out.write(b"1,2\n")
-    result = ingest_landed(rowgate, "landing/salaries.csv")
+    result = ingest_stored(rowgate, "landing/salaries.csv")
     assert result.status == "refused"
     assert sorted(rowgate.storage.list("rejected/")) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
     with rowgate.storage.open_read("rejected/salaries.csv.reason.txt") as stream:

@@ -1,0 +1,176 @@
+"""Backup: tables to self-describing Avro files under backups/<table>/, streamed from one database snapshot."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+import fastavro
+import sqlalchemy as sa
+
+from shared.context import Rowgate
+from shared.db import snapshot
+from shared.dictionary import Table
+
+BACKUPS = "backups"
+CODEC = "deflate"
+READ_BATCH = 10_000
+CHECKSUM_PLACEHOLDER = "0" * 64  # written first, replaced in place once the data's checksum is known
+AVRO_TYPES = {
+    "integer": "long",
+    "string": "string",
+    "datetime": {"type": "long", "logicalType": "timestamp-micros"},
+    "date": {"type": "int", "logicalType": "date"},
+}
+META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum")}
+
+
+class BackupError(Exception):
+    """A backup that cannot be found or used; `status` is what the API answers."""
+
+    status = 422
+
+
+class BackupNotFound(BackupError):
+    status = 404
+
+
+@dataclass
+class BackupInfo:
+    name: str  # the storage path
+    table: str
+    created: str
+    rows: int
+    size: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def avro_schema(table: Table) -> dict:
+    """The Avro record schema of a table, from the dictionary."""
+    fields = []
+    for field in table.fields:
+        avro_type = AVRO_TYPES[field.type]
+        fields.append({"name": field.name, "type": avro_type if field.required else ["null", avro_type]})
+    return {"type": "record", "name": table.name, "namespace": "rowgate", "fields": fields}
+
+
+def stamp(moment: datetime | None = None) -> str:
+    """The UTC timestamp a backup's name carries; names sort in time order."""
+    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def backup_path(table: str, at: str) -> str:
+    return f"{BACKUPS}/{table}/{table}-{at}.avro"
+
+
+def backup(rowgate: Rowgate, tables: list[str] | None = None, progress: Callable[[int], None] | None = None) -> list[BackupInfo]:
+    """Back up tables (all by default) from one snapshot, so a set restores consistently; then apply retention."""
+    specs = [rowgate.dictionary.table(name) for name in tables] if tables else rowgate.dictionary.dependency_order()
+    at = stamp()
+    with snapshot(rowgate.engine) as conn:
+        infos = [write_backup(rowgate, conn, spec, at, progress) for spec in specs]
+    for spec in specs:
+        prune(rowgate, spec.name)
+    return infos
+
+
+def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, progress: Callable[[int], None] | None = None) -> BackupInfo:
+    """One table's rows from `conn` into backups/<table>/<table>-<at>.avro; memory stays bounded."""
+    table = rowgate.metadata.tables[spec.name]
+    rows = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    metadata = {
+        META["table"]: spec.name,
+        META["rows"]: str(rows),
+        META["dictionary"]: rowgate.dictionary.digest,
+        META["created"]: at,
+        META["checksum"]: CHECKSUM_PLACEHOLDER,
+    }
+    path = backup_path(spec.name, at)
+    query = sa.select(*(table.c[name] for name in spec.field_names)).order_by(*(table.c[k] for k in spec.primary_key))
+    with tempfile.TemporaryFile() as scratch:
+        writer = fastavro.write.Writer(scratch, fastavro.parse_schema(avro_schema(spec)), codec=CODEC, metadata=metadata)
+        written = 0
+        for batch in conn.execution_options(yield_per=READ_BATCH).execute(query).mappings().partitions():
+            for record in batch:
+                writer.write(record)
+            written += len(batch)
+            if progress:
+                progress(len(batch))
+        writer.flush()
+        if written != rows:
+            raise BackupError(f"{spec.name}: counted {rows} rows but read {written}; the snapshot did not hold")
+        scratch.seek(0)
+        _seal(scratch, data_checksum(fastavro.block_reader(scratch)))
+        scratch.seek(0)
+        with rowgate.storage.open_write(path) as out:
+            shutil.copyfileobj(scratch, out, 4 * 1024 * 1024)
+        size = scratch.tell()
+    return BackupInfo(path, spec.name, at, rows, size)
+
+
+def data_checksum(blocks) -> str:
+    """SHA-256 of the serialized records, block by block: the same whatever the codec."""
+    digest = hashlib.sha256()
+    for block in blocks:
+        digest.update(block.bytes_.getbuffer())
+    return digest.hexdigest()
+
+
+def _seal(scratch: BinaryIO, checksum: str) -> None:
+    """Write the checksum over its placeholder in the header: same length, so the header stays valid."""
+    scratch.seek(0)
+    head = scratch.read(64 * 1024)
+    position = head.find(CHECKSUM_PLACEHOLDER.encode())
+    scratch.seek(position)
+    scratch.write(checksum.encode())
+
+
+def prune(rowgate: Rowgate, table: str) -> list[str]:
+    """Keep the newest N backups of a table (ROWGATE_BACKUP_RETENTION); return what was deleted."""
+    names = sorted(rowgate.storage.list(f"{BACKUPS}/{table}/"))
+    doomed = names[: max(0, len(names) - rowgate.settings.max_retained_backups)]
+    for name in doomed:
+        rowgate.storage.delete(name)
+    return doomed
+
+
+def list_backups(rowgate: Rowgate, table: str | None = None) -> list[BackupInfo]:
+    """Backups, newest first, with what their headers say."""
+    tables = [rowgate.dictionary.table(table).name] if table else list(rowgate.dictionary.tables)
+    infos = []
+    for name in tables:
+        for path in rowgate.storage.list(f"{BACKUPS}/{name}/"):
+            with rowgate.storage.open_read(path) as stream:
+                try:
+                    meta = fastavro.reader(stream).metadata
+                except Exception:  # listed, marked unreadable: restore will say why
+                    meta = {}
+            created = meta.get(META["created"], path.rsplit("-", 1)[-1].removesuffix(".avro"))
+            infos.append(BackupInfo(path, name, created, int(meta.get(META["rows"], -1)), rowgate.storage.size(path)))
+    return sorted(infos, key=lambda info: (info.created, info.table), reverse=True)
+
+
+def header_of(stream: BinaryIO) -> tuple[dict, dict]:
+    """(metadata, writer schema) of an Avro file, or BackupError when it is not one."""
+    try:
+        reader = fastavro.reader(stream)
+    except Exception as exc:
+        raise BackupError(f"not a readable Avro file: {exc}") from None
+    return reader.metadata, reader.writer_schema
+
+
+def newest(rowgate: Rowgate, table: str, at: str | None = None) -> str:
+    """The newest backup of a table, or the newest at or before the timestamp `at`."""
+    names = sorted(rowgate.storage.list(f"{BACKUPS}/{table}/"))
+    if at is not None:
+        names = [n for n in names if n.rsplit("-", 1)[-1].removesuffix(".avro") <= at]
+    if not names:
+        raise BackupNotFound(f"no backup of {table}" + (f" at or before {at}" if at else ""))
+    return names[-1]
