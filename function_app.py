@@ -1,10 +1,10 @@
 """The Function App: registers the Blueprints of functions/, nothing else."""
 
+import azure.durable_functions as df
 import azure.functions as func
 
-from functions import api, ingest, openapi
+from functions import api, backups, ingest, openapi, orchestrations
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-app.register_functions(ingest.bp)
-app.register_functions(api.bp)
-app.register_functions(openapi.bp)
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (ingest.bp, api.bp, backups.bp, orchestrations.bp, openapi.bp):
+    app.register_functions(blueprint)

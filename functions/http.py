@@ -82,11 +82,23 @@ def query_datetime(req: func.HttpRequest, name: str) -> datetime | None:
         raise HttpError(400, "bad-parameter", f"{name} must be an ISO 8601 date or datetime, got {raw!r}", parameter=name) from None
 
 
-def document(summary: str, parameters: list[dict] | None = None, body: str | None = None, responses: dict[int, str] | None = None):
+def document(
+    summary: str,
+    parameters: list[dict] | None = None,
+    body: str | None = None,
+    responses: dict[int, str] | None = None,
+    body_required: bool = True,
+):
     """OpenAPI notes kept on the function itself; routes and methods come from its registration."""
 
     def attach(function):
-        function.openapi = {"summary": summary, "parameters": parameters or [], "body": body, "responses": responses or {}}
+        function.openapi = {
+            "summary": summary,
+            "parameters": parameters or [],
+            "body": body,
+            "responses": responses or {},
+            "body_required": body_required,
+        }
         return function
 
     return attach

@@ -16,7 +16,7 @@ bp = func.Blueprint()
 # Event Grid is the blob trigger source the Flex Consumption plan supports; the SDK-type binding hands
 # over a BlobClient, so the worker never receives the file's bytes and the core streams it.
 @bp.blob_trigger(arg_name="client", path=f"{LANDING}/{{name}}", connection="AzureWebJobsStorage", source=func.BlobSource.EVENT_GRID)
-def ingest_stored_blob(client: blob.BlobClient) -> None:
+def ingest_landed_blob(client: blob.BlobClient) -> None:
     path = f"{client.container_name}/{client.blob_name}"
     result = ingest_stored(rowgate(), path)
     if result.status == "refused":

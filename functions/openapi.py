@@ -18,11 +18,12 @@ bp = func.Blueprint()
 def operations() -> list[Operation]:
     """Every HTTP function of the app, read from its registrations."""
     found = []
-    for function in registered():
+    for function in registered():  # Durable client functions keep their notes on the function as written
         trigger = next((b for b in function.get_bindings() if b.type == "httpTrigger"), None)
         if trigger is None:
             continue
-        notes = getattr(function.get_user_function(), "openapi", {"summary": "", "parameters": [], "body": None, "responses": {}})
+        user = function.get_user_function()
+        notes = getattr(getattr(user, "client_function", user), "openapi", {"summary": "", "parameters": [], "body": None, "responses": {}})
         for method in trigger.methods:
             found.append(
                 Operation(

@@ -8,12 +8,16 @@ imports azure.functions. Azure Functions (or `func start`) is the production run
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
+import json
 import logging
 import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -21,6 +25,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import azure.functions as func
+from azure.functions.timer import TimerRequest
 from croniter import croniter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,6 +37,7 @@ from shared.storage import Storage
 
 log = logging.getLogger("rowgate.devhost")
 ROUTE_PREFIX = "/api"
+STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
 MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
 
 
@@ -41,13 +47,21 @@ class Hosted:
     function: object  # the user function
     argument: str  # the trigger binding's parameter name
     trigger: object  # the trigger binding
+    client_argument: str | None = None  # a Durable client binding's parameter name
 
 
 def hosted_functions(functions: Iterable) -> list[Hosted]:
     found = []
     for function in functions:
-        trigger = next(b for b in function.get_bindings() if b.type.endswith("Trigger"))
-        found.append(Hosted(function.get_function_name(), function.get_user_function(), trigger.name, trigger))
+        bindings = function.get_bindings()
+        trigger = next(b for b in bindings if b.type.endswith("Trigger"))
+        client = next((b.name for b in bindings if b.type == "durableClient"), None)
+        user = function.get_user_function()
+        if client:
+            user = user.client_function  # the function as written; the Durable wrapper expects the host's JSON
+        elif trigger.type == "orchestrationTrigger":
+            user = user.orchestrator_function
+        found.append(Hosted(function.get_function_name(), user, trigger.name, trigger, client))
     return found
 
 
@@ -66,11 +80,17 @@ class DevHost:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._blob_failures: dict[str, int] = {}
+        self.durable = LocalDurableClient(self.hosted)
 
     def _invoke(self, hosted: Hosted, kind: str, value):
         started = time.perf_counter()
+        arguments = {hosted.argument: value}
+        if hosted.client_argument:
+            arguments[hosted.client_argument] = self.durable
         try:
-            result = hosted.function(**{hosted.argument: value})
+            result = hosted.function(**arguments)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
         except Exception:
             log.exception("Executed '%s' (%s, failed, %.0f ms)", hosted.name, kind, (time.perf_counter() - started) * 1000)
             raise
@@ -105,8 +125,19 @@ class DevHost:
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
             return Response(response.get_body(), status_code=response.status_code, headers=headers, media_type=response.mimetype)
 
+        async def instance_status(request: Request) -> Response:
+            status = self.durable.instances.get(request.path_params["instance"])
+            if status is None:
+                return _error(404, "not-found", "no such orchestration instance")
+            return JSONResponse(status)
+
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-        return Starlette(routes=[Route("/{path:path}", dispatch, methods=methods)])
+        return Starlette(
+            routes=[
+                Route(f"{STATUS_ROUTE}/{{instance}}", instance_status, methods=["GET"]),
+                Route("/{path:path}", dispatch, methods=methods),
+            ]
+        )
 
     def _authorized(self, hosted: Hosted, request: Request) -> bool:
         level = str(getattr(hosted.trigger.auth_level, "value", hosted.trigger.auth_level)).lower()
@@ -171,7 +202,86 @@ class DevHost:
             if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
                 return
             with suppress(Exception):  # logged by _invoke; the next occurrence still runs
-                self._invoke(hosted, "timer", func.TimerRequest(past_due=False))
+                self._invoke(hosted, "timer", TimerRequest(past_due=False))
+
+
+class LocalDurableClient:
+    """Durable's client where no Durable host exists: an orchestration runs to its end at once, its
+    activities called in turn (the same plan, sequential), and its status kept for the status URL."""
+
+    def __init__(self, hosted: list[Hosted]):
+        self.orchestrators = {h.name: h for h in hosted if h.trigger.type == "orchestrationTrigger"}
+        self.activities = {h.name: h for h in hosted if h.trigger.type == "activityTrigger"}
+        self.instances: dict[str, dict] = {}
+
+    async def start_new(self, orchestration_function_name: str, instance_id: str | None = None, client_input=None) -> str:
+        instance = instance_id or uuid.uuid4().hex
+        orchestrator = self.orchestrators[orchestration_function_name]
+        started = datetime.now(UTC)
+        status = {"name": orchestration_function_name, "instanceId": instance, "input": client_input, "createdTime": started.isoformat()}
+        try:
+            output = _run_orchestration(orchestrator.function, _LocalContext(client_input, started, self._activity))
+            status |= {"runtimeStatus": "Completed", "output": output}
+        except Exception as exc:
+            log.exception("orchestration %s failed", orchestration_function_name)
+            status |= {"runtimeStatus": "Failed", "output": f"{type(exc).__name__}: {exc}"}
+        self.instances[instance] = status | {"lastUpdatedTime": datetime.now(UTC).isoformat()}
+        return instance
+
+    def _activity(self, name: str, value):
+        hosted = self.activities[name]
+        return hosted.function(**{hosted.argument: value})
+
+    def create_check_status_response(self, request: func.HttpRequest, instance_id: str) -> func.HttpResponse:
+        root = request.url.split("/api/", 1)[0]
+        status_url = f"{root}{STATUS_ROUTE}/{instance_id}"
+        body = {"id": instance_id, "statusQueryGetUri": status_url}
+        return func.HttpResponse(json.dumps(body), status_code=202, headers={"Location": status_url}, mimetype="application/json")
+
+
+class _Finished:
+    """A task that is already done: the local context runs each call as it is asked for."""
+
+    def __init__(self, result):
+        self.result = result
+
+
+class _LocalContext:
+    def __init__(self, value, now: datetime, activity):
+        self._input, self.current_utc_datetime, self._activity = value, now, activity
+
+    def get_input(self):
+        return self._input
+
+    def call_activity(self, name: str, input_=None) -> _Finished:
+        return _Finished(self._activity(name, input_))
+
+    def call_activity_with_retry(self, name: str, retry_options, input_=None) -> _Finished:
+        for attempt in range(1, retry_options.max_number_of_attempts + 1):
+            try:
+                return self.call_activity(name, input_)
+            except Exception:
+                if attempt == retry_options.max_number_of_attempts:
+                    raise
+                time.sleep(retry_options.first_retry_interval_in_milliseconds / 1000)
+        raise AssertionError("unreachable")
+
+    def task_all(self, tasks: list[_Finished]) -> _Finished:
+        return _Finished([task.result for task in tasks])
+
+
+def _run_orchestration(orchestrator, context: _LocalContext):
+    """Step an orchestrator generator, sending each finished task's result back in."""
+    steps = orchestrator(context)
+    if not inspect.isgenerator(steps):
+        return steps
+    value = None
+    while True:
+        try:
+            task = steps.send(value)
+        except StopIteration as done:
+            return done.value
+        value = task.result
 
 
 def resolve_setting(value: str) -> str:

@@ -19,6 +19,7 @@ class Operation:
     parameters: list[dict]
     body: str | None
     responses: dict[int, str]
+    body_required: bool = True
 
 
 def field_schema(field: Field) -> dict:
@@ -72,6 +73,12 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "Rejections": _object({"rejections": {"type": "array", "items": {"type": "object"}}}),
         "Replay": _object({"results": {"type": "array", "items": {"type": "object"}}}),
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
+        "Backups": _object(
+            {"backups": {"type": "array", "items": _object({"name": _s, "table": _s, "created": _s, "rows": _i, "size": _i})}}
+        ),
+        "Restore": _object({"table": _s, "backup": _s, "rows": _i, "deleted": _i, "inserted": _i, "updated": _i}),
+        "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
+        "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
     }
     paths: dict[str, dict] = {}
     for op in sorted(operations, key=lambda o: (o.path, o.method)):

@@ -17,6 +17,7 @@ class Settings:
     chunk_rows: int = 50_000
     max_retained_backups: int = 7
     function_key: str = ""
+    backup_schedule: str = "0 0 2 * * *"
 
 
 # Each setting: the app setting (environment variable) it comes from, and what it means.
@@ -27,6 +28,7 @@ ENVIRONMENT = {
     "chunk_rows": "ROWGATE_CHUNK_ROWS",
     "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
     "function_key": "ROWGATE_FUNCTION_KEY",
+    "backup_schedule": "BACKUP_SCHEDULE",
 }
 DESCRIPTIONS = {
     "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
@@ -35,6 +37,7 @@ DESCRIPTIONS = {
     "ROWGATE_CHUNK_ROWS": "rows validated and committed together; bounds memory and the work a crash repeats",
     "ROWGATE_BACKUP_RETENTION": "backups kept per table",
     "ROWGATE_FUNCTION_KEY": "dev host only: the key non-anonymous routes require (Azure manages its own function keys)",
+    "BACKUP_SCHEDULE": "NCRONTAB (6 fields, UTC) of the scheduled backup of all tables; the timer binding reads it",
 }
 
 

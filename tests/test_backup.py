@@ -54,10 +54,14 @@ def test_restore_of_a_backup_gives_back_exactly_the_same_rows(backed, department
     replace_rows(rowgate, "jobs", [{"id": 1, "job": "J"}])
     replace_rows(rowgate, "departments", [{"id": d, "department": n} for d, n in departments] or [{"id": 0, "department": "only"}])
     parent = departments[0][0] if departments else 0
-    replace_rows(rowgate, "hired_employees", [{"id": i, "name": n, "datetime": t, "department_id": parent, "job_id": 1} for i, n, t in hires])
+    replace_rows(
+        rowgate, "hired_employees", [{"id": i, "name": n, "datetime": t, "department_id": parent, "job_id": 1} for i, n, t in hires]
+    )
     before = {t: rows_of(rowgate, t) for t in ("departments", "jobs", "hired_employees")}
     backup(rowgate)
-    replace_rows(rowgate, "hired_employees", [{"id": 7, "name": "stray", "datetime": datetime(2000, 1, 1), "department_id": parent, "job_id": 1}])
+    replace_rows(
+        rowgate, "hired_employees", [{"id": 7, "name": "stray", "datetime": datetime(2000, 1, 1), "department_id": parent, "job_id": 1}]
+    )
     departments_table = rowgate.metadata.tables["departments"]
     with rowgate.engine.begin() as conn:
         conn.execute(departments_table.update().values(department="changed"))
@@ -69,7 +73,11 @@ def test_restore_of_a_backup_gives_back_exactly_the_same_rows(backed, department
 def loaded(rowgate):
     insert_rows(rowgate, "departments", [{"id": i, "department": f"D{i}"} for i in range(1, 6)])
     insert_rows(rowgate, "jobs", [{"id": 1, "job": "J"}])
-    insert_rows(rowgate, "hired_employees", [{"id": i, "name": f"N{i}", "datetime": "2021-01-01T00:00:00Z", "department_id": 1 + i % 5, "job_id": 1} for i in range(1, 301)])
+    insert_rows(
+        rowgate,
+        "hired_employees",
+        [{"id": i, "name": f"N{i}", "datetime": "2021-01-01T00:00:00Z", "department_id": 1 + i % 5, "job_id": 1} for i in range(1, 301)],
+    )
     [info] = backup(rowgate, ["hired_employees"])
     return rowgate, info.name
 
@@ -98,7 +106,9 @@ def flip_last_quarter_byte(data: bytearray) -> bytearray:
 )
 def test_a_damaged_backup_is_refused_and_the_table_is_unchanged(loaded, change, message):
     rowgate, path = loaded
-    insert_rows(rowgate, "hired_employees", [{"id": 999, "name": "after", "datetime": "2022-01-01T00:00:00Z", "department_id": 1, "job_id": 1}])
+    insert_rows(
+        rowgate, "hired_employees", [{"id": 999, "name": "after", "datetime": "2022-01-01T00:00:00Z", "department_id": 1, "job_id": 1}]
+    )
     before = rows_of(rowgate, "hired_employees")
     damage(rowgate, path, change)
     with pytest.raises(BackupError, match=message) as refused:

@@ -17,7 +17,7 @@ def trigger(azurite_storage, tmp_path, monkeypatch):
     monkeypatch.setenv("ROWGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'rowgate.db'}")
     monkeypatch.setenv("ROWGATE_STORAGE", azurite_storage)
     runtime.rowgate.cache_clear()
-    function = registered_functions()["ingest_stored_blob"]
+    function = registered_functions()["ingest_landed_blob"]
     service = BlobServiceClient.from_connection_string(azurite_storage)
     service.create_container("landing")
 
@@ -37,7 +37,7 @@ def names(service: BlobServiceClient, container: str) -> list[str]:
 
 
 def test_binding_is_an_event_grid_blob_trigger_on_landing():
-    [binding] = registered_functions()["ingest_stored_blob"].get_bindings()
+    [binding] = registered_functions()["ingest_landed_blob"].get_bindings()
     assert (binding.type, binding.path, binding.source) == ("blobTrigger", "landing/{name}", "EventGrid")
 
 
