@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 
 import fastavro
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from shared.backup import BACKUPS, META, BackupError, BackupNotFound, avro_schema, newest
+from shared.backup import BACKUPS, META, BackupError, BackupNotFound, avro_schema, newest, plain_schema
 from shared.context import Rowgate
 from shared.db import bulk_insert
 from shared.dictionary import Table
@@ -112,9 +111,13 @@ def _load_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, st
             blocks = fastavro.block_reader(stream)
             meta = blocks.metadata
             _check_header(spec, path, meta, blocks.writer_schema)
+            # The file's schema is ours (checked above), so its blocks can be decoded with the logical types
+            # left out: the stored integers, which Arrow turns into dates and times a column at a time.
+            plain = fastavro.parse_schema(plain_schema(avro_schema(spec)))
             digest, total, batch = hashlib.sha256(), 0, []
             for block in blocks:
                 digest.update(block.bytes_.getbuffer())
+                block.writer_schema, block.reader_schema = plain, None
                 batch.extend(block)
                 if len(batch) >= BATCH:
                     total += _flush(conn, stage, batch, arrow_schema)
@@ -141,8 +144,8 @@ def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> No
         raise BackupError(f"{path} lacks fields {missing} that {spec.name} has")
     differ = [name for name in expected if found[name] != expected[name]]
     extra = [name for name in found if name not in expected]
-    if differ or extra:
-        raise BackupError(f"{path}: its schema does not fit {spec.name} (different: {differ}, unknown: {extra})")
+    if differ or extra or list(found) != list(expected):
+        raise BackupError(f"{path}: its schema does not fit {spec.name} (different: {differ}, unknown: {extra}, order: {list(found)})")
 
 
 def _flush(conn: sa.Connection, stage: sa.Table, batch: list[dict], arrow_schema: pa.Schema) -> int:
@@ -152,8 +155,9 @@ def _flush(conn: sa.Connection, stage: sa.Table, batch: list[dict], arrow_schema
     for field in arrow_schema:
         values = [record[field.name] for record in batch]
         if pa.types.is_timestamp(field.type):
-            # fastavro gives aware UTC datetimes; rowgate stores naive UTC.
-            columns[field.name] = pc.cast(pa.array(values, pa.timestamp("us", "UTC")), field.type)
+            columns[field.name] = pa.array(values, pa.int64()).cast(field.type)
+        elif pa.types.is_date(field.type):
+            columns[field.name] = pa.array(values, pa.int32()).cast(field.type)
         else:
             columns[field.name] = pa.array(values, field.type)
     bulk_insert(conn, stage, pa.table(columns))

@@ -1,0 +1,84 @@
+"""Backup and restore benchmark: 1,000,000 hired_employees rows on SQLite and local storage.
+
+    .venv/bin/python bench/backup.py [--rows 1000000]
+
+Prints backup and restore rows/s and peak RSS of each `rowgate` process, and their ratios to the floor:
+a raw fastavro write and read (deflate) of the same records held in memory. Targets: backup <= 2x the
+raw write, restore <= 4x the raw read, peak RSS <= 300 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWGATE = [sys.executable, "-m", "shared.cli"]
+# The floor runs in a child too, so this process stays small and each child's peak RSS is its own.
+FLOOR = """
+import io, sys, time, fastavro
+with open(sys.argv[1], "rb") as f:
+    reader = fastavro.reader(f)
+    schema, records = reader.writer_schema, list(reader)
+started = time.perf_counter()
+buffer = io.BytesIO()
+fastavro.writer(buffer, fastavro.parse_schema(schema), records, codec="deflate")
+write = time.perf_counter() - started
+buffer.seek(0)
+started = time.perf_counter()
+count = sum(1 for _ in fastavro.reader(buffer))
+print(write, time.perf_counter() - started, count)
+"""
+
+
+def run(command: list[str], env: dict) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="rowgate-bench-backup-"))
+    env = {**os.environ, "ROWGATE_DATABASE_URL": f"sqlite:///{work / 'db.sqlite'}", "ROWGATE_STORAGE": str(work / "storage")}
+    try:
+        run(ROWGATE + ["generate", "hr", "--rows", str(args.rows), "--seed", "1", "--out", str(work / "hr"), "--dirty-rate", "0"], env)
+        run(ROWGATE + ["migrate", str(work / "hr")], env)
+        backup_s, backup_rss, _ = run(ROWGATE + ["backup", "hired_employees"], env)
+        [path] = list((work / "storage" / "backups" / "hired_employees").iterdir())
+        with sqlite3.connect(work / "db.sqlite") as db:
+            db.execute("DELETE FROM hired_employees")
+        restore_s, restore_rss, _ = run(ROWGATE + ["restore", "hired_employees"], env)
+        with sqlite3.connect(work / "db.sqlite") as db:
+            restored = db.execute("SELECT count(*) FROM hired_employees").fetchone()[0]
+        _, floor_rss, floor = run([sys.executable, "-c", FLOOR, str(path)], env)
+        raw_write, raw_read, count = (float(x) for x in floor.split())
+        assert restored == count == args.rows, (restored, count)
+        rows = args.rows
+        print(f"{rows:,} hired_employees rows, backup file {path.stat().st_size / 2**20:.1f} MiB (deflate)")
+        print(
+            f"backup   {backup_s:6.2f} s  {rows / backup_s:>10,.0f} rows/s  peak RSS {backup_rss:5.0f} MiB  ratio to raw write {backup_s / raw_write:.2f}x (target <= 2)"
+        )
+        print(
+            f"restore  {restore_s:6.2f} s  {rows / restore_s:>10,.0f} rows/s  peak RSS {restore_rss:5.0f} MiB  ratio to raw read {restore_s / raw_read:.2f}x (target <= 4)"
+        )
+        print(f"raw fastavro write {raw_write:.2f} s, read {raw_read:.2f} s, records in memory: peak RSS {floor_rss:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
