@@ -126,3 +126,20 @@ def test_killed_ingest_resumes_with_no_duplicates_and_no_gaps(tmp_path):
     query = "SELECT (SELECT count(*) FROM hired_employees), (SELECT sum(id) FROM hired_employees), (SELECT count(*) FROM rowgate_rejections), (SELECT count(DISTINCT row_number) FROM rowgate_rejections)"
     with engine.connect() as resumed, sa.create_engine(clean["ROWGATE_DATABASE_URL"]).connect() as reference:
         assert tuple(resumed.execute(sa.text(query)).one()) == tuple(reference.execute(sa.text(query)).one())
+
+
+def test_migrate_backup_list_and_restore_from_the_terminal(run, challenge, tmp_path):
+    migrated = run("migrate", challenge)
+    assert migrated.exit_code == 0 and "hired_employees: inserted 1929" in migrated.output
+    assert run("backup", "departments", "jobs").exit_code == 0
+    listed = json.loads(run("backups", "--json").output)
+    assert {b["table"]: b["rows"] for b in listed} == {"departments": 12, "jobs": 183}
+    restored = run("restore", "departments")
+    assert restored.exit_code == 0 and "12 rows (inserted 0, updated 0, deleted 0)" in restored.output
+    missing = run("restore", "departments", "--backup", "nope")
+    assert missing.exit_code == 2 and "no backup named 'nope'" in missing.output
+    assert run("restore").exit_code == 2
+    assert run("restore", "jobs", "--all").exit_code == 2
+    whole = run("restore", "--all")
+    assert whole.exit_code == 2 and "no backup of " in whole.output
+    assert run("migrate", tmp_path / "empty").exit_code == 2
