@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools,
-# and (when Node.js is there) Azurite for the storage tests. Safe to run again.
+# Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools; with
+# --for-tests also Azurite (when Node.js is there) and unixODBC with the PostgreSQL ODBC driver (when
+# apt-get can be used), for the storage and pyodbc tests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +24,17 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.
   touch "$stamp"
 fi
 
-if [ "${1:-}" = "--with-node" ]; then
+if [ "${1:-}" = "--for-tests" ]; then
   if command -v npm >/dev/null; then
     [ -x node_modules/.bin/azurite-blob ] || npm ci --no-audit --no-fund --loglevel=error
   else
     echo "setup: Node.js/npm not found: the Azurite tests will be skipped" >&2
+  fi
+  if ! odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unixodbc odbc-postgresql >/dev/null
+    else
+      echo "setup: unixODBC and the PostgreSQL ODBC driver are missing: the pyodbc test will be skipped" >&2
+    fi
   fi
 fi

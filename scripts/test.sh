@@ -4,7 +4,7 @@
 # In CI (CI=true) a missing PostgreSQL or Node.js fails the run instead of skipping those tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --with-node
+bash scripts/setup.sh --for-tests
 
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
   # The machine's own cluster may simply be stopped; starting it is harmless when we may.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,7 +19,9 @@ from shared.dictionary import Dictionary, Table
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
-LOOKUP_BATCH = 1000  # values per IN (...) list: below every dialect's parameter limit
+LOOKUP_BATCH = 1000  # values per IN (...) list: below every dialect's parameter limit (SQL Server: 2100)
+EXECUTEMANY_ROWS = 10_000  # rows per executemany call: bounds the parameter arrays pyodbc builds
+SQL_SERVER_DRIVER = "ODBC Driver 18 for SQL Server"
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -36,10 +40,42 @@ def _column_type(table: Table, field) -> sa.types.TypeEngine:
     return COLUMN_TYPES[field.type](field)
 
 
+def azure_sql_url(server: str, database: str, client_id: str = "") -> str:
+    """The mssql+pyodbc URL of an Azure SQL database reached with a managed identity (the user-assigned
+    one whose client id is given, else the system-assigned one): no password anywhere."""
+    attributes = {
+        "Driver": f"{{{SQL_SERVER_DRIVER}}}",
+        "Server": f"tcp:{server},1433",
+        "Database": database,
+        "Encrypt": "yes",
+        "TrustServerCertificate": "no",
+        "Connection Timeout": "30",
+        "Authentication": "ActiveDirectoryMsi",
+    }
+    if client_id:
+        attributes["UID"] = client_id
+    return "mssql+pyodbc:///?odbc_connect=" + quote_plus(";".join(f"{k}={v}" for k, v in attributes.items()))
+
+
+def require_odbc_driver(name: str = SQL_SERVER_DRIVER) -> None:
+    """Fail at start-up, naming what is missing, when pyodbc or the ODBC driver is not installed."""
+    try:
+        import pyodbc  # imported here: only the Azure SQL backend needs it
+    except ImportError:
+        raise RuntimeError("the Azure SQL backend needs pyodbc and unixODBC: pip install pyodbc") from None
+    installed = pyodbc.drivers()
+    if name not in installed:
+        raise RuntimeError(f"the ODBC driver {name!r} is not installed (installed: {installed}); install Microsoft's msodbcsql18 package")
+
+
 def create_engine(url: str) -> sa.Engine:
-    """An engine for the URL; SQLite gets its folder, foreign keys on and WAL."""
+    """An engine for the URL; SQLite gets its folder, foreign keys on and WAL; SQL Server its driver check
+    and pyodbc's fast_executemany (parameters sent as arrays, not row by row)."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("mssql+pyodbc"):
+        require_odbc_driver()
+        return sa.create_engine(url, fast_executemany=True)
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -137,9 +173,21 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.executemany(str(statement), parameters)
+        executemany_chunked(cursor, str(statement), parameters)
     finally:
         cursor.close()
+
+
+def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:
+    """executemany in EXECUTEMANY_ROWS slices; with pyodbc, arrays of parameters when the cursor can."""
+    if hasattr(cursor, "fast_executemany"):
+        cursor.fast_executemany = True
+    calls = 0
+    iterator = iter(parameters)
+    while batch := list(itertools.islice(iterator, EXECUTEMANY_ROWS)):
+        cursor.executemany(sql, batch)
+        calls += 1
+    return calls
 
 
 def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
@@ -174,11 +222,14 @@ def key_column(table: sa.Table, spec: Table) -> sa.ColumnElement:
 
 
 def create_view(conn: sa.Connection, name: str, query: sa.Select) -> None:
+    for statement in view_ddl(conn.dialect, name, query):
+        conn.exec_driver_sql(statement)
+
+
+def view_ddl(dialect: sa.Dialect, name: str, query: sa.Select) -> list[str]:
     """Create or replace a view, in each dialect's own words."""
-    body = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    quoted = conn.dialect.identifier_preparer.quote(name)
-    if conn.dialect.name == "mssql":
-        conn.exec_driver_sql(f"CREATE OR ALTER VIEW {quoted} AS {body}")
-        return
-    conn.exec_driver_sql(f"DROP VIEW IF EXISTS {quoted}")
-    conn.exec_driver_sql(f"CREATE VIEW {quoted} AS {body}")
+    body = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    quoted = dialect.identifier_preparer.quote(name)
+    if dialect.name == "mssql":
+        return [f"CREATE OR ALTER VIEW {quoted} AS {body}"]
+    return [f"DROP VIEW IF EXISTS {quoted}", f"CREATE VIEW {quoted} AS {body}"]

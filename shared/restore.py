@@ -64,7 +64,7 @@ def restore_set(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult]:
         try:
             counts = {}
             for spec in order:
-                staged[spec.name] = _stage_table(rowgate.metadata.tables[spec.name], run)
+                staged[spec.name] = stage_table(rowgate.metadata.tables[spec.name], run)
                 staged[spec.name].create(conn)
                 counts[spec.name] = _load_file(rowgate, conn, spec, paths[spec.name], staged[spec.name])
             for spec in order:
@@ -98,7 +98,7 @@ def _named(rowgate: Rowgate, spec: Table, backup: str) -> str:
     return path
 
 
-def _stage_table(live: sa.Table, run: str) -> sa.Table:
+def stage_table(live: sa.Table, run: str) -> sa.Table:
     columns = [sa.Column(c.name, c.type, nullable=True) for c in live.columns]
     return sa.Table(f"rowgate_stage_{live.name}_{run}", sa.MetaData(), *columns)
 
@@ -189,32 +189,50 @@ def _check_references(rowgate: Rowgate, conn: sa.Connection, spec: Table, staged
 
 
 def _dangling(conn: sa.Connection, child: sa.Table, fields: tuple, parent: sa.Table, parent_fields: tuple) -> list:
+    return [row[0] if len(fields) == 1 else tuple(row) for row in conn.execute(dangling_keys(child, fields, parent, parent_fields))]
+
+
+def dangling_keys(child: sa.Table, fields: tuple, parent: sa.Table, parent_fields: tuple) -> sa.Select:
     """Up to 5 child key values with no parent row."""
     joined = sa.and_(*(parent.c[p] == child.c[c] for c, p in zip(fields, parent_fields)))
-    query = (
+    return (
         sa.select(*(child.c[c] for c in fields))
         .where(*(child.c[c].is_not(None) for c in fields))
         .where(~sa.exists().where(joined))
         .distinct()
         .limit(5)
     )
-    return [row[0] if len(fields) == 1 else tuple(row) for row in conn.execute(query)]
 
 
 def _delete_missing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
-    return conn.execute(live.delete().where(~sa.exists().where(_key_match(live, stage, spec)))).rowcount
+    return conn.execute(delete_missing(live, spec, stage)).rowcount
 
 
 def _update_existing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
-    values = [name for name in spec.field_names if name not in spec.primary_key]
-    if not values:
-        return 0
-    differs = sa.or_(*(live.c[n].is_distinct_from(stage.c[n]) for n in values))
-    statement = live.update().where(_key_match(live, stage, spec)).where(differs).values({n: stage.c[n] for n in values})
-    return conn.execute(statement).rowcount
+    statement = update_existing(live, spec, stage)
+    return 0 if statement is None else conn.execute(statement).rowcount
 
 
 def _insert_new(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
+    return conn.execute(insert_new(live, spec, stage)).rowcount
+
+
+def delete_missing(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Delete:
+    """Live rows whose key is not in the backup."""
+    return live.delete().where(~sa.exists().where(_key_match(live, stage, spec)))
+
+
+def update_existing(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Update | None:
+    """Live rows whose key is in the backup with other values (UPDATE ... FROM on every backend rowgate runs on)."""
+    values = [name for name in spec.field_names if name not in spec.primary_key]
+    if not values:
+        return None
+    differs = sa.or_(*(live.c[n].is_distinct_from(stage.c[n]) for n in values))
+    return live.update().where(_key_match(live, stage, spec)).where(differs).values({n: stage.c[n] for n in values})
+
+
+def insert_new(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Insert:
+    """Backup rows whose key is not live yet."""
     names = list(spec.field_names)
     query = sa.select(*(stage.c[n] for n in names)).where(~sa.exists().where(_key_match(live, stage, spec)))
-    return conn.execute(live.insert().from_select(names, query)).rowcount
+    return live.insert().from_select(names, query)

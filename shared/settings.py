@@ -18,6 +18,9 @@ class Settings:
     max_retained_backups: int = 7
     function_key: str = ""
     backup_schedule: str = "0 0 2 * * *"
+    sql_server: str = ""
+    sql_database: str = ""
+    client_id: str = ""
 
 
 # Each setting: the app setting (environment variable) it comes from, and what it means.
@@ -29,6 +32,9 @@ ENVIRONMENT = {
     "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
     "function_key": "ROWGATE_FUNCTION_KEY",
     "backup_schedule": "BACKUP_SCHEDULE",
+    "sql_server": "ROWGATE_SQL_SERVER",
+    "sql_database": "ROWGATE_SQL_DATABASE",
+    "client_id": "AZURE_CLIENT_ID",
 }
 DESCRIPTIONS = {
     "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
@@ -38,6 +44,9 @@ DESCRIPTIONS = {
     "ROWGATE_BACKUP_RETENTION": "backups kept per table",
     "ROWGATE_FUNCTION_KEY": "dev host only: the key non-anonymous routes require (Azure manages its own function keys)",
     "BACKUP_SCHEDULE": "NCRONTAB (6 fields, UTC) of the scheduled backup of all tables; the timer binding reads it",
+    "ROWGATE_SQL_SERVER": "Azure SQL logical server (name.database.windows.net); with ROWGATE_SQL_DATABASE it replaces ROWGATE_DATABASE_URL",
+    "ROWGATE_SQL_DATABASE": "Azure SQL database name",
+    "AZURE_CLIENT_ID": "client id of the user-assigned managed identity (Azure SQL and Blob Storage sign-in)",
 }
 
 
@@ -59,4 +68,10 @@ def from_environment(environ: dict[str, str] | None = None, **overrides) -> Sett
             if raw < 1:
                 raise ValueError(f"{ENVIRONMENT[field.name]} must be at least 1, got {raw}")
         values[field.name] = raw
+    if "database_url" not in values and values.get("sql_server"):
+        from shared.db import azure_sql_url  # the one place that knows the connection string's shape
+
+        if not values.get("sql_database"):
+            raise ValueError("ROWGATE_SQL_SERVER is set but ROWGATE_SQL_DATABASE is not")
+        values["database_url"] = azure_sql_url(values["sql_server"], values["sql_database"], values.get("client_id", ""))
     return Settings(**values)
