@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools; with
-# --for-tests also Azurite (when Node.js is there) and unixODBC with the PostgreSQL ODBC driver (when
-# apt-get can be used), for the storage and pyodbc tests. Safe to run again.
+# --for-tests also checkov (in .tools/), Azurite (when Node.js is there) and unixODBC with the
+# PostgreSQL ODBC driver (when apt-get can be used), for the infra, storage and pyodbc tests.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,11 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.
 fi
 
 if [ "${1:-}" = "--for-tests" ]; then
+  # checkov in a venv of its own: its pins would fight the app's.
+  if [ ! -x .tools/checkov/bin/checkov ]; then
+    "$python" -m venv .tools/checkov
+    .tools/checkov/bin/python -m pip install --quiet checkov
+  fi
   if command -v npm >/dev/null; then
     [ -x node_modules/.bin/azurite-blob ] || npm ci --no-audit --no-fund --loglevel=error
   else

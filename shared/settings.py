@@ -36,6 +36,9 @@ ENVIRONMENT = {
     "sql_database": "ROWGATE_SQL_DATABASE",
     "client_id": "AZURE_CLIENT_ID",
 }
+# Read only on a laptop or in tests; Azure gets ROWGATE_SQL_SERVER/DATABASE instead of a URL, manages
+# function keys itself, and uses the bundled dictionary.
+DEV_ONLY = {"ROWGATE_DATABASE_URL", "ROWGATE_FUNCTION_KEY", "ROWGATE_DICTIONARY"}
 DESCRIPTIONS = {
     "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
     "ROWGATE_STORAGE": "a local folder, an Azure Storage connection string (UseDevelopmentStorage=true for Azurite), or a blob account URL (managed identity)",

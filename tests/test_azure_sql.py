@@ -71,7 +71,11 @@ def app_statements(rowgate, challenge) -> list[tuple[str, str]]:
             found.setdefault(_normal(sql), "view")
     for spec in rowgate.dictionary.tables.values():
         live, stage = tables[spec.name], restore.stage_table(tables[spec.name], "run")
-        for statement in (restore.delete_missing(live, spec, stage), restore.update_existing(live, spec, stage), restore.insert_new(live, spec, stage)):
+        for statement in (
+            restore.delete_missing(live, spec, stage),
+            restore.update_existing(live, spec, stage),
+            restore.insert_new(live, spec, stage),
+        ):
             if statement is not None:
                 found.setdefault(_normal(str(statement.compile(dialect=MSSQL))), "restore")
         columns = [sa.type_coerce(live.c[f.name], sa.String) if f.type in backup.TEMPORAL else live.c[f.name] for f in spec.fields]
@@ -114,7 +118,9 @@ def test_statements_use_sql_server_forms():
 
 
 def test_connection_uses_the_managed_identity_and_no_secret():
-    settings = from_environment({"ROWGATE_SQL_SERVER": "sql-rowgate.database.windows.net", "ROWGATE_SQL_DATABASE": "rowgate", "AZURE_CLIENT_ID": "1111-2222"})
+    settings = from_environment(
+        {"ROWGATE_SQL_SERVER": "sql-rowgate.database.windows.net", "ROWGATE_SQL_DATABASE": "rowgate", "AZURE_CLIENT_ID": "1111-2222"}
+    )
     url = sa.engine.make_url(settings.database_url)
     odbc = url.query["odbc_connect"]
     assert url.drivername == "mssql+pyodbc"
