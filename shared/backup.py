@@ -73,6 +73,11 @@ def backup_path(table: str, at: str) -> str:
     return f"{BACKUPS}/{table}/{table}-{at}.avro"
 
 
+def stamp_of(path: str) -> str:
+    """The timestamp in a backup's name."""
+    return path.rsplit("-", 1)[-1].removesuffix(".avro")
+
+
 def backup(rowgate: Rowgate, tables: list[str] | None = None, progress: Callable[[int], None] | None = None) -> list[BackupInfo]:
     """Back up tables (all by default) from one snapshot, so a set restores consistently; then apply retention."""
     specs = [rowgate.dictionary.table(name) for name in tables] if tables else rowgate.dictionary.dependency_order()
@@ -208,25 +213,17 @@ def list_backups(rowgate: Rowgate, table: str | None = None) -> list[BackupInfo]
                     meta = fastavro.reader(stream).metadata
                 except Exception:  # listed, marked unreadable: restore will say why
                     meta = {}
-            created = meta.get(META["created"], path.rsplit("-", 1)[-1].removesuffix(".avro"))
-            infos.append(BackupInfo(path, name, created, int(meta.get(META["rows"], -1)), rowgate.storage.size(path)))
+            rows = meta.get(META["rows"], "")
+            created = meta.get(META["created"], stamp_of(path))
+            infos.append(BackupInfo(path, name, created, int(rows) if rows.isdigit() else -1, rowgate.storage.size(path)))
     return sorted(infos, key=lambda info: (info.created, info.table), reverse=True)
-
-
-def header_of(stream: BinaryIO) -> tuple[dict, dict]:
-    """(metadata, writer schema) of an Avro file, or BackupError when it is not one."""
-    try:
-        reader = fastavro.reader(stream)
-    except Exception as exc:
-        raise BackupError(f"not a readable Avro file: {exc}") from None
-    return reader.metadata, reader.writer_schema
 
 
 def newest(rowgate: Rowgate, table: str, at: str | None = None) -> str:
     """The newest backup of a table, or the newest at or before the timestamp `at`."""
     names = sorted(rowgate.storage.list(f"{BACKUPS}/{table}/"))
     if at is not None:
-        names = [n for n in names if n.rsplit("-", 1)[-1].removesuffix(".avro") <= at]
+        names = [n for n in names if stamp_of(n) <= at]
     if not names:
         raise BackupNotFound(f"no backup of {table}" + (f" at or before {at}" if at else ""))
     return names[-1]

@@ -18,10 +18,6 @@ class Rowgate:
     metadata: sa.MetaData
     storage: storage.Storage
 
-    def table(self, name: str) -> sa.Table:
-        self.dictionary.table(name)
-        return self.metadata.tables[name]
-
 
 def open_rowgate(settings: Settings) -> Rowgate:
     """Handles for these settings; creates the schema if it is missing (idempotent)."""
