@@ -13,8 +13,9 @@ import click
 from tqdm import tqdm
 
 from shared import backup, reports, restore
-from shared.context import open_rowgate
+from shared.context import azure_sql_schema, open_rowgate
 from shared.dictionary import DictionaryError
+from shared.dictionary import load as load_dictionary
 from shared.errors import InputRefused
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
@@ -59,6 +60,16 @@ def init(ctx: click.Context) -> None:
     """Create the tables, the ledger, the rejections table and the report views."""
     rowgate = _rowgate(ctx)
     click.echo(f"ready: {rowgate.engine.url.render_as_string(hide_password=True)}, storage {rowgate.storage.describe()}")
+
+
+@main.command("azure-sql-schema")
+def azure_sql_schema_command() -> None:
+    """Print the schema as a sqlcmd script for Azure SQL (idempotent); infra/hooks/postprovision.sh runs it."""
+    try:
+        data = load_dictionary(from_environment().dictionary or None)
+    except (DictionaryError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(azure_sql_schema(data), nl=False)
 
 
 @main.command()

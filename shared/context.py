@@ -33,6 +33,25 @@ def open_rowgate(settings: Settings) -> Rowgate:
     return rowgate
 
 
+def azure_sql_schema(data: dictionary.Dictionary) -> str:
+    """The schema as a sqlcmd script for Azure SQL, safe to run again (postprovision runs it as the
+    SQL administrator, so the app's identity needs no DDL rights at first start)."""
+    from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect, metadata = mssql_pyodbc.dialect(), db.build_metadata(data)
+    batches = []
+    for table in metadata.sorted_tables:
+        batches.append(f"IF OBJECT_ID(N'{table.name}', N'U') IS NULL\n{str(CreateTable(table).compile(dialect=dialect)).strip()}")
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            exists = f"SELECT 1 FROM sys.indexes WHERE name = N'{index.name}' AND object_id = OBJECT_ID(N'{table.name}')"
+            batches.append(f"IF NOT EXISTS ({exists})\n{str(CreateIndex(index).compile(dialect=dialect)).strip()}")
+    for name, define in reports.DEFINITIONS.items():
+        if all(t in metadata.tables for t in reports.NEEDS[name]):
+            batches.extend(db.view_ddl(dialect, name, define(metadata.tables)))
+    return "".join(f"{batch}\nGO\n" for batch in batches)
+
+
 def initialize(rowgate: Rowgate) -> None:
     """Tables, ledger, rejections and report views; safe to run again."""
     with rowgate.engine.begin() as conn:

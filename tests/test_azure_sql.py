@@ -163,3 +163,17 @@ def test_pyodbc_path_with_a_real_odbc_driver(postgres_server):
     connection.rollback()
     assert cursor.execute("SELECT job FROM jobs WHERE id = 1").fetchone()[0] == "job 1"
     connection.close()
+
+
+def test_the_postprovision_schema_script_is_idempotent_tsql():
+    from click.testing import CliRunner
+
+    from shared.cli import main
+
+    script = CliRunner().invoke(main, ["azure-sql-schema"]).output
+    batches = [batch.strip() for batch in script.split("\nGO\n") if batch.strip()]
+    assert any(b.startswith("IF OBJECT_ID(N'departments', N'U') IS NULL\nCREATE TABLE departments (") for b in batches)
+    assert any(b.startswith("IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'ix_rejections_open'") for b in batches)
+    assert sum(b.startswith("CREATE OR ALTER VIEW") for b in batches) == 3
+    for batch in batches:
+        sqlglot.parse_one(batch, read="tsql")
