@@ -38,7 +38,7 @@ class Source:
 class IngestResult:
     source: str
     table: str | None
-    status: str  # loaded | already-loaded | refused
+    status: str  # loaded | already-loaded | refused | gone
     inserted: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -70,6 +70,9 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     storage = rowgate.storage
     landed = path.startswith(f"{LANDING}/")
     name = path.removeprefix(f"{LANDING}/")
+    if not storage.exists(path):
+        # A trigger delivered again after the file was archived (at least once): nothing left to do.
+        return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
     try:
         table, suffix = table_for(rowgate, name)
         result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))

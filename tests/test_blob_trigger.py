@@ -62,6 +62,15 @@ def test_redelivered_blob_changes_nothing(trigger, challenge):
         assert conn.execute(sa.text("SELECT count(*) FROM rowgate_loads")).scalar_one() == 1
 
 
+def test_a_trigger_delivered_again_after_the_blob_was_archived_changes_nothing(trigger, challenge):
+    drop, service = trigger
+    client = drop("jobs.csv", (challenge / "jobs.csv").read_bytes())
+    registered_functions()["ingest_landed_blob"].get_user_function()(client)  # the same event once more
+    assert names(service, "archive") == ["jobs.csv"] and names(service, "rejected") == []
+    with runtime.rowgate().engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one() == 183
+
+
 def test_unusable_blob_goes_to_rejected_with_a_reason_and_does_not_raise(trigger):
     drop, service = trigger
     drop("payroll/2021.csv", b"1,2,3\n")
