@@ -29,7 +29,7 @@ def test_a_bad_number_names_the_setting(value):
 
 def test_local_settings_example_lists_every_setting_the_code_reads():
     values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
-    functions_own = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsFeatureFlags"}
+    functions_own = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
     assert set(values) - functions_own == set(ENVIRONMENT.values()) == set(DESCRIPTIONS)
     assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
 
