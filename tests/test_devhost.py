@@ -54,3 +54,21 @@ def test_route_templates_and_settings():
     with pytest.raises(ValueError, match="app setting NOPE_NOT_SET"):
         resolve_setting("%NOPE_NOT_SET%")
     assert resolve_setting("0 0 2 * * *") == "0 0 2 * * *"
+
+
+@pytest.mark.azurite
+def test_blobs_landing_in_the_azurite_container_are_ingested(monkeypatch, tmp_path, azurite_storage, challenge):
+    import httpx
+
+    from shared.settings import Settings
+    from tests.api_host import live_host
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", storage=azurite_storage)
+    with live_host(monkeypatch, settings, poll_seconds=0.1) as (url, host), httpx.Client(base_url=f"{url}/api") as client:
+        with host.storage.open_write("landing/departments.csv") as out:
+            out.write((challenge / "departments.csv").read_bytes())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not client.get("/tables/departments/rows").json()["rows"]:
+            time.sleep(0.1)
+        assert len(client.get("/tables/departments/rows").json()["rows"]) == 12
+        assert list(host.storage.list("archive/")) == ["archive/departments.csv"]
