@@ -225,10 +225,10 @@ def test_a_file_dropped_in_landing_is_ingested_and_served(monkeypatch, settings,
             with host.storage.open_write(f"landing/{name}.csv") as out:
                 out.write((challenge / f"{name}.csv").read_bytes())
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and len(client.get("/tables/jobs/rows", params={"limit": 1000}).json()["rows"]) < 183:
-            time.sleep(0.1)
-        assert len(client.get("/tables/jobs/rows", params={"limit": 1000}).json()["rows"]) == 183
+        while time.monotonic() < deadline and list(host.storage.list("landing/")):
+            time.sleep(0.1)  # a file leaves landing/ as the last step of its ingest
         assert list(host.storage.list("landing/")) == []
+        assert len(client.get("/tables/jobs/rows", params={"limit": 1000}).json()["rows"]) == 183
 
 
 def call(

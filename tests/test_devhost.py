@@ -22,9 +22,9 @@ def test_a_timer_fires_on_its_schedule_read_from_an_app_setting(monkeypatch, tmp
 
     host = DevHost(app.get_functions(), LocalStorage(tmp_path))
     host.start()
-    time.sleep(2.6)
+    time.sleep(3.5)
     host.stop()
-    assert 2 <= len(fired) <= 4 and fired[0] is False
+    assert 2 <= len(fired) <= 5 and fired[0] is False
 
 
 def test_a_failing_blob_function_is_retried_then_left_in_place(tmp_path):
@@ -68,7 +68,7 @@ def test_blobs_landing_in_the_azurite_container_are_ingested(monkeypatch, tmp_pa
         with host.storage.open_write("landing/departments.csv") as out:
             out.write((challenge / "departments.csv").read_bytes())
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not client.get("/tables/departments/rows").json()["rows"]:
-            time.sleep(0.1)
-        assert len(client.get("/tables/departments/rows").json()["rows"]) == 12
+        while time.monotonic() < deadline and list(host.storage.list("archive/")) != ["archive/departments.csv"]:
+            time.sleep(0.1)  # archived is the last step of an ingest
         assert list(host.storage.list("archive/")) == ["archive/departments.csv"]
+        assert len(client.get("/tables/departments/rows").json()["rows"]) == 12
