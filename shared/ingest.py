@@ -32,6 +32,7 @@ class Source:
     table: Table
     suffix: str
     open: Callable[[], BinaryIO]
+    fingerprint: Callable[[], str]  # a hash of the content: the ledger's key
 
 
 @dataclass
@@ -75,7 +76,7 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
         return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
     try:
         table, suffix = table_for(rowgate, name)
-        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))
+        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path), lambda: storage.fingerprint(path)))
     except InputRefused as refused:
         if landed:
             with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
@@ -116,14 +117,19 @@ def ingest_local(rowgate: Rowgate, file: Path, table: str | None = None, progres
     if not file.is_file():
         raise InputRefused(f"{file}: no such file")
     spec, suffix = table_for(rowgate, file.as_posix(), table)
-    return ingest(rowgate, Source(str(file.resolve()), spec, suffix, lambda: file.open("rb")), progress)
+    source = Source(str(file.resolve()), spec, suffix, lambda: file.open("rb"), lambda: _hash_file(file))
+    return ingest(rowgate, source, progress)
+
+
+def _hash_file(file: Path) -> str:
+    with file.open("rb") as stream:
+        return content_hash(stream)
 
 
 def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -> IngestResult:
     """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes."""
     engine, metadata, table = rowgate.engine, rowgate.metadata, source.table
-    with source.open() as stream:
-        digest = content_hash(stream)
+    digest = source.fingerprint()  # before the transaction: hashing a big file must not hold the database
     with engine.begin() as conn:
         load = open_load(conn, metadata, table.name, source.name, digest)
     if load.status == DONE:

@@ -22,6 +22,7 @@ class StorageError(Exception):
 
 class Storage(Protocol):
     def open_read(self, path: str) -> BinaryIO: ...  # seekable: Parquet reads its footer first
+    def fingerprint(self, path: str) -> str: ...  # a hash of the content, as cheap as the storage allows
     def open_write(self, path: str): ...  # context manager yielding a binary writer; visible only on success
     def list(self, prefix: str) -> Iterator[str]: ...
     def exists(self, path: str) -> bool: ...
@@ -72,6 +73,10 @@ class LocalStorage:
             return self._file(path).open("rb")
         except (FileNotFoundError, IsADirectoryError):
             raise StorageError(f"{path} does not exist in {self.describe()}") from None
+
+    def fingerprint(self, path: str) -> str:
+        with self.open_read(path) as stream:
+            return content_hash(stream)
 
     @contextmanager
     def open_write(self, path: str):
@@ -139,6 +144,14 @@ class BlobStorage:
         except ResourceNotFoundError:
             raise StorageError(f"{path} does not exist in {self.describe()}") from None
         return io.BufferedReader(_RangeStream(blob, size), buffer_size=CHUNK_BYTES)
+
+    def fingerprint(self, path: str) -> str:
+        """The Content-MD5 Blob Storage keeps for blobs uploaded in one request; else a hash of a read."""
+        md5 = self._blob(path).get_blob_properties().content_settings.content_md5
+        if md5:
+            return f"md5:{bytes(md5).hex()}"
+        with self.open_read(path) as stream:
+            return content_hash(stream)
 
     @contextmanager
     def open_write(self, path: str):

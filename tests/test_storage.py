@@ -61,3 +61,12 @@ def test_parquet_reads_by_ranges(storage, tmp_path):
         parquet = pq.ParquetFile(stream)
         assert parquet.metadata.num_rows == 100_000
         assert sum(batch.num_rows for batch in parquet.iter_batches(batch_size=7_000)) == 100_000
+
+
+def test_fingerprint_names_the_content_not_the_path(storage):
+    for name in ("landing/a.csv", "landing/b.csv"):
+        with storage.open_write(name) as out:
+            out.write(b"1,Sales\n")
+    with storage.open_write("landing/c.csv") as out:
+        out.write(b"2,Legal\n")
+    assert storage.fingerprint("landing/a.csv") == storage.fingerprint("landing/b.csv") != storage.fingerprint("landing/c.csv")
