@@ -72,6 +72,6 @@ def restore_table(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.timer_trigger(arg_name="timer", schedule="%BACKUP_SCHEDULE%")
 @bp.durable_client_input(client_name="client")
-async def scheduled_backup(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+async def scheduled_backup(timer: func.TimerRequest, client) -> None:  # client: the Durable client (left unannotated, as the worker wants)
     instance = await client.start_new("backup_all")
     logging.info("scheduled backup started: orchestration %s%s", instance, " (past due)" if timer.past_due else "")
