@@ -87,7 +87,9 @@ def ingest_file(path: str) -> dict:
     [param("name", {"type": "string", "enum": ["backup_all", "migrate"]}, "the orchestration", where="path")],
     responses={202: "Started"},
 )
-async def start_orchestration(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client (left unannotated, as the worker wants)
+async def start_orchestration(
+    req: func.HttpRequest, client
+) -> func.HttpResponse:  # client: the Durable client (left unannotated, as the worker wants)
     name = req.route_params["name"]
     if name not in ("backup_all", "migrate"):
         return func.HttpResponse(

@@ -1,7 +1,11 @@
-"""Property-based fuzzing of the API from its own OpenAPI document: no 500, no response outside the schema."""
+"""Property-based fuzzing of the API from its own OpenAPI document: no 500, no response outside the schema.
+
+The document is built at import (schemathesis parametrizes at collection) by the same code that serves
+GET /api/openapi.json; a test checks the served document is the same one."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -14,7 +18,8 @@ from shared.openapi import build
 from shared.settings import Settings
 from tests.api_host import live_host
 
-schema = schemathesis.openapi.from_dict(build(dictionary.load(), operations()))
+DOCUMENT = build(dictionary.load(), operations())
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 
@@ -30,3 +35,7 @@ def base_url(tmp_path_factory):
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_error_and_every_response_fits_the_schema(case, base_url):
     case.call_and_validate(base_url=base_url, checks=CHECKS, timeout=30)
+
+
+def test_the_fuzzed_document_is_the_one_the_host_serves(base_url):
+    assert httpx.get(f"{base_url}/api/openapi.json").json() == DOCUMENT
