@@ -205,14 +205,12 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     keep = np.ones(rows.num_rows, dtype=bool)
     unchanged = np.zeros(rows.num_rows, dtype=bool)
     refused: list[Refusal] = []
-    first_seen: dict = {}
 
     def refuse(index: int, error: Error) -> None:
         keep[index] = False
         refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error]))
 
-    for index in _repeated_in_chunk(keys):
-        original = first_seen.setdefault(keys[index], _first_index(keys, keys[index]))
+    for index, original in _repeats(keys):
         if _row(rows, index) == _row(rows, original):
             keep[index], unchanged[index] = False, True
         else:
@@ -272,20 +270,17 @@ def _key_values(rows: pa.Table, names: tuple[str, ...]) -> np.ndarray:
     return result
 
 
-def _repeated_in_chunk(keys: np.ndarray) -> list[int]:
-    seen: set = set()
-    repeated: list[int] = []
+def _repeats(keys: np.ndarray) -> list[tuple[int, int]]:
+    """(row, first row with the same key) for every key seen again in the chunk, in one pass."""
     if len(np.unique(keys)) == len(keys):
-        return repeated
-    for index, key in enumerate(keys):
-        if key in seen:
-            repeated.append(index)
-        seen.add(key)
-    return repeated
-
-
-def _first_index(keys: np.ndarray, key) -> int:
-    return next(i for i, k in enumerate(keys) if k == key)
+        return []
+    first: dict = {}
+    repeats = []
+    for index, key in enumerate(keys.tolist()):
+        original = first.setdefault(key, index)
+        if original != index:
+            repeats.append((index, original))
+    return repeats
 
 
 def _row(rows: pa.Table, index: int) -> tuple:
