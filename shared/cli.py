@@ -20,6 +20,7 @@ from shared.errors import InputRefused
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
+from shared.load import LoadBusy
 from shared.replay import replay as replay_rejections
 from shared.settings import ENVIRONMENT, from_environment
 
@@ -98,20 +99,22 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_js
                 result = ingest_local(rowgate, path, table, progress=bar.update)
             except (InputRefused, DictionaryError) as exc:
                 result = IngestResult(str(path), table, "refused", message=str(exc))
+            except LoadBusy as exc:
+                result = IngestResult(str(path), table, "busy", message=str(exc))
         results.append(result)
         if not as_json:
             _echo_result(result)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
-    if any(r.status == "refused" for r in results):
+    if any(r.status in ("refused", "busy") for r in results):
         sys.exit(2)
     if strict and any(r.rejected for r in results):
         sys.exit(1)
 
 
 def _echo_result(result: IngestResult) -> None:
-    if result.status == "refused":
-        click.echo(f"{result.source}: refused: {result.message}", err=True)
+    if result.status in ("refused", "busy"):
+        click.echo(f"{result.source}: {result.status}: {result.message}", err=True)
         return
     click.echo(
         f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}"
@@ -147,7 +150,7 @@ def migrate(ctx: click.Context, location: str, as_json: bool) -> None:
     else:
         for result in results:
             _echo_result(result)
-    if any(r.status == "refused" for r in results):
+    if any(r.status in ("refused", "busy") for r in results):
         sys.exit(2)
 
 

@@ -132,6 +132,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
         sa.Column("started_at", sa.DateTime, nullable=False),
         sa.Column("finished_at", sa.DateTime),
+        sa.Column("claimed_by", sa.Unicode(255)),  # host:pid of the run loading it now
+        sa.Column("claimed_until", sa.DateTime),
         sa.UniqueConstraint("table_name", "content_hash", name="uq_loads_content"),
     )
     sa.Table(

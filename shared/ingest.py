@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -14,7 +15,7 @@ from shared import replay
 from shared.context import Rowgate
 from shared.dictionary import Table
 from shared.errors import InputRefused
-from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
+from shared.load import DONE, LoadBusy, claim, close_load, open_load, refusals_of, release, write_chunk
 from shared.parse import read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
@@ -39,7 +40,7 @@ class Source:
 class IngestResult:
     source: str
     table: str | None
-    status: str  # loaded | already-loaded | refused | gone
+    status: str  # loaded | already-loaded | refused | busy | gone
     inserted: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -109,6 +110,8 @@ def migrate(rowgate: Rowgate, location: str, progress: Progress | None = None) -
                 results.append(run(path))
             except InputRefused as refused:
                 results.append(IngestResult(path, None, "refused", message=str(refused)))
+            except LoadBusy as busy:
+                results.append(IngestResult(path, None, "busy", message=str(busy)))
     return results
 
 
@@ -132,6 +135,8 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
     digest = source.fingerprint()  # before the transaction: hashing a big file must not hold the database
     with engine.begin() as conn:
         load = open_load(conn, metadata, table.name, source.name, digest)
+        if load.status != DONE:
+            claim(conn, metadata, load)
     if load.status == DONE:
         message = f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}"
         return IngestResult(source.name, table.name, "already-loaded", unchanged=load.inserted + load.unchanged, message=message)
@@ -145,8 +150,8 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
                     write_chunk(conn, metadata, table.name, source.name, load.id, typed.chunk.rows_read, checked)
                 if progress:
                     progress(len(typed.chunk.row_numbers) + len(typed.chunk.refused))
-    except InputRefused:
-        _forget_if_untouched(rowgate, load.id)
+    except BaseException:
+        _let_go(rowgate, load.id)
         raise
     with engine.begin() as conn:
         load = close_load(conn, metadata, load.id)
@@ -157,11 +162,13 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
     return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
 
 
-def _forget_if_untouched(rowgate: Rowgate, load_id: int) -> None:
-    """A file refused before any row was written leaves no ledger row, so a fixed dictionary can take it."""
+def _let_go(rowgate: Rowgate, load_id: int) -> None:
+    """After a failed run: a load that wrote nothing leaves no ledger row (a fixed file or dictionary can take
+    the content again), and the lease is released so a retry need not wait for it to run out."""
     loads = rowgate.metadata.tables["rowgate_loads"]
-    with rowgate.engine.begin() as conn:
+    with suppress(Exception), rowgate.engine.begin() as conn:  # best effort: the run's own error is what matters
         conn.execute(loads.delete().where(loads.c.id == load_id, loads.c.rows_read == 0))
+        release(conn, rowgate.metadata, load_id)
 
 
 def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -13,6 +15,15 @@ from shared.errors import Refusal
 from shared.validate import Checked
 
 LOADING, DONE, REFUSED = "loading", "done", "refused"
+LEASE = timedelta(minutes=2)  # renewed by every chunk; a run silent for longer is taken to be dead
+
+
+class LoadBusy(Exception):
+    """Another run is loading the same content now (a trigger delivered twice at once): try again later."""
+
+
+def me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def now() -> datetime:
@@ -30,6 +41,38 @@ def open_load(conn: sa.Connection, metadata: sa.MetaData, table: str, source: st
     return conn.execute(query).one()
 
 
+def claim(conn: sa.Connection, metadata: sa.MetaData, load: sa.Row) -> None:
+    """Take the load for this run, unless another live run holds it (LoadBusy)."""
+    loads = metadata.tables[LOADS]
+    take = loads.update().where(loads.c.id == load.id).values(claimed_by=me(), claimed_until=now() + LEASE)
+    free = sa.or_(loads.c.claimed_until.is_(None), loads.c.claimed_until < now())
+    if conn.execute(take.where(free)).rowcount == 1:
+        return
+    holder = load.claimed_by or ""
+    if _dead_here(holder) and conn.execute(take.where(loads.c.claimed_by == holder)).rowcount == 1:
+        return
+    raise LoadBusy(f"{load.source} is being loaded by {holder} until {load.claimed_until:%H:%M:%S} UTC; try again later")
+
+
+def _dead_here(holder: str) -> bool:
+    """A claim of a process on this host that no longer runs (a killed CLI, say) need not wait for its lease."""
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def release(conn: sa.Connection, metadata: sa.MetaData, load_id: int) -> None:
+    loads = metadata.tables[LOADS]
+    conn.execute(loads.update().where(loads.c.id == load_id, loads.c.claimed_by == me()).values(claimed_by=None, claimed_until=None))
+
+
 def write_chunk(
     conn: sa.Connection, metadata: sa.MetaData, table: str, source: str, load_id: int, rows_read: int, checked: Checked
 ) -> None:
@@ -45,13 +88,14 @@ def write_chunk(
             inserted=loads.c.inserted + checked.rows.num_rows,
             unchanged=loads.c.unchanged + checked.unchanged,
             rejected=loads.c.rejected + len(checked.refused),
+            claimed_until=now() + LEASE,
         )
     )
 
 
 def close_load(conn: sa.Connection, metadata: sa.MetaData, load_id: int, status: str = DONE) -> sa.Row:
     loads = metadata.tables[LOADS]
-    conn.execute(loads.update().where(loads.c.id == load_id).values(status=status, finished_at=now()))
+    conn.execute(loads.update().where(loads.c.id == load_id).values(status=status, finished_at=now(), claimed_by=None, claimed_until=None))
     return conn.execute(sa.select(loads).where(loads.c.id == load_id)).one()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from shared.errors import InputRefused
 from shared.ingest import ingest_local, ingest_stored
+from shared.load import LoadBusy
+from shared.storage import content_hash
 
 
 def count(rowgate, table: str) -> int:
@@ -240,3 +242,28 @@ def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgat
     assert sorted(rowgate.storage.list("rejected/")) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
     with rowgate.storage.open_read("rejected/salaries.csv.reason.txt") as stream:
         assert "'salaries' is not a table" in stream.read().decode()
+
+
+def test_a_file_another_live_run_is_loading_is_not_loaded_twice(rowgate, tmp_path):
+    path = write(tmp_path / "departments.csv", "1,Sales\n2,Legal\n")
+    loads = rowgate.metadata.tables["rowgate_loads"]
+    holder = {"claimed_by": "other-host:4242", "claimed_until": datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)}
+    with path.open("rb") as stream, rowgate.engine.begin() as conn:
+        conn.execute(
+            loads.insert().values(
+                table_name="departments",
+                source="other",
+                content_hash=content_hash(stream),
+                status="loading",
+                started_at=datetime(2026, 1, 1),
+                **holder,
+            )
+        )
+    with pytest.raises(LoadBusy, match="being loaded by other-host:4242"):
+        ingest_local(rowgate, path)
+    assert count(rowgate, "departments") == 0
+    with rowgate.engine.begin() as conn:  # the other run went silent: its lease runs out
+        conn.execute(loads.update().values(claimed_until=datetime(2026, 1, 1)))
+    assert ingest_local(rowgate, path).inserted == 2
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.select(loads.c.claimed_by, loads.c.claimed_until)).one() == (None, None)

@@ -63,6 +63,8 @@ CREATE TABLE rowgate_loads (
 	rejected BIGINT NOT NULL,
 	started_at DATETIME NOT NULL,
 	finished_at DATETIME NULL,
+	claimed_by NVARCHAR(255) NULL,
+	claimed_until DATETIME NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_loads_content UNIQUE (table_name, content_hash)
 );
@@ -210,12 +212,12 @@ FROM jobs
 WHERE jobs.id IN (:id_1_1, :id_1_2, :id_1_3, :id_1_4, :id_1_5, :id_1_6, :id_1_7, :id_1_8, :id_1_9, :id_1_10, :id_1_11, :id_1_12, :id_1_13, :id_1_14, :id_1_15, :id_1_16, :id_1_17, :id_1_18, :id_1_19, :id_1_20, :id_1_21, :id_1_22, :id_1_23, :id_1_24, :id_1_25, :id_1_26, :id_1_27, :id_1_28, :id_1_29, :id_1_30, :id_1_31, :id_1_32, :id_1_33, :id_1_34, :id_1_35, :id_1_36, :id_1_37, :id_1_38, :id_1_39, :id_1_40, :id_1_41, :id_1_42, :id_1_43, :id_1_44, :id_1_45, :id_1_46, :id_1_47, :id_1_48, :id_1_49, :id_1_50, :id_1_51, :id_1_52, :id_1_53, :id_1_54, :id_1_55, :id_1_56, :id_1_57, :id_1_58, :id_1_59, :id_1_60, :id_1_61, :id_1_62, :id_1_63, :id_1_64, :id_1_65, :id_1_66, :id_1_67, :id_1_68, :id_1_69, :id_1_70, :id_1_71, :id_1_72, :id_1_73, :id_1_74, :id_1_75, :id_1_76, :id_1_77, :id_1_78, :id_1_79, :id_1_80, :id_1_81, :id_1_82, :id_1_83, :id_1_84, :id_1_85, :id_1_86, :id_1_87, :id_1_88, :id_1_89, :id_1_90, :id_1_91, :id_1_92, :id_1_93, :id_1_94, :id_1_95, :id_1_96, :id_1_97, :id_1_98, :id_1_99, :id_1_100, :id_1_101, :id_1_102, :id_1_103, :id_1_104, :id_1_105, :id_1_106, :id_1_107, :id_1_108, :id_1_109, :id_1_110, :id_1_111, :id_1_112, :id_1_113, :id_1_114, :id_1_115, :id_1_116, :id_1_117, :id_1_118, :id_1_119, :id_1_120, :id_1_121, :id_1_122, :id_1_123, :id_1_124, :id_1_125, :id_1_126, :id_1_127, :id_1_128, :id_1_129, :id_1_130, :id_1_131, :id_1_132, :id_1_133, :id_1_134, :id_1_135, :id_1_136, :id_1_137, :id_1_138, :id_1_139, :id_1_140, :id_1_141, :id_1_142, :id_1_143, :id_1_144, :id_1_145, :id_1_146, :id_1_147, :id_1_148, :id_1_149, :id_1_150, :id_1_151, :id_1_152, :id_1_153, :id_1_154, :id_1_155, :id_1_156, :id_1_157, :id_1_158, :id_1_159, :id_1_160, :id_1_161, :id_1_162, :id_1_163, :id_1_164, :id_1_165, :id_1_166, :id_1_167, :id_1_168, :id_1_169, :id_1_170, :id_1_171, :id_1_172);
 
 -- Select
-SELECT rowgate_loads.id, rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.content_hash, rowgate_loads.status, rowgate_loads.rows_read, rowgate_loads.inserted, rowgate_loads.unchanged, rowgate_loads.rejected, rowgate_loads.started_at, rowgate_loads.finished_at
+SELECT rowgate_loads.id, rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.content_hash, rowgate_loads.status, rowgate_loads.rows_read, rowgate_loads.inserted, rowgate_loads.unchanged, rowgate_loads.rejected, rowgate_loads.started_at, rowgate_loads.finished_at, rowgate_loads.claimed_by, rowgate_loads.claimed_until
 FROM rowgate_loads
 WHERE rowgate_loads.id = :id_1;
 
 -- Select
-SELECT rowgate_loads.id, rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.content_hash, rowgate_loads.status, rowgate_loads.rows_read, rowgate_loads.inserted, rowgate_loads.unchanged, rowgate_loads.rejected, rowgate_loads.started_at, rowgate_loads.finished_at
+SELECT rowgate_loads.id, rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.content_hash, rowgate_loads.status, rowgate_loads.rows_read, rowgate_loads.inserted, rowgate_loads.unchanged, rowgate_loads.rejected, rowgate_loads.started_at, rowgate_loads.finished_at, rowgate_loads.claimed_by, rowgate_loads.claimed_until
 FROM rowgate_loads
 WHERE rowgate_loads.table_name = :table_name_1 AND rowgate_loads.content_hash = :content_hash_1;
 
@@ -243,10 +245,13 @@ UPDATE departments SET department=rowgate_stage_departments_run.department FROM 
 UPDATE jobs SET job=rowgate_stage_jobs_run.job FROM jobs, rowgate_stage_jobs_run WHERE jobs.id = rowgate_stage_jobs_run.id AND NOT EXISTS (SELECT jobs.job INTERSECT SELECT rowgate_stage_jobs_run.job);
 
 -- Update
-UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1) WHERE rowgate_loads.id = :id_1;
+UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
 
 -- Update
-UPDATE rowgate_loads SET status=:status, finished_at=:finished_at WHERE rowgate_loads.id = :id_1;
+UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1), claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
+
+-- Update
+UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
 
 -- Update
 UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable WHERE rowgate_rejections.id = :row_id;
@@ -297,7 +302,7 @@ INSERT INTO jobs (id, job) VALUES (:id, :job);
 INSERT INTO levels (level_id, level_name) VALUES (:level_id, :level_name);
 
 -- bulk insert (pyodbc fast_executemany)
-INSERT INTO rowgate_loads (id, table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at, finished_at) VALUES (:id, :table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at, :finished_at);
+INSERT INTO rowgate_loads (id, table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at, finished_at, claimed_by, claimed_until) VALUES (:id, :table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at, :finished_at, :claimed_by, :claimed_until);
 
 -- restore
 DELETE FROM categories WHERE NOT (EXISTS (SELECT *
