@@ -97,6 +97,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA wal_autocheckpoint=16384")  # 64 MiB of WAL between checkpoints: bulk loads copy pages less often
     cursor.close()
 
 
@@ -181,9 +182,12 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
 
 
 def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:
-    """executemany in EXECUTEMANY_ROWS slices; with pyodbc, arrays of parameters when the cursor can."""
-    if hasattr(cursor, "fast_executemany"):
-        cursor.fast_executemany = True
+    """executemany; pyodbc's in EXECUTEMANY_ROWS slices sent as parameter arrays (fast_executemany), other
+    drivers' in one call, as they stream the parameters themselves."""
+    if not hasattr(cursor, "fast_executemany"):
+        cursor.executemany(sql, parameters)
+        return 1
+    cursor.fast_executemany = True
     calls = 0
     iterator = iter(parameters)
     while batch := list(itertools.islice(iterator, EXECUTEMANY_ROWS)):
