@@ -14,7 +14,7 @@ from shared.db import LOADS, REJECTIONS, bulk_insert
 from shared.errors import Refusal
 from shared.validate import Checked
 
-LOADING, DONE, REFUSED = "loading", "done", "refused"
+LOADING, DONE = "loading", "done"
 LEASE = timedelta(minutes=2)  # renewed by every chunk; a run silent for longer is taken to be dead
 
 
@@ -93,9 +93,9 @@ def write_chunk(
     )
 
 
-def close_load(conn: sa.Connection, metadata: sa.MetaData, load_id: int, status: str = DONE) -> sa.Row:
+def close_load(conn: sa.Connection, metadata: sa.MetaData, load_id: int) -> sa.Row:
     loads = metadata.tables[LOADS]
-    conn.execute(loads.update().where(loads.c.id == load_id).values(status=status, finished_at=now(), claimed_by=None, claimed_until=None))
+    conn.execute(loads.update().where(loads.c.id == load_id).values(status=DONE, finished_at=now(), claimed_by=None, claimed_until=None))
     return conn.execute(sa.select(loads).where(loads.c.id == load_id)).one()
 
 
