@@ -13,7 +13,7 @@ import click
 from tqdm import tqdm
 
 from shared import backup, reports, restore
-from shared.context import azure_sql_schema, open_rowgate
+from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import DictionaryError
 from shared.dictionary import load as load_dictionary
 from shared.errors import InputRefused
@@ -58,8 +58,9 @@ def _check_table(rowgate, table: str) -> None:
 @main.command()
 @click.pass_context
 def init(ctx: click.Context) -> None:
-    """Create the tables, the ledger, the rejections table and the report views."""
+    """Create the tables, the ledger, the rejections table, and create or replace the report views."""
     rowgate = _rowgate(ctx)
+    initialize(rowgate, replace_views=True)
     click.echo(f"ready: {rowgate.engine.url.render_as_string(hide_password=True)}, storage {rowgate.storage.describe()}")
 
 

@@ -52,8 +52,9 @@ def azure_sql_schema(data: dictionary.Dictionary) -> str:
     return "".join(f"{batch}\nGO\n" for batch in batches)
 
 
-def initialize(rowgate: Rowgate) -> None:
-    """Tables, ledger, rejections and report views; safe to run again."""
+def initialize(rowgate: Rowgate, replace_views: bool = False) -> None:
+    """Tables, ledger, rejections and report views that are missing; safe to run again. Every start runs it,
+    so it writes only what is missing; `rowgate init` also replaces the views (after a dictionary change)."""
     with rowgate.engine.begin() as conn:
         rowgate.metadata.create_all(conn)
-        reports.create_views(conn, rowgate.metadata)
+        reports.create_views(conn, rowgate.metadata, replace=replace_views)

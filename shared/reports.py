@@ -83,10 +83,11 @@ def _recent_courses(t: dict[str, sa.Table]) -> sa.Select:
 DEFINITIONS = {HIRES_BY_QUARTER: _hires_by_quarter, DEPARTMENTS_ABOVE_MEAN: _departments_above_mean, RECENT_COURSES: _recent_courses}
 
 
-def create_views(conn: sa.Connection, metadata: sa.MetaData) -> None:
-    """One view per report whose tables the dictionary has."""
+def create_views(conn: sa.Connection, metadata: sa.MetaData, replace: bool = False) -> None:
+    """One view per report whose tables the dictionary has: the missing ones, or all of them with `replace`."""
+    existing = set() if replace else set(sa.inspect(conn).get_view_names())
     for name, define in DEFINITIONS.items():
-        if all(table in metadata.tables for table in NEEDS[name]):
+        if name not in existing and all(table in metadata.tables for table in NEEDS[name]):
             create_view(conn, name, define(metadata.tables))
 
 
