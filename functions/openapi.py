@@ -7,7 +7,6 @@ from functools import cache
 import azure.functions as func
 
 from functions.http import document, handled, json_response
-from functions.registry import registered
 from functions.runtime import rowgate
 from shared.openapi import Operation, build
 
@@ -16,7 +15,9 @@ bp = func.Blueprint()
 
 @cache
 def operations() -> list[Operation]:
-    """Every HTTP function of the app, read from its registrations."""
+    """Every HTTP function of the app, read from the registrations of an app built for this (not the worker's)."""
+    from functions.registry import registered  # imported on first use: the registry lists this module's Blueprint
+
     found = []
     for function in registered():  # Durable client functions keep their notes on the function as written
         trigger = next((b for b in function.get_bindings() if b.type == "httpTrigger"), None)
