@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools; with
-# --for-tests also checkov (in .tools/), Azurite (when Node.js is there) and unixODBC with the
-# PostgreSQL ODBC driver (when apt-get can be used), for the infra, storage and pyodbc tests.
+# --for-tests also .venv-worker (Python 3.13, what the Function App runs on Azure, with exactly the
+# deployed lock requirements.txt and pytest: the worker tests run there), checkov (in .tools/), Azurite
+# (when Node.js is there) and unixODBC with the PostgreSQL ODBC driver (when apt-get can be used), for
+# the infra, storage and pyodbc tests.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,25 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ requirements-dev.
 fi
 
 if [ "${1:-}" = "--for-tests" ]; then
+  worker_python=${WORKER_PYTHON:-}
+  if [ -z "$worker_python" ]; then
+    pyenv_root=$(pyenv root 2>/dev/null || true)
+    for candidate in python3.13 "$pyenv_root"/versions/3.13*/bin/python3.13; do
+      if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+        worker_python=$candidate
+        break
+      fi
+    done
+  fi
+  if [ -n "$worker_python" ]; then
+    [ -x .venv-worker/bin/python ] || "$worker_python" -m venv .venv-worker
+    if [ ! -f .venv-worker/.installed ] || [ requirements.txt -nt .venv-worker/.installed ]; then
+      .venv-worker/bin/python -m pip install --quiet -r requirements.txt 'pytest>=8'
+      touch .venv-worker/.installed
+    fi
+  else
+    echo "setup: Python 3.13 not found (WORKER_PYTHON=...): the Functions worker tests will not run" >&2
+  fi
   # checkov in a venv of its own: its pins would fight the app's.
   if [ ! -x .tools/checkov/bin/checkov ]; then
     "$python" -m venv .tools/checkov
