@@ -11,8 +11,19 @@ param environmentName string
 @description('Azure region of every resource')
 param location string = resourceGroup().location
 
-@description('Object id of the Entra user or group that administers the SQL server (azd sets the deploying user)')
-param sqlAdminObjectId string
+@description('Object id of the deployer (azd: AZURE_PRINCIPAL_ID): Entra administrator of the SQL server, with blob data access')
+param principalId string
+
+@description('User, or ServicePrincipal when a pipeline deploys (azd env set AZURE_PRINCIPAL_TYPE ServicePrincipal)')
+@allowed(['User', 'ServicePrincipal'])
+param principalType string = 'User'
+
+@description('Give the deployer Storage Blob Data Contributor (shared keys are off), as allowUserIdentityPrincipal does in the azd samples')
+param allowDeployerDataAccess bool = true
+
+@description('Storage replication: Standard_LRS works in every region; Standard_ZRS only in regions with availability zones')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+param storageSkuName string = 'Standard_LRS'
 
 @description('Display name of that SQL administrator')
 param sqlAdminLogin string = 'rowgate-sql-admin'
@@ -45,6 +56,9 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     principalId: identity.outputs.principalId
     backupRetentionDays: backupRetentionDays
+    skuName: storageSkuName
+    deployerPrincipalId: allowDeployerDataAccess ? principalId : ''
+    deployerPrincipalType: principalType
   }
 }
 
@@ -60,9 +74,11 @@ module sql 'modules/sql.bicep' = {
     databaseName: 'rowgate'
     location: location
     tags: tags
-    adminObjectId: sqlAdminObjectId
+    adminObjectId: principalId
     adminLogin: sqlAdminLogin
+    adminPrincipalType: principalType
     skuName: sqlSkuName
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 

@@ -1,4 +1,4 @@
-// The Function App on the Flex Consumption plan (Python 3.11): identity-based storage, Application
+// The Function App on the Flex Consumption plan (Python 3.13): identity-based storage, Application
 // Insights through Entra ID, and exactly the app settings rowgate reads (tests/test_infra.py checks).
 param name string
 param location string
@@ -29,6 +29,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: the HTTP API is the product; every route but health and openapi.json needs a function key
   // checkov:skip=CKV_AZURE_212: Flex Consumption scales from zero by design; always-ready instances are an opt-in with a cost at rest
+  // checkov:skip=CKV_AZURE_213: Flex Consumption does not support siteConfig.healthCheckPath; /api/health answers monitors instead
   name: name
   location: location
   tags: tags
@@ -55,7 +56,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
-      healthCheckPath: '/api/health'
       http20Enabled: true
       appSettings: [
         // The Functions host: storage through the identity, telemetry through Entra ID.

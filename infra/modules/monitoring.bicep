@@ -39,3 +39,4 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output appInsightsConnectionString string = appInsights.properties.ConnectionString
+output workspaceId string = workspace.id

@@ -1,5 +1,6 @@
 // Azure SQL: a logical server with Microsoft Entra-only authentication (no SQL password exists) and a
 // serverless database. The Function App's identity becomes a database user in hooks/postprovision.sh.
+// Server auditing goes to Log Analytics, which takes a diagnostic setting on the master database.
 param serverName string
 param databaseName string
 param location string
@@ -7,8 +8,13 @@ param tags object
 param adminObjectId string
 param adminLogin string
 param skuName string
+param workspaceId string
 
-resource server 'Microsoft.Sql/servers@2023-08-01-preview' = {
+@description('User, or ServicePrincipal when a service principal deploys (the SQL administrator is then an Application)')
+@allowed(['User', 'ServicePrincipal'])
+param adminPrincipalType string = 'User'
+
+resource server 'Microsoft.Sql/servers@2023-08-01' = {
   name: serverName
   location: location
   tags: tags
@@ -21,20 +27,36 @@ resource server 'Microsoft.Sql/servers@2023-08-01-preview' = {
       login: adminLogin
       sid: adminObjectId
       tenantId: subscription().tenantId
-      principalType: 'User'
+      principalType: (adminPrincipalType == 'User') ? 'User' : 'Application'
     }
   }
 }
 
-resource allowAzureServices 'Microsoft.Sql/servers/firewallRules@2023-08-01-preview' = {
+resource allowAzureServices 'Microsoft.Sql/servers/firewallRules@2023-08-01' = {
   parent: server
   name: 'AllowAllWindowsAzureIps'
   properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
 }
 
-resource auditing 'Microsoft.Sql/servers/auditingSettings@2023-08-01-preview' = {
+resource master 'Microsoft.Sql/servers/databases@2023-08-01' existing = {
+  parent: server
+  name: 'master'
+}
+
+// Audit records reach Log Analytics only through this setting; the server's auditing covers every database.
+resource auditToLogAnalytics 'Microsoft.Insights/diagnosticSettings@2016-09-01' = {
+  scope: master
+  name: 'audit-to-log-analytics'
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ category: 'SQLSecurityAuditEvents', enabled: true }]
+  }
+}
+
+resource auditing 'Microsoft.Sql/servers/auditingSettings@2023-08-01' = {
   parent: server
   name: 'default'
+  dependsOn: [auditToLogAnalytics]
   properties: {
     state: 'Enabled'
     isAzureMonitorTargetEnabled: true
@@ -42,7 +64,7 @@ resource auditing 'Microsoft.Sql/servers/auditingSettings@2023-08-01-preview' = 
   }
 }
 
-resource database 'Microsoft.Sql/servers/databases@2023-08-01-preview' = {
+resource database 'Microsoft.Sql/servers/databases@2023-08-01' = {
   // checkov:skip=CKV_AZURE_26: alerts belong to Defender for SQL, see above
   // checkov:skip=CKV_AZURE_27: alerts belong to Defender for SQL, see above
   // checkov:skip=CKV_AZURE_229: serverless General Purpose without zone redundancy keeps the cost at rest near zero
@@ -56,16 +78,6 @@ resource database 'Microsoft.Sql/servers/databases@2023-08-01-preview' = {
     minCapacity: json('0.5')
     zoneRedundant: false
     requestedBackupStorageRedundancy: 'Local'
-  }
-}
-
-resource databaseAuditing 'Microsoft.Sql/servers/databases/auditingSettings@2023-08-01-preview' = {
-  parent: database
-  name: 'default'
-  properties: {
-    state: 'Enabled'
-    isAzureMonitorTargetEnabled: true
-    retentionDays: 90
   }
 }
 

@@ -1,12 +1,25 @@
 // Storage: shared keys off (identity only), the rowgate containers, the deployment package container,
-// a lifecycle rule for old backups, and the identity's data roles.
+// a lifecycle rule for old backups, the identity's data roles, and the deployer's blob data role (shared
+// keys are off, so uploading the first files or reading rejected ones needs it: the samples'
+// allowUserIdentityPrincipal).
 param name string
 param location string
 param tags object
 param principalId string
 param backupRetentionDays int
 
+@description('Replication: Standard_LRS works in every region; Standard_ZRS only where the region has availability zones')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+param skuName string = 'Standard_LRS'
+
+@description('Object id of the deploying user or service principal, given Storage Blob Data Contributor; empty for none')
+param deployerPrincipalId string = ''
+
+@allowed(['User', 'ServicePrincipal'])
+param deployerPrincipalType string = 'User'
+
 var containers = ['landing', 'rejected', 'archive', 'backups', 'deploymentpackage']
+var blobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var roles = {
   blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   queueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -14,12 +27,12 @@ var roles = {
 }
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_206: zone-redundant (ZRS); geo-replication doubles the cost and backups can be copied out instead
+  // checkov:skip=CKV_AZURE_206: replication is the skuName parameter (LRS by default: ZRS fails in regions without zones); backups can be copied out
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
-  sku: { name: 'Standard_ZRS' }
+  sku: { name: skuName }
   properties: {
     allowSharedKeyAccess: false
     allowBlobPublicAccess: false
@@ -80,6 +93,16 @@ resource roleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = 
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.value)
   }
 }]
+
+resource deployerBlobData 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
+  scope: account
+  name: guid(account.id, deployerPrincipalId, blobDataContributor)
+  properties: {
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', blobDataContributor)
+  }
+}
 
 output name string = account.name
 output id string = account.id
