@@ -159,3 +159,88 @@ def test_principal_type_is_a_parameter_so_a_service_principal_can_deploy():
 def test_api_versions_are_generally_available():
     previews = [(p.name, m) for p in BICEP_FILES for m in re.findall(r"@(\d{4}-\d{2}-\d{2}-preview)", p.read_text())]
     assert previews == []
+
+
+HOOK = INFRA / "hooks" / "postprovision.sh"
+HOOK_ENV = {
+    "AZURE_RESOURCE_GROUP": "rg-rowgate",
+    "AZURE_SQL_SERVER": "sql-rowgate-abc.database.windows.net",
+    "AZURE_SQL_DATABASE": "rowgate",
+    "AZURE_IDENTITY_NAME": "id-rowgate-abc",
+}
+
+
+def fake_tools(folder: Path, *, missing: str = "", failing_schema: bool = False) -> Path:
+    """az, sqlcmd and curl as the hook calls them, each logging its arguments (Azure cannot be reached here)."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    scripts = {
+        "az": 'echo "az $*" >> "$CALLS"',
+        "curl": 'echo "curl $*" >> "$CALLS"; echo 203.0.113.7',
+        "sqlcmd": 'echo "sqlcmd $*" >> "$CALLS"\n'
+        'case "$*" in *--input-file*) cat "${@: -1}" >> "$CALLS"; [ "$FAIL_SCHEMA" != 1 ] || exit 1;; esac',
+    }
+    for name, body in scripts.items():
+        if name != missing:
+            (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
+            (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def project_without_a_venv(folder: Path) -> Path:
+    """A fresh clone: the hook, and a setup script that creates the venv with a rowgate printing a schema."""
+    project = folder / "clone"
+    (project / "infra" / "hooks").mkdir(parents=True)
+    (project / "scripts").mkdir()
+    (project / "infra" / "hooks" / "postprovision.sh").write_text(HOOK.read_text())
+    (project / "scripts" / "setup.sh").write_text(
+        'echo "setup $*" >> "$CALLS"\nmkdir -p .venv/bin\n'
+        "printf '#!/bin/sh\\necho \"CREATE TABLE departments (id BIGINT)\"\\n' > .venv/bin/rowgate\nchmod +x .venv/bin/rowgate\n"
+    )
+    return project
+
+
+def run_hook(tmp_path: Path, **tools) -> tuple[subprocess.CompletedProcess, list[str]]:
+    calls = tmp_path / "calls.log"
+    calls.touch()
+    bin_dir = fake_tools(tmp_path, **tools)
+    project = project_without_a_venv(tmp_path)
+    env = {
+        **HOOK_ENV,
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "CALLS": str(calls),
+        "FAIL_SCHEMA": "1" if tools.get("failing_schema") else "0",
+        "HOME": str(tmp_path),
+    }
+    run = subprocess.run(
+        ["bash", str(project / "infra" / "hooks" / "postprovision.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    return run, calls.read_text().splitlines()
+
+
+def test_postprovision_opens_the_firewall_to_the_deployer_and_closes_it_after(tmp_path):
+    run, calls = run_hook(tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert calls[0] == "setup " and calls[1].startswith("curl ")  # the hook made its own venv, then asked for its IP
+    create = next(i for i, c in enumerate(calls) if "firewall-rule create" in c)
+    delete = next(i for i, c in enumerate(calls) if "firewall-rule delete" in c)
+    assert "--server sql-rowgate-abc " in calls[create] and "--start-ip-address 203.0.113.7 --end-ip-address 203.0.113.7" in calls[create]
+    rule = calls[create].split("--name ")[1].split()[0]
+    assert f"--name {rule} " in calls[delete] and delete == len(calls) - 1
+    sql = calls[create + 1 : delete]
+    assert any("CREATE TABLE departments" in line for line in sql)  # the schema rowgate printed reached sqlcmd
+    assert any("CREATE USER [id-rowgate-abc] FROM EXTERNAL PROVIDER" in line for line in sql)
+
+
+def test_postprovision_closes_the_firewall_when_sqlcmd_fails(tmp_path):
+    run, calls = run_hook(tmp_path, failing_schema=True)
+    assert run.returncode != 0
+    assert "firewall-rule delete" in calls[-1]
+    assert not any("CREATE USER" in line for line in calls)
+
+
+def test_postprovision_without_sqlcmd_says_so_and_changes_nothing(tmp_path):
+    run, calls = run_hook(tmp_path, missing="sqlcmd")
+    assert run.returncode == 1
+    assert run.stderr.strip() == "postprovision: 'sqlcmd' is not installed (docs/deploy.md lists the prerequisites)"
+    assert calls == []
