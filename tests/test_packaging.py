@@ -106,7 +106,8 @@ def test_funcignore_excludes_what_a_working_copy_holds(tmp_path):
 
 
 def test_the_unpacked_package_indexes_with_the_deployed_code_alone(tmp_path):
-    """What Azure unpacks imports on its own: no module of the app lives outside the package."""
+    """What Azure unpacks imports on its own: no module of the app lives outside the package, and (with
+    .venv-worker, Python 3.13 and the lock alone) no dependency lives outside the lock."""
     with zipfile.ZipFile(build_package(ROOT, tmp_path / "rowgate.zip")) as package:
         package.extractall(tmp_path / "wwwroot")
     probe = (
@@ -115,7 +116,9 @@ def test_the_unpacked_package_indexes_with_the_deployed_code_alone(tmp_path):
         "assert all(m.__file__.startswith(root) for m in (function_app, functions.registry, shared.db)), 'imported from outside'; "
         "print(len(function_app.app.get_functions()))"
     )
-    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "wwwroot", capture_output=True, text=True, timeout=120)
+    worker = ROOT / ".venv-worker" / "bin" / "python"
+    python = str(worker) if worker.exists() else sys.executable
+    run = subprocess.run([python, "-c", probe], cwd=tmp_path / "wwwroot", capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert int(run.stdout.split()[-1]) >= 20
 
