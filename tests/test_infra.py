@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -178,7 +180,8 @@ def fake_tools(folder: Path, *, missing: str = "", failing_schema: bool = False)
         "az": 'echo "az $*" >> "$CALLS"',
         "curl": 'echo "curl $*" >> "$CALLS"; echo 203.0.113.7',
         "sqlcmd": 'echo "sqlcmd $*" >> "$CALLS"\n'
-        'case "$*" in *--input-file*) cat "${@: -1}" >> "$CALLS"; [ "$FAIL_SCHEMA" != 1 ] || exit 1;; esac',
+        'case "$*" in *--input-file*) cat "${@: -1}" >> "$CALLS"; [ "$FAIL_SCHEMA" != 1 ] || exit 1;; esac\n'
+        '[ "$SLOW_SQL" != 1 ] || sleep 30',
     }
     for name, body in scripts.items():
         if name != missing:
@@ -200,7 +203,7 @@ def project_without_a_venv(folder: Path) -> Path:
     return project
 
 
-def run_hook(tmp_path: Path, **tools) -> tuple[subprocess.CompletedProcess, list[str]]:
+def hook_command(tmp_path: Path, slow_sql: bool = False, **tools) -> tuple[list[str], dict[str, str], Path]:
     calls = tmp_path / "calls.log"
     calls.touch()
     bin_dir = fake_tools(tmp_path, **tools)
@@ -210,11 +213,15 @@ def run_hook(tmp_path: Path, **tools) -> tuple[subprocess.CompletedProcess, list
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "CALLS": str(calls),
         "FAIL_SCHEMA": "1" if tools.get("failing_schema") else "0",
+        "SLOW_SQL": "1" if slow_sql else "0",
         "HOME": str(tmp_path),
     }
-    run = subprocess.run(
-        ["bash", str(project / "infra" / "hooks" / "postprovision.sh")], env=env, capture_output=True, text=True, timeout=60
-    )
+    return ["bash", str(project / "infra" / "hooks" / "postprovision.sh")], env, calls
+
+
+def run_hook(tmp_path: Path, env: dict[str, str] | None = None, **tools) -> tuple[subprocess.CompletedProcess, list[str]]:
+    command, base, calls = hook_command(tmp_path, **tools)
+    run = subprocess.run(command, env={**base, **(env or {})}, capture_output=True, text=True, timeout=60)
     return run, calls.read_text().splitlines()
 
 
@@ -243,4 +250,24 @@ def test_postprovision_without_sqlcmd_says_so_and_changes_nothing(tmp_path):
     run, calls = run_hook(tmp_path, missing="sqlcmd")
     assert run.returncode == 1
     assert run.stderr.strip() == "postprovision: 'sqlcmd' is not installed (docs/deploy.md lists the prerequisites)"
+    assert calls == []
+
+
+def test_postprovision_interrupted_still_closes_the_firewall(tmp_path):
+    """Killed with SIGTERM (or Ctrl-C) while sqlcmd runs: the firewall rule is removed on the way out."""
+    command, env, calls = hook_command(tmp_path, slow_sql=True)
+    hook = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while "sqlcmd" not in calls.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hook.send_signal(signal.SIGTERM)
+    hook.wait(timeout=20)
+    lines = calls.read_text().splitlines()
+    assert hook.returncode != 0
+    assert any("firewall-rule create" in line for line in lines) and "firewall-rule delete" in lines[-1]
+
+
+def test_postprovision_refuses_a_hostile_identity_name(tmp_path):
+    run, calls = run_hook(tmp_path, env={"AZURE_IDENTITY_NAME": "x]; DROP USER [dbo"})
+    assert run.returncode == 1 and "AZURE_IDENTITY_NAME must be letters" in run.stderr
     assert calls == []

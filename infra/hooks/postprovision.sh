@@ -6,11 +6,16 @@
 # Runs as the signed-in deployer, the SQL server's Entra administrator, and is self-sufficient: it
 # creates the virtualenv it runs rowgate from (scripts/setup.sh) and, as Microsoft's Functions + Azure
 # SQL sample does, opens the SQL firewall to this machine's public IP address while it works; the rule
-# is removed when the hook ends, whether it succeeded or not. Needs az (signed in), go-sqlcmd and curl.
+# is removed when the hook ends, whether it succeeded, failed or was interrupted (a hook killed outright
+# leaves a rule named azd-postprovision-*: delete it by hand). Needs az (signed in), go-sqlcmd and curl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${AZURE_RESOURCE_GROUP:?}" "${AZURE_SQL_SERVER:?}" "${AZURE_SQL_DATABASE:?}" "${AZURE_IDENTITY_NAME:?}"
 
+if ! [[ $AZURE_IDENTITY_NAME =~ ^[A-Za-z0-9_-]{1,128}$ ]]; then
+  echo "postprovision: AZURE_IDENTITY_NAME must be letters, digits, '-' or '_' (got '${AZURE_IDENTITY_NAME:0:40}')" >&2
+  exit 1
+fi
 for tool in az sqlcmd curl; do
   command -v "$tool" >/dev/null || { echo "postprovision: '$tool' is not installed (docs/deploy.md lists the prerequisites)" >&2; exit 1; }
 done
@@ -34,7 +39,7 @@ if ! [[ $ip =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]]; then
   echo "postprovision: could not learn this machine's public IPv4 address (got '${ip:0:40}')" >&2
   exit 1
 fi
-name="azd-postprovision-$(date +%s)"
+name="azd-postprovision-$(date +%s)-$$"
 az sql server firewall-rule create --resource-group "$AZURE_RESOURCE_GROUP" --server "$server" --name "$name" \
   --start-ip-address "$ip" --end-ip-address "$ip" --output none
 rule=$name
