@@ -3,8 +3,9 @@
 azure-functions-runtime is the library worker Azure runs for Python 3.13+ apps: its handle_event module
 answers the host's init, metadata and invocation requests. Here it indexes function_app.py (its loader),
 hands back the function metadata the host would get (the raw bindings JSON), and invokes every HTTP
-function and the blob trigger through its own binding and invocation path (bindings meta decode/encode,
-the SDK-type blob binding with real blobs in Azurite, the Durable client against a local Durable HTTP API).
+function, the blob trigger, the timer and the activities through its own binding and invocation path
+(bindings meta decode/encode, the SDK-type blob binding with real blobs in Azurite, the Durable client
+against a local stand-in of the Durable extension's HTTP API), in one event loop as the worker runs them.
 
 The host's gRPC messages are protobuf classes generated from the Functions protocol, which no package on
 PyPI ships; `protos` below stands in for them with the fields the worker reads and writes.
@@ -99,10 +100,6 @@ def request(**inner) -> SimpleNamespace:
     return SimpleNamespace(request=SimpleNamespace(**inner), properties={"host": "127.0.0.1", "protos": protos})
 
 
-def run(coroutine):
-    return asyncio.run(coroutine)
-
-
 class DurableExtension(BaseHTTPRequestHandler):
     """The Durable extension's HTTP API as documented: POST .../orchestrators/{name} answers 202 with the instance."""
 
@@ -162,7 +159,8 @@ def durable_client_binding(rpc_base_url: str) -> str:
 class Worker:
     """The library worker after the host's init and metadata requests, with ways to invoke a function."""
 
-    def __init__(self, metadata: list, durable_url: str):
+    def __init__(self, loop: asyncio.AbstractEventLoop, metadata: list, durable_url: str):
+        self.run = loop.run_until_complete  # one event loop for the process, as in the worker
         self.metadata = {m.name: m for m in metadata}
         self.durable_url = durable_url
 
@@ -171,7 +169,7 @@ class Worker:
 
     def invoke(self, name: str, inputs: dict[str, TypedData], trigger_metadata: dict | None = None):
         function_id = self.metadata[name].function_id
-        loaded = run(handle_event.function_load_request(request(function_load_request=SimpleNamespace(function_id=function_id))))
+        loaded = self.run(handle_event.function_load_request(request(function_load_request=SimpleNamespace(function_id=function_id))))
         assert loaded.result.status == StatusResult.Success
         invocation = Message(
             invocation_id=uuid.uuid4().hex,
@@ -181,7 +179,7 @@ class Worker:
             trace_context=Message(trace_parent="", trace_state="", attributes={}),
             retry_context=Message(retry_count=0, max_retry_count=0, exception=None),
         )
-        return run(handle_event.invocation_request(request(invocation_request=invocation)))
+        return self.run(handle_event.invocation_request(request(invocation_request=invocation)))
 
     def http(self, name: str, method: str, path: str, params: dict | None = None, query: dict | None = None, body: bytes = b""):
         """Invoke an HTTP function as the host does; answer (status, headers, body bytes)."""
@@ -221,17 +219,24 @@ def worker(tmp_path_factory, durable):
         env.syspath_prepend(str(ROOT))
         for module in [m for m in sys.modules if m == "function_app" or m == "functions" or m.startswith("functions.")]:
             env.delitem(sys.modules, module)  # a fresh process: nothing of the app indexed yet
-        init = run(
+        loop = asyncio.new_event_loop()
+        init = loop.run_until_complete(
             handle_event.worker_init_request(
                 request(worker_init_request=SimpleNamespace(capabilities={}, function_app_directory=str(ROOT)))
             )
         )
         assert init.result.status == StatusResult.Success, init.result.exception.message
-        metadata = run(handle_event.functions_metadata_request(None))
+        metadata = loop.run_until_complete(handle_event.functions_metadata_request(None))
         assert metadata.result.status == StatusResult.Success
-        yield Worker(metadata.function_metadata_results, durable)
+        yield Worker(loop, metadata.function_metadata_results, durable)
+        from azure.durable_functions.models.utils import http_utils
+
         from functions import runtime
 
+        session = getattr(http_utils, "_client_session", None)  # the Durable client's shared HTTP session
+        if session is not None:
+            loop.run_until_complete(session.close())
+        loop.close()
         runtime.rowgate().engine.dispose()
         runtime.rowgate.cache_clear()
 
@@ -313,6 +318,26 @@ def test_every_http_function_answers_through_the_worker(worker):
     inserted = json.loads(worker.http("read_rows", "GET", "/api/tables/departments/rows", {"table": "departments"})[2])
     assert [row["department"] for row in inserted["rows"]] == ["Data"]  # the batch's good row, once; the bad one refused
     assert "backup_all" in [name for name, _ in DurableExtension.started]
+
+
+def test_the_timer_and_the_activities_run_through_the_worker(worker, monkeypatch):
+    """The timer starts backup_all through the Durable client; activities return what Durable can carry (JSON)."""
+    monkeypatch.setenv("BACKUP_SCHEDULE", "0 0 2 * * *")
+    timer = TypedData(json=json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": True}))
+    client = TypedData(string=durable_client_binding(worker.durable_url))
+    before = len(DurableExtension.started)
+    response = worker.invoke("scheduled_backup", {"timer": timer, "client": client})
+    assert response.result.status == StatusResult.Success, getattr(response.result, "exception", None)
+    assert [name for name, _ in DurableExtension.started[before:]] == ["backup_all"]
+    carried = {}
+    for name, value in {"backup_plan": None, "ledger_mark": None, "migration_plan": "landing/"}.items():
+        [trigger] = [b for b in worker.bindings(name) if b["type"] == "activityTrigger"]
+        response = worker.invoke(name, {trigger["name"]: TypedData(json=json.dumps(value))})
+        assert response.result.status == StatusResult.Success, (name, getattr(response.result, "exception", None))
+        returned = response.return_value
+        carried[name] = json.loads(getattr(returned, returned.WhichOneof("data")))  # what Durable's history keeps
+    assert "departments" in carried["backup_plan"] and isinstance(carried["ledger_mark"], list)
+    assert carried["migration_plan"] == []  # nothing under landing/ in this worker's storage
 
 
 @pytest.mark.azurite
