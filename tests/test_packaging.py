@@ -172,3 +172,21 @@ def test_the_worker_runtime_is_pinned_for_the_python_azure_runs():
     assert len(runtime) == 1 and str(runtime[0].marker) == 'python_full_version >= "3.13"'
     bicep = (ROOT / "infra" / "modules" / "functionapp.bicep").read_text()
     assert re.search(r"runtime:\s*\{\s*name:\s*'python'\s*,?\s*version:\s*'3\.13'", bicep), "the Function App must run Python 3.13"
+
+
+def test_the_worker_index_and_the_openapi_document_each_have_their_app():
+    """The worker calls function_app.app.get_functions() once; the OpenAPI document then indexes its own app
+    (azure-functions refuses a second index of one app), and nothing but the worker imports function_app."""
+    probe = (
+        "import sys, functions.openapi, functions.registry, shared.devhost\n"
+        "functions.registry.registered()\n"
+        "assert 'function_app' not in sys.modules, 'the registry imported function_app'\n"
+        "import function_app\n"
+        "worker_index = function_app.app.get_functions()\n"
+        "functions.registry.registered.cache_clear(); functions.openapi.operations.cache_clear()\n"
+        "print(len(worker_index), len(functions.openapi.operations()))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    indexed, operations = map(int, run.stdout.split())
+    assert indexed >= 20 and operations >= 10
