@@ -79,6 +79,7 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "Restore": _object({"table": _s, "backup": _s, "rows": _i, "deleted": _i, "inserted": _i, "updated": _i}),
         "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
         "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
+        "MigratePrefix": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/?$"},
     }
     paths: dict[str, dict] = {}
     for op in sorted(operations, key=lambda o: (o.path, o.method)):
