@@ -169,13 +169,20 @@ class DevHost:
     async def _read_body(self, request: Request) -> bytes | Response:
         """The body, read no further than max_body_bytes: a bigger one (chunked or not) is a 413 after at most that."""
         declared = request.headers.get("content-length")
+        too_large = None
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            return _error(413, "too-large", f"the body is {declared} bytes; this host takes at most {self.max_body_bytes}")
+            too_large = f"the body is {declared} bytes; this host takes at most {self.max_body_bytes}"
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_body_bytes:
-                return _error(413, "too-large", f"the body is over {self.max_body_bytes} bytes, the most this host takes")
+        if too_large is None:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    too_large = f"the body is over {self.max_body_bytes} bytes, the most this host takes"
+                    break
+        if too_large:
+            response = _error(413, "too-large", too_large)
+            response.headers["connection"] = "close"  # else the server reads (and drops) the rest of the body
+            return response
         return bytes(body)
 
     async def _blob_webhook(self, request: Request) -> Response:
