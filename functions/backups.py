@@ -71,7 +71,7 @@ def list_backups(req: func.HttpRequest) -> func.HttpResponse:
     [param("table", {"type": "string"}, "a table of the data dictionary", where="path")],
     body="RestoreRequest",
     body_required=False,
-    responses={202: "Started", 403: "Error", 415: "Error"},
+    responses={202: "Started", 403: "Error", 413: "Error", 415: "Error"},
 )
 @handled
 async def restore_table(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client

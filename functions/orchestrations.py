@@ -141,14 +141,14 @@ def ingest_file(path: str) -> dict:
     [param("name", {"type": "string", "enum": ["backup_all", "migrate"]}, "the orchestration", where="path")],
     body="MigratePrefix",
     body_required=False,
-    responses={202: "Started", 409: "Error", 415: "Error"},
+    responses={202: "Started", 409: "Error", 413: "Error", 415: "Error"},
 )
 @handled
 async def start_orchestration(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
     name = req.route_params["name"]
     if name not in ("backup_all", "migrate"):
         raise HttpError(404, "unknown-orchestration", f"no orchestration {name[:60]!r}; there are backup_all and migrate")
-    value = read_json(req, MAX_PREFIX_CHARS + 2)
+    value = read_json(req, 4 * MAX_PREFIX_CHARS)
     if name == "backup_all":
         if value is not None:
             raise HttpError(400, "wrong-shape", "backup_all takes no body")

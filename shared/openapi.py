@@ -121,6 +121,9 @@ def _operation(op: Operation, tables: list[str]) -> dict:
         responses.setdefault(str(status), _response("Error", meaning))
     if not op.anonymous:
         responses.setdefault("401", _response("Error", "missing or wrong function key"))
+    if op.method.upper() not in ("GET", "HEAD"):
+        responses.setdefault("403", _response("Error", "a cross-site or cross-origin request to a state-changing route"))
+        responses.setdefault("415", _response("Error", "a body that is not application/json"))
     # A table parameter takes the dictionary's table names: the document follows the dictionary.
     parameters = [p | {"schema": p["schema"] | {"enum": tables}} if p["name"] == "table" else p for p in op.parameters]
     operation = {"operationId": op.name, "summary": op.summary, "parameters": parameters, "responses": responses}
