@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from unittest.mock import AsyncMock, Mock
 
 import httpx
@@ -189,3 +190,72 @@ def test_long_http_work_is_documented_as_202_with_status_urls():
         ("POST", "/api/orchestrators/{name}"),
     }
     assert all(200 not in op.responses for op in operations() if (op.method, op.path) in started)
+
+
+@pytest.fixture
+def functions_on(monkeypatch, tmp_path, database_url):
+    """The functions' rowgate on each SQL backend, read from the environment as in Azure."""
+    from functions import runtime
+    from shared.settings import ENVIRONMENT
+
+    settings = Settings(database_url=database_url, storage=str(tmp_path / "storage"))
+    for name, variable in ENVIRONMENT.items():
+        monkeypatch.setenv(variable, str(getattr(settings, name)))
+    runtime.rowgate.cache_clear()
+    yield runtime.rowgate()
+    runtime.rowgate().engine.dispose()
+    runtime.rowgate.cache_clear()
+
+
+def activity(name: str):
+    return registered_functions()[name].get_user_function()
+
+
+def test_ledger_mark_is_plain_json_and_moves_when_a_redrive_loads_rows(functions_on):
+    """Durable hands activity results over as JSON: PostgreSQL's SUM is a Decimal, which json cannot write.
+    A re-drive (or replay) loads refused rows without a load of its own: the mark must move then too."""
+    import sqlalchemy as sa
+
+    from shared.batch import insert_rows
+    from shared.replay import replay
+
+    core = functions_on
+    insert_rows(core, "jobs", [{"id": 1, "job": "Clerk"}])
+    refused = insert_rows(
+        core, "hired_employees", [{"id": 1, "name": "A", "datetime": "2021-01-01T00:00:00Z", "department_id": 1, "job_id": 1}]
+    )
+    assert refused.rejected == 1
+    before = activity("ledger_mark")(None)
+    assert json.loads(json.dumps(before)) == before and all(type(value) is int for value in before)
+    with core.engine.begin() as conn:  # the parent arrives by a path that re-drives nothing by itself
+        conn.execute(sa.insert(core.metadata.tables["departments"]), [{"id": 1, "department": "Sales"}])
+    assert activity("ledger_mark")(None) == before
+    assert sum(result.resolved for result in replay(core)) == 1
+    after = activity("ledger_mark")(None)
+    assert after != before, "rows committed by a re-drive are invisible to backup_all's consistency check"
+
+
+def test_migration_plan_refuses_a_prefix_outside_the_storage_at_once(functions_on, tmp_path):
+    (tmp_path / "outside.csv").write_text("1,x\n")
+    started = time.monotonic()
+    for prefix in ("../", "..", "/", "/etc/", "landing/../..", "", "landing//x", "x\x00/"):
+        refused = activity("migration_plan")(prefix)
+        assert refused["error"]["code"] == "bad-prefix", prefix
+    assert time.monotonic() - started < 2
+    assert activity("migration_plan")("landing/") == []
+    steps = orchestrator("migrate")(mock_context("../"))
+    next(steps)
+    with pytest.raises(StopIteration) as done:
+        steps.send({"error": {"code": "bad-prefix", "message": "no"}})
+    assert done.value.value["error"]["code"] == "bad-prefix"
+
+
+def test_a_second_full_backup_while_one_runs_is_409_over_http(api):
+    client, host = api
+    host.durable.instances[BACKUP_ALL_ID] = {"instanceId": BACKUP_ALL_ID, "name": "backup_all", "runtimeStatus": "Running"}
+    for path in ("/api/orchestrators/backup_all", "/api/backups"):
+        busy = client.post(path)
+        assert (busy.status_code, busy.json()["error"]["code"]) == (409, "already-running"), path
+    assert client.post("/api/backups", params={"table": "jobs"}).status_code == 202  # one table: not the singleton
+    host.durable.instances[BACKUP_ALL_ID]["runtimeStatus"] = "Completed"
+    assert finished(client, client.post("/api/orchestrators/backup_all"))["runtimeStatus"] == "Completed"
