@@ -86,8 +86,13 @@ def test_the_webhook_refuses_what_is_not_a_blob_created_event(dev_host):
     assert httpx.post(hook, params={"functionName": "Host.Functions.nope"}, json={}).status_code == 404
     assert httpx.post(hook, params={"functionName": "Host.Functions.health"}, json={}).status_code == 404
     assert httpx.post(hook, params=good, content=b"{", headers={"content-type": "application/json"}).status_code == 400
-    bad_subject = {"type": eventgrid.BLOB_CREATED, "subject": "/etc/passwd"}
-    assert httpx.post(hook, params=good, json=bad_subject).json()["error"]["code"] == "not-an-event"
+    for subject in (
+        "/etc/passwd",
+        "/blobServices/default/containers/landing/blobs/../../etc/passwd",
+        f"{eventgrid.SUBJECT_PREFIX}landing/blobs/",
+    ):
+        refused = httpx.post(hook, params=good, json={"type": eventgrid.BLOB_CREATED, "subject": subject})
+        assert refused.json()["error"]["code"] == "not-an-event", subject
     assert httpx.post(hook, params=good, json=[{"type": "Microsoft.Storage.BlobDeleted", "subject": "x"}]).status_code == 202
     validation = httpx.post(
         hook, params=good, json=[{"data": {"validationCode": "abc"}}], headers={"aeg-event-type": "SubscriptionValidation"}
