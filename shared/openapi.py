@@ -129,7 +129,7 @@ def _operation(op: Operation, tables: list[str]) -> dict:
     operation = {"operationId": op.name, "summary": op.summary, "parameters": parameters, "responses": responses}
     if op.body:
         operation["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
         }
     operation["security"] = [] if op.anonymous else [{"functionKey": []}, {"functionKeyQuery": []}]
