@@ -316,7 +316,14 @@ def watch(ctx: click.Context, forward: str, function_name: str, container: str, 
     webhook = f"{forward.rstrip('/')}{eventgrid.WEBHOOK}?{query}"
     seen: set[str] = set()
     while True:
-        present = set(rowgate.storage.list(f"{container}/"))
+        try:
+            present = set(rowgate.storage.list(f"{container}/"))
+        except Exception as exc:  # storage down (Azurite not started): say so, and look again
+            click.echo(f"cannot list {container}/ in {rowgate.storage.describe()}: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+            if once:
+                sys.exit(2)
+            time.sleep(poll)
+            continue
         failed = False
         for path in sorted(present - seen):
             event = eventgrid.blob_created(account_url, *path.split("/", 1), rowgate.storage.size(path))
