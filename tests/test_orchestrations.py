@@ -259,3 +259,20 @@ def test_a_second_full_backup_while_one_runs_is_409_over_http(api):
     assert client.post("/api/backups", params={"table": "jobs"}).status_code == 202  # one table: not the singleton
     host.durable.instances[BACKUP_ALL_ID]["runtimeStatus"] = "Completed"
     assert finished(client, client.post("/api/orchestrators/backup_all"))["runtimeStatus"] == "Completed"
+
+
+@pytest.mark.parametrize(("name", "activity_name"), [("restore_job", "restore_backup"), ("replay_job", "replay_rejected")])
+def test_restore_and_replay_jobs_run_one_activity_and_return_its_result(name, activity_name):
+    payload = {"table": "departments", "backup": None}
+    steps = orchestrator(name)(mock_context(payload))
+    assert next(steps) == ("activity", activity_name, payload)
+    with pytest.raises(StopIteration) as done:
+        steps.send({"error": {"code": "would-orphan", "status": 409, "message": "no"}})
+    assert done.value.value["error"]["status"] == 409
+
+
+def test_backup_all_with_a_table_list_backs_up_those_tables_only():
+    steps = orchestrator("backup_all")(mock_context(["jobs"]))
+    assert next(steps) == ("activity", "ledger_mark", None)
+    fan_out = steps.send([1, 1, 0])
+    assert fan_out == ("all", (("activity", "backup_table", {"table": "jobs", "at": "20260101T000000000000Z"}),))
