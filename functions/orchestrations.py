@@ -119,7 +119,7 @@ def restore_backup(payload: dict) -> dict:
     try:
         return restore.restore(rowgate(), payload["table"], payload.get("backup")).as_dict()
     except backup.BackupError as exc:
-        code = {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup")
+        code = getattr(exc, "code", None) or {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup")
         return {"error": {"code": code, "status": exc.status, "message": str(exc)}}
 
 
