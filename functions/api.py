@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import uuid
 
+import azure.durable_functions as df
 import azure.functions as func
 import sqlalchemy as sa
 
-from functions.http import HttpError, document, error_response, handled, json_response, param, query_choice, query_datetime, query_int
+from functions.http import (
+    HttpError,
+    document,
+    error_response,
+    handled,
+    json_response,
+    param,
+    query_choice,
+    query_datetime,
+    query_int,
+    query_text,
+    read_json,
+    request_id,
+)
 from functions.runtime import rowgate
 from shared import reports
 from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
 from shared.browse import MAX_PAGE, list_rejections, page_rows
-from shared.replay import replay
 
-bp = func.Blueprint()
+bp = df.Blueprint()
 
 TABLE = param("table", {"type": "string"}, "a table of the data dictionary", where="path")
 YEAR = param("year", {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2021}, "the year of the hires")
@@ -78,7 +90,7 @@ def list_tables(req: func.HttpRequest) -> func.HttpResponse:
     "and refused ones logged and returned; with atomic=true one refused row means nothing is inserted (422).",
     parameters=[TABLE, param("atomic", {"type": "string", "enum": ["true", "false"], "default": "false"}, "all-or-nothing")],
     body="Batch",
-    responses={200: "BatchResult", 413: "Error", 415: "Error", 422: "Error"},
+    responses={200: "BatchResult", 403: "Error", 413: "Error", 415: "Error", 422: "Error"},
 )
 @handled
 def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
@@ -88,13 +100,8 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
     atomic = query_choice(req, "atomic", ("false", "true")) == "true"
     if (req.headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
         raise HttpError(415, "unsupported-media-type", "send the rows as application/json")
-    body = req.get_body()
-    if len(body) > MAX_BYTES:
-        raise HttpError(413, "too-large", f"the body is {len(body)} bytes; the limit is {MAX_BYTES}")
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HttpError(400, "malformed-json", f"the body is not JSON: {exc}") from None
+    payload = read_json(req, MAX_BYTES)
+    source_id = request_id(req) or uuid.uuid4().hex
     rows = payload.get("rows") if isinstance(payload, dict) and set(payload) == {"rows"} else payload
     if not isinstance(rows, list):
         raise HttpError(400, "wrong-shape", 'send a JSON array of row objects, or {"rows": [...]}')
@@ -105,7 +112,7 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
     if not all(isinstance(row, dict) for row in rows):
         raise HttpError(400, "wrong-shape", "every row must be a JSON object of field names to values")
     try:
-        result = insert_rows(core, table, rows, atomic=atomic, request_id=req.headers.get("x-request-id") or uuid.uuid4().hex)
+        result = insert_rows(core, table, rows, atomic=atomic, request_id=source_id)
     except BatchRefused as refused:
         return error_response(422, "batch-refused", str(refused), **refused.result.as_dict())
     return json_response(result.as_dict())
@@ -120,7 +127,7 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
 @handled
 def read_rows(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
-        page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), req.params.get("after"))
+        page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), query_text(req, "after"))
     )
 
 
@@ -176,7 +183,7 @@ def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
     limit = query_int(req, "limit", 10, 1, reports.MAX_LIMIT)
     core = rowgate()
     with core.engine.connect() as conn:
-        report = reports.recent_courses(conn, core.metadata.tables, since, limit, req.params.get("category"), req.params.get("level"))
+        report = reports.recent_courses(conn, core.metadata.tables, since, limit, query_text(req, "category"), query_text(req, "level"))
     return _shaped(report, "json", {})
 
 
@@ -189,16 +196,21 @@ def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
 @handled
 def rejections(req: func.HttpRequest) -> func.HttpResponse:
     limit = query_int(req, "limit", 100, 1, MAX_PAGE)
-    return json_response({"rejections": list_rejections(rowgate(), req.params.get("table"), req.params.get("source"), limit)})
+    return json_response({"rejections": list_rejections(rowgate(), query_text(req, "table"), query_text(req, "source", 1024), limit)})
 
 
 @bp.route(route="rejections/replay", methods=["POST"])
+@bp.durable_client_input(client_name="client")
 @document(
-    "Validate open rejections again and load the rows that now pass",
+    "Start validating open rejections again and loading the rows that now pass (Durable: poll the status URL; "
+    "its output is the Replay result), so a large backlog never outlives the 230-second HTTP limit",
     [param("table", {"type": "string"}, "only this table")],
-    responses={200: "Replay"},
+    responses={202: "Started"},
 )
 @handled
-def replay_rejections(req: func.HttpRequest) -> func.HttpResponse:
-    results = replay(rowgate(), req.params.get("table") or None)
-    return json_response({"results": [vars(r) for r in results]})
+async def replay_rejections(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
+    table = query_text(req, "table") or None
+    if table:
+        rowgate().dictionary.table(table)
+    instance = await client.start_new("replay_job", None, {"table": table})
+    return client.create_check_status_response(req, instance)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
+import math
+import re
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -14,6 +18,13 @@ from shared.browse import as_json_value
 from shared.dictionary import DictionaryError
 from shared.errors import InputRefused
 from shared.validate import parse_datetime
+
+MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
+MAX_QUERY_CHARS = 256
+INT64 = (-(2**63), 2**63 - 1)
+BAD_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (no SQL backend stores it) and lone surrogates (not UTF-8)
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 class HttpError(Exception):
@@ -32,28 +43,149 @@ def error_response(status: int, code: str, message: str, **details) -> func.Http
     return json_response({"error": {"code": code, "message": message, **details}}, status)
 
 
-def handled(function: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Turn refusals into JSON errors with their status; anything unexpected into a 500 without a stack trace."""
+def handled(function: Callable) -> Callable:
+    """Refuse cross-site calls to state-changing routes; turn refusals into JSON errors with their status and
+    anything unexpected into a 500 without a stack trace. Works on plain and on async (Durable client) handlers."""
+
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def run_async(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
+            try:
+                refuse_cross_site(req)
+                return await function(req, *args, **kwargs)
+            except Exception as exc:
+                return _refused(exc, function.__name__)
+
+        return run_async
 
     @functools.wraps(function)
-    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+    def run(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
         try:
-            return function(req)
-        except HttpError as exc:
-            return error_response(exc.status, exc.code, exc.message, **exc.details)
-        except DictionaryError as exc:
-            return error_response(404, "unknown-table", str(exc))
-        except InputRefused as exc:
-            return error_response(400, "bad-request", str(exc))
-        except Exception:
-            logging.exception("unexpected error in %s", function.__name__)
-            return error_response(500, "internal-error", "the request failed on our side; it is logged")
+            refuse_cross_site(req)
+            return function(req, *args, **kwargs)
+        except Exception as exc:
+            return _refused(exc, function.__name__)
 
-    return wrapper
+    return run
+
+
+def _refused(exc: Exception, name: str) -> func.HttpResponse:
+    if isinstance(exc, HttpError):
+        return error_response(exc.status, exc.code, exc.message, **exc.details)
+    if isinstance(exc, DictionaryError):
+        return error_response(404, "unknown-table", str(exc))
+    if isinstance(exc, InputRefused):
+        return error_response(400, "bad-request", str(exc))
+    logging.exception("unexpected error in %s", name)
+    return error_response(500, "internal-error", "the request failed on our side; it is logged")
+
+
+def refuse_cross_site(req: func.HttpRequest) -> None:
+    """A browser on another site may send simple POSTs (text/plain, forms) without a preflight: a route that
+    changes state refuses any request a browser marks as cross-site, and any body that is not JSON."""
+    if req.method.upper() in SAFE_METHODS:
+        return
+    headers = req.headers
+    if (headers.get("sec-fetch-site") or "").lower() in ("cross-site", "same-site"):
+        raise HttpError(403, "cross-origin", "state-changing requests from another site are refused")
+    origin = headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != (headers.get("host") or urlsplit(req.url).netloc).lower():
+        raise HttpError(403, "cross-origin", "state-changing requests from another origin are refused")
+    content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in ("", "application/json"):
+        raise HttpError(415, "unsupported-media-type", f"send a JSON body (application/json), not {content_type[:60]!r}")
+
+
+def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
+    """The body as JSON, or HttpError 400/413/415 naming what is wrong: a body over max_bytes, malformed JSON,
+    nesting deeper than MAX_DEPTH, an integer outside 64 bits, NaN or Infinity, NUL or a lone surrogate."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    body = req.get_body()
+    if len(body) > max_bytes:
+        raise HttpError(413, "too-large", f"the body is {len(body)} bytes; the limit is {max_bytes}")
+    if not body.strip():
+        return empty
+    if content_type != "application/json":
+        raise HttpError(415, "unsupported-media-type", "send the body as application/json")
+    try:
+        value = json.loads(body, parse_int=_int64, parse_float=_finite, parse_constant=_no_constant)
+    except HttpError:
+        raise
+    except RecursionError:
+        raise HttpError(400, "too-deep", f"the JSON nests deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise HttpError(400, "malformed-json", f"the body is not JSON: {str(exc)[:200]}") from None
+    _check_json(value)
+    return value
+
+
+def _int64(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or not INT64[0] <= int(text) <= INT64[1]:
+        raise HttpError(400, "number-too-large", f"an integer of {len(text)} characters is outside 64 bits")
+    return int(text)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise HttpError(400, "number-too-large", f"the number {text[:40]!r} is outside a 64-bit float")
+    return value
+
+
+def _no_constant(name: str):
+    raise HttpError(400, "malformed-json", f"{name} is not a JSON number")
+
+
+def _check_json(value) -> None:
+    """Walk the parsed body without recursion: depth, and every key and string value."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise HttpError(400, "too-deep", f"the JSON nests deeper than {MAX_DEPTH} levels")
+        if isinstance(item, str):
+            check_text(item, "a string value")
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                check_text(key, "a key")
+                pending.append((member, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((member, depth + 1) for member in item)
+
+
+def check_text(text: str, what: str) -> str:
+    found = BAD_TEXT.search(text)
+    if found:
+        kind = "NUL" if found.group() == "\x00" else f"a lone surrogate U+{ord(found.group()):04X}"
+        raise HttpError(400, "bad-text", f"{what} holds {kind} at character {found.start()}; send valid UTF-8 text without NUL")
+    return text
+
+
+def query_text(req: func.HttpRequest, name: str, max_chars: int = MAX_QUERY_CHARS) -> str | None:
+    """A text parameter, refused when it holds NUL, a lone surrogate, a control character or is too long."""
+    raw = req.params.get(name)
+    if raw is None:
+        return None
+    if len(raw) > max_chars:
+        raise HttpError(400, "bad-parameter", f"{name} is {len(raw)} characters; the limit is {max_chars}", parameter=name)
+    if BAD_TEXT.search(raw) or any(ord(c) < 32 for c in raw):
+        raise HttpError(400, "bad-parameter", f"{name} holds NUL, a control character or a lone surrogate", parameter=name)
+    return raw
+
+
+def request_id(req: func.HttpRequest) -> str | None:
+    """x-request-id names the rejections' source (api:<id>): letters, digits, - and _ only, 1 to 64."""
+    raw = req.headers.get("x-request-id")
+    if raw is None or raw == "":
+        return None
+    if not REQUEST_ID.fullmatch(raw):
+        raise HttpError(400, "bad-request-id", "x-request-id must be 1 to 64 letters, digits, - or _")
+    return raw
 
 
 def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: int) -> int:
-    raw = req.params.get(name)
+    raw = query_text(req, name, 20)
     if raw is None or raw == "":
         return default
     try:
@@ -68,12 +200,12 @@ def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: in
 def query_choice(req: func.HttpRequest, name: str, choices: tuple[str, ...]) -> str:
     raw = req.params.get(name) or choices[0]
     if raw not in choices:
-        raise HttpError(400, "bad-parameter", f"{name} must be one of {', '.join(choices)}, got {raw!r}", parameter=name)
+        raise HttpError(400, "bad-parameter", f"{name} must be one of {', '.join(choices)}, got {raw[:40]!r}", parameter=name)
     return raw
 
 
 def query_datetime(req: func.HttpRequest, name: str) -> datetime | None:
-    raw = req.params.get(name)
+    raw = query_text(req, name, 64)
     if not raw:
         return None
     try:

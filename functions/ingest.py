@@ -8,6 +8,7 @@ import azure.functions as func
 import azurefunctions.extensions.bindings.blob as blob
 
 from functions.runtime import rowgate
+from shared.errors import printable
 from shared.ingest import LANDING, ingest_stored
 
 bp = func.Blueprint()
@@ -20,12 +21,12 @@ def ingest_landed_blob(client: blob.BlobClient) -> None:
     path = f"{client.container_name}/{client.blob_name}"
     result = ingest_stored(rowgate(), path)
     if result.status == "refused":
-        logging.warning("rowgate refused %s: %s", path, result.message)
+        logging.warning("rowgate refused %s: %s", printable(path), printable(result.message or ""))
     else:
         logging.info(
             "rowgate %s %s -> %s: inserted %d, unchanged %d, rejected %d",
             result.status,
-            path,
+            printable(path),
             result.table,
             result.inserted,
             result.unchanged,

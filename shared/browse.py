@@ -41,9 +41,12 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
 def _key_value(field_type: str, text: str):
     if field_type == "integer":
         try:
-            return int(text)
+            value = int(text)
         except ValueError:
-            raise InputRefused(f"after must be an integer key, got {text!r}") from None
+            raise InputRefused(f"after must be an integer key, got {text[:40]!r}") from None
+        if not -(2**63) <= value < 2**63:  # no backend's BIGINT holds it: no key is after it or before it
+            raise InputRefused(f"after must be a 64-bit integer key, got {text[:40]}")
+        return value
     return text
 
 

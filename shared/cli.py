@@ -6,17 +6,21 @@ import csv
 import json
 import os
 import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
 from tqdm import tqdm
 
-from shared import backup, reports, restore
+from shared import backup, eventgrid, reports, restore
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import DictionaryError
 from shared.dictionary import load as load_dictionary
-from shared.errors import InputRefused
+from shared.errors import InputRefused, printable
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
@@ -293,6 +297,60 @@ def serve(ctx: click.Context, address: str, port: int, poll: float) -> None:
     rowgate = _rowgate(ctx)
     click.echo(f"rowgate dev host on http://{address}:{port}/api (a development host; Azure Functions is the production runtime)", err=True)
     run_host(DevHost(registered(), rowgate.storage, settings.function_key, poll), address, port)
+
+
+@main.command()
+@click.option("--forward", required=True, metavar="URL", help="the Functions host, e.g. http://localhost:7071 (func start)")
+@click.option("--function", "function_name", default="ingest_landed_blob", show_default=True, help="the blob trigger to run")
+@click.option("--container", default="landing", show_default=True, help="the container (or folder) to watch")
+@click.option("--code", envvar="ROWGATE_WEBHOOK_KEY", help="the host's blobs_extension key; Core Tools needs none")
+@click.option("--poll", type=click.FloatRange(0.1, 3600), default=1.0, show_default=True, help="seconds between looks")
+@click.option("--once", is_flag=True, help="post one event per blob there now, then exit (1 if a post failed)")
+@click.pass_context
+def watch(ctx: click.Context, forward: str, function_name: str, container: str, code: str | None, poll: float, once: bool) -> None:
+    """Post a BlobCreated event to the host's blob webhook for each new blob in the landing container, as Event
+    Grid does in Azure: Azurite emits no events, so under Core Tools file drops only trigger ingest this way."""
+    rowgate = _rowgate(ctx)
+    account_url = rowgate.storage.service.url if hasattr(rowgate.storage, "service") else Path(rowgate.storage.root).resolve().as_uri()
+    query = urlencode({"functionName": f"Host.Functions.{function_name}", **({"code": code} if code else {})})
+    webhook = f"{forward.rstrip('/')}{eventgrid.WEBHOOK}?{query}"
+    seen: set[str] = set()
+    while True:
+        try:
+            present = set(rowgate.storage.list(f"{container}/"))
+        except Exception as exc:  # storage down (Azurite not started): say so, and look again
+            click.echo(f"cannot list {container}/ in {rowgate.storage.describe()}: {type(exc).__name__}: {str(exc)[:200]}", err=True)
+            if once:
+                sys.exit(2)
+            time.sleep(poll)
+            continue
+        failed = False
+        for path in sorted(present - seen):
+            event = eventgrid.blob_created(account_url, *path.split("/", 1), rowgate.storage.size(path))
+            status, detail = _post_event(webhook, event)
+            if status == 202:
+                click.echo(f"{printable(path)}: BlobCreated posted to {forward}")
+                seen.add(path)
+            else:
+                failed = True
+                click.echo(f"{printable(path)}: the host answered {status}: {printable(detail)[:300]}", err=True)
+        seen &= present  # a blob that left (ingested and archived) and lands again is new again
+        if once:
+            sys.exit(1 if failed else 0)
+        time.sleep(poll)
+
+
+def _post_event(url: str, event: dict) -> tuple[int | str, str]:
+    request = urllib.request.Request(
+        url, data=json.dumps(event).encode(), method="POST", headers={"content-type": "application/json", "aeg-event-type": "Notification"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(1000).decode("utf-8", "replace")
+    except OSError as exc:
+        return "no answer", str(exc)
 
 
 @main.command()

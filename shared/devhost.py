@@ -1,8 +1,8 @@
 """Development host: runs function_app's own registrations on a laptop, without Azure Functions Core Tools.
 
 HTTP functions are served at their routes over a real server (uvicorn), blob triggers fire for each
-new blob under their container (at least once, like the real host), and timers run on their NCRONTAB
-schedules. Hosting azure.functions objects is its whole job, so it is the one module of shared/ that
+new blob under their container (at least once, like the real host) and for each BlobCreated event posted
+to the host's blob webhook (as under Core Tools), and timers run on their NCRONTAB schedules. Hosting azure.functions objects is its whole job, so it is the one module of shared/ that
 imports azure.functions. Azure Functions (or `func start`) is the production runtime.
 """
 
@@ -23,8 +23,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 from azure.functions.timer import TimerRequest
 from croniter import croniter
 from starlette.applications import Starlette
@@ -33,12 +35,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from shared.errors import printable
+from shared.eventgrid import WEBHOOK, created_blobs
 from shared.storage import Storage
 
 log = logging.getLogger("rowgate.devhost")
+access_log = logging.getLogger("rowgate.devhost.access")
 ROUTE_PREFIX = "/api"
 STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
 MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
+MAX_BODY_BYTES = 8 * 1024 * 1024  # above every route's own limit (a batch is 4 MiB); the body is never read past it
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+SECRET_PARAMETER = re.compile(r"(?i)([?&]code=)[^&]*")
 
 
 @dataclass
@@ -72,15 +80,23 @@ def route_pattern(route: str) -> re.Pattern:
 
 
 class DevHost:
-    def __init__(self, functions: Iterable, storage: Storage, function_key: str = "", poll_seconds: float = 1.0):
+    def __init__(
+        self,
+        functions: Iterable,
+        storage: Storage,
+        function_key: str = "",
+        poll_seconds: float = 1.0,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ):
         self.hosted = hosted_functions(functions)
         self.storage = storage
         self.function_key = function_key
         self.poll_seconds = poll_seconds
+        self.max_body_bytes = max_body_bytes
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._blob_failures: dict[str, int] = {}
-        self.durable = LocalDurableClient(self.hosted)
+        self.durable = LocalDurableClient(self.hosted, function_key)
 
     def _invoke(self, hosted: Hosted, kind: str, value):
         started = time.perf_counter()
@@ -99,52 +115,120 @@ class DevHost:
 
     # HTTP
 
-    def asgi(self) -> Starlette:
+    def asgi(self):
+        """The ASGI app: the HTTP functions under /api, Durable's status route, the blob webhook, one access log."""
         routes = [(route_pattern(h.trigger.route), h) for h in self.hosted if h.trigger.type == "httpTrigger"]
 
         async def dispatch(request: Request) -> Response:
             matches = [(pattern.match(request.url.path), h) for pattern, h in routes]
             matches = [(m, h) for m, h in matches if m]
             if not matches:
-                return _error(404, "not-found", f"no function serves {request.url.path}")
+                return _error(404, "not-found", f"no function serves {request.url.path[:200]}")
             chosen = next(((m, h) for m, h in matches if request.method in _methods(h.trigger)), None)
             if chosen is None:
-                return _error(405, "method-not-allowed", f"{request.url.path} does not take {request.method}")
+                return _error(405, "method-not-allowed", f"{request.url.path[:200]} does not take {request.method}")
             match, hosted = chosen
             if not self._authorized(hosted, request):
-                return _error(401, "unauthorized", "send the function key in x-functions-key or the code parameter")
+                return _unauthorized()
+            body = await self._read_body(request)
+            if isinstance(body, Response):
+                return body
             http_request = func.HttpRequest(
                 method=request.method,
                 url=str(request.url),
                 headers=dict(request.headers),
                 params=dict(request.query_params),
                 route_params=match.groupdict(),
-                body=await request.body(),
+                body=body,
             )
             response = await run_in_threadpool(self._invoke, hosted, "http", http_request)
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
             return Response(response.get_body(), status_code=response.status_code, headers=headers, media_type=response.mimetype)
 
         async def instance_status(request: Request) -> Response:
+            if not self._key_given(request):
+                return _unauthorized()
             status = self.durable.instances.get(request.path_params["instance"])
             if status is None:
                 return _error(404, "not-found", "no such orchestration instance")
-            return JSONResponse(status)
+            return JSONResponse(status, status_code=200 if status["runtimeStatus"] in ("Completed", "Failed", "Terminated") else 202)
+
+        async def blob_webhook(request: Request) -> Response:
+            return await self._blob_webhook(request)
 
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route(f"{STATUS_ROUTE}/{{instance}}", instance_status, methods=["GET"]),
+                Route(WEBHOOK, blob_webhook, methods=["POST"]),
                 Route("/{path:path}", dispatch, methods=methods),
             ]
         )
+        return _guarded(app)
+
+    async def _read_body(self, request: Request) -> bytes | Response:
+        """The body, read no further than max_body_bytes: a bigger one (chunked or not) is a 413 after at most that."""
+        declared = request.headers.get("content-length")
+        too_large = None
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            too_large = f"the body is {declared} bytes; this host takes at most {self.max_body_bytes}"
+        body = bytearray()
+        if too_large is None:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    too_large = f"the body is over {self.max_body_bytes} bytes, the most this host takes"
+                    break
+        if too_large:
+            response = _error(413, "too-large", too_large)
+            response.headers["connection"] = "close"  # else the server reads (and drops) the rest of the body
+            return response
+        return bytes(body)
+
+    async def _blob_webhook(self, request: Request) -> Response:
+        """What the Functions host does at /runtime/webhooks/blobs?functionName=Host.Functions.<name> for a blob
+        trigger whose source is Event Grid: each BlobCreated event for the trigger's container runs the function."""
+        if not self._key_given(request):
+            return _unauthorized()
+        target = request.query_params.get("functionName", "")
+        name = target.removeprefix("Host.Functions.")
+        hosted = next((h for h in self.hosted if h.name == name and h.trigger.type == "blobTrigger"), None)
+        if not target.startswith("Host.Functions.") or hosted is None:
+            return _error(404, "not-found", f"functionName must be Host.Functions.<a blob trigger>, got {target[:100]!r}")
+        body = await self._read_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            events = json.loads(body)
+        except (ValueError, RecursionError):
+            return _error(400, "malformed-json", "the body is not JSON")
+        if request.headers.get("aeg-event-type", "").lower() == "subscriptionvalidation":
+            code = events[0].get("data", {}).get("validationCode") if isinstance(events, list) and events else None
+            return JSONResponse({"validationResponse": code})
+        try:
+            paths = created_blobs(events)
+        except ValueError as exc:
+            return _error(400, "not-an-event", str(exc))
+        container = hosted.trigger.path.split("/", 1)[0]
+        for path in paths:
+            if path.split("/", 1)[0] == container:
+                threading.Thread(target=self._fire_blob, args=(hosted, path), daemon=True, name="devhost-webhook").start()
+            else:
+                log.info("event for %s ignored: %s watches %s/", printable(path), hosted.name, container)
+        return Response(status_code=202)
+
+    def _fire_blob(self, hosted: Hosted, path: str) -> None:
+        with suppress(Exception):  # logged by _invoke; the poller (or the next event) tries again
+            if self.storage.exists(path):
+                self._invoke(hosted, "blob", self._blob_argument(path))
 
     def _authorized(self, hosted: Hosted, request: Request) -> bool:
         level = str(getattr(hosted.trigger.auth_level, "value", hosted.trigger.auth_level)).lower()
-        if not self.function_key or level == "anonymous":
-            return True
+        return level == "anonymous" or self._key_given(request)
+
+    def _key_given(self, request: Request) -> bool:
         given = request.headers.get("x-functions-key") or request.query_params.get("code") or ""
-        return hmac.compare_digest(given.encode(), self.function_key.encode())
+        return not self.function_key or hmac.compare_digest(given.encode(), self.function_key.encode())
 
     # Blob triggers and timers
 
@@ -185,7 +269,7 @@ class DevHost:
                 except Exception:
                     self._blob_failures[path] = self._blob_failures.get(path, 0) + 1
                     if self._blob_failures[path] >= MAX_BLOB_ATTEMPTS:
-                        log.error("giving up on %s after %d attempts; it stays in place", path, MAX_BLOB_ATTEMPTS)
+                        log.error("giving up on %s after %d attempts; it stays in place", printable(path), MAX_BLOB_ATTEMPTS)
 
     def _blob_argument(self, path: str):
         container, name = path.split("/", 1)
@@ -206,35 +290,61 @@ class DevHost:
 
 
 class LocalDurableClient:
-    """Durable's client where no Durable host exists: an orchestration runs to its end at once, its
+    """Durable's client where no Durable host exists: an orchestration runs in a background thread, its
     activities called in turn (the same plan, sequential), and its status kept for the status URL."""
 
-    def __init__(self, hosted: list[Hosted]):
+    def __init__(self, hosted: list[Hosted], function_key: str = ""):
         self.orchestrators = {h.name: h for h in hosted if h.trigger.type == "orchestrationTrigger"}
         self.activities = {h.name: h for h in hosted if h.trigger.type == "activityTrigger"}
+        self.function_key = function_key
         self.instances: dict[str, dict] = {}
+        self._lock = threading.Lock()
 
     async def start_new(self, orchestration_function_name: str, instance_id: str | None = None, client_input=None) -> str:
         instance = instance_id or uuid.uuid4().hex
         orchestrator = self.orchestrators[orchestration_function_name]
         started = datetime.now(UTC)
-        status = {"name": orchestration_function_name, "instanceId": instance, "input": client_input, "createdTime": started.isoformat()}
+        status = {
+            "name": orchestration_function_name,
+            "instanceId": instance,
+            "input": client_input,
+            "createdTime": started.isoformat(),
+            "lastUpdatedTime": started.isoformat(),
+            "runtimeStatus": "Running",
+            "output": None,
+        }
+        with self._lock:  # host.json's overridableExistingInstanceStates=NonRunningStates, as the Durable host does it
+            if self.instances.get(instance, {}).get("runtimeStatus") in ("Pending", "Running"):
+                raise RuntimeError(f"an orchestration with instance id {instance!r} is already running")
+            self.instances[instance] = status
+        context = _LocalContext(json.loads(json.dumps(client_input)), started, self._activity)
+        threading.Thread(target=self._run, args=(orchestrator, context, status), daemon=True, name=f"durable-{instance}").start()
+        return instance
+
+    def _run(self, orchestrator: Hosted, context: _LocalContext, status: dict) -> None:
         try:
-            output = _run_orchestration(orchestrator.function, _LocalContext(client_input, started, self._activity))
+            output = _run_orchestration(orchestrator.function, context)
             status |= {"runtimeStatus": "Completed", "output": output}
         except Exception as exc:
-            log.exception("orchestration %s failed", orchestration_function_name)
+            log.exception("orchestration %s failed", orchestrator.name)
             status |= {"runtimeStatus": "Failed", "output": f"{type(exc).__name__}: {exc}"}
-        self.instances[instance] = status | {"lastUpdatedTime": datetime.now(UTC).isoformat()}
-        return instance
+        status["lastUpdatedTime"] = datetime.now(UTC).isoformat()
+
+    async def get_status(self, instance_id: str) -> DurableOrchestrationStatus:
+        """As Durable's client: a status whose runtime_status is None when there is no such instance."""
+        return DurableOrchestrationStatus.from_json(dict(self.instances.get(instance_id, {})))
 
     def _activity(self, name: str, value):
         hosted = self.activities[name]
-        return hosted.function(**{hosted.argument: value})
+        # Durable passes activity inputs and results as JSON: a result JSON cannot hold fails here as it would there.
+        result = hosted.function(**{hosted.argument: json.loads(json.dumps(value))})
+        return json.loads(json.dumps(result))
 
     def create_check_status_response(self, request: func.HttpRequest, instance_id: str) -> func.HttpResponse:
-        root = request.url.split("/api/", 1)[0]
-        status_url = f"{root}{STATUS_ROUTE}/{instance_id}"
+        parts = urlsplit(request.url)
+        status_url = f"{parts.scheme}://{parts.netloc}{STATUS_ROUTE}/{instance_id}"
+        if self.function_key:  # like Durable's URLs, which carry the system key as code=
+            status_url += f"?code={self.function_key}"
         body = {"id": instance_id, "statusQueryGetUri": status_url}
         return func.HttpResponse(json.dumps(body), status_code=202, headers={"Location": status_url}, mimetype="application/json")
 
@@ -302,6 +412,49 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def _unauthorized() -> JSONResponse:
+    return _error(401, "unauthorized", "send the function key in x-functions-key or the code parameter")
+
+
+def _guarded(app):
+    """Around every request: refuse what a browser marks as cross-site on a state-changing method (a page on
+    another site can POST text/plain or a form with no preflight), and write one access-log line per request
+    with the code= key redacted and control characters escaped."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        started, status = time.perf_counter(), {"code": "-"}
+
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if scope["method"] not in SAFE_METHODS and _cross_site(headers):
+                response = _error(403, "cross-origin", "state-changing requests from another site or origin are refused")
+                await response(scope, receive, sending)
+            else:
+                await app(scope, receive, sending)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = SECRET_PARAMETER.sub(r"\1[redacted]", scope["path"] + (f"?{query}" if query else ""))
+            client = (scope.get("client") or ("-", 0))[0]
+            took = (time.perf_counter() - started) * 1000
+            access_log.info('%s "%s %s" %s %.0f ms', client, scope["method"], printable(target), status["code"], took)
+
+    return guarded
+
+
+def _cross_site(headers: dict[str, str]) -> bool:
+    if headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+        return True
+    origin = headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc.lower() != headers.get("host", "").lower()
+
+
 def serve(host: DevHost, address: str, port: int) -> None:
     """Serve until interrupted."""
     import uvicorn
@@ -309,6 +462,7 @@ def serve(host: DevHost, address: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host.start()
     try:
-        uvicorn.run(host.asgi(), host=address, port=port, log_level="info")
+        # access_log=False: uvicorn's own line would carry ?code= in clear; the host writes its own, redacted.
+        uvicorn.run(host.asgi(), host=address, port=port, log_level="info", access_log=False)
     finally:
         host.stop()

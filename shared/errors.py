@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # The Frictionless error vocabulary, the subset rowgate reports.
@@ -41,3 +42,11 @@ class Refusal:
     def retryable(self) -> bool:
         """Refused only for a parent key that may land later."""
         return all(error.code == FOREIGN_KEY for error in self.errors)
+
+
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f\\u2028\\u2029]")
+
+
+def printable(text: str) -> str:
+    """Outside text (a blob name, a URL) as one log line: control characters escaped, so none can forge a line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)

@@ -79,6 +79,7 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "Restore": _object({"table": _s, "backup": _s, "rows": _i, "deleted": _i, "inserted": _i, "updated": _i}),
         "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
         "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
+        "MigratePrefix": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/?$"},
     }
     paths: dict[str, dict] = {}
     for op in sorted(operations, key=lambda o: (o.path, o.method)):
@@ -120,12 +121,15 @@ def _operation(op: Operation, tables: list[str]) -> dict:
         responses.setdefault(str(status), _response("Error", meaning))
     if not op.anonymous:
         responses.setdefault("401", _response("Error", "missing or wrong function key"))
+    if op.method.upper() not in ("GET", "HEAD"):
+        responses.setdefault("403", _response("Error", "a cross-site or cross-origin request to a state-changing route"))
+        responses.setdefault("415", _response("Error", "a body that is not application/json"))
     # A table parameter takes the dictionary's table names: the document follows the dictionary.
     parameters = [p | {"schema": p["schema"] | {"enum": tables}} if p["name"] == "table" else p for p in op.parameters]
     operation = {"operationId": op.name, "summary": op.summary, "parameters": parameters, "responses": responses}
     if op.body:
         operation["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
         }
     operation["security"] = [] if op.anonymous else [{"functionKey": []}, {"functionKeyQuery": []}]

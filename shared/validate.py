@@ -193,7 +193,10 @@ def parse_datetime(value: str) -> datetime:
     """An ISO 8601 datetime (or date) as naive UTC, the form rowgate stores."""
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise ValueError(f"{value!r} is outside years 1 to 9999 in UTC") from None
     return parsed
 
 

@@ -7,6 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 
 from functions import runtime
@@ -44,3 +45,17 @@ def live_host(monkeypatch, settings: Settings, poll_seconds: float = 0.2):
         thread.join(timeout=10)
         runtime.rowgate().engine.dispose()
         runtime.rowgate.cache_clear()
+
+
+def finished(client: httpx.Client, started: httpx.Response, timeout: float = 30) -> dict:
+    """Follow a 202's status URL until the orchestration ends; its last status."""
+    assert started.status_code == 202, started.text
+    status_url = started.json()["statusQueryGetUri"]
+    assert started.headers["location"] == status_url
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = client.get(status_url).json()
+        if status["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("the orchestration did not finish")

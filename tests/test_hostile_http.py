@@ -1,0 +1,159 @@
+"""The HTTP surface against hostile callers: each case is refused with a 4xx and the JSON error body, both by
+the function handlers themselves (called with azure.functions.HttpRequest, as the worker does on Azure) and
+over real HTTP through the dev host."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+
+import azure.functions as func
+import httpx
+import pytest
+
+from functions.registry import registered
+from shared.devhost import LocalDurableClient, hosted_functions
+from shared.settings import Settings
+from tests.api_host import live_host
+from tests.conftest import registered_functions
+
+JSON = {"content-type": "application/json"}
+ROW = b'[{"id": 1, "department": "Sales"}]'
+HIRE = '[{"id": 1, "name": "x", "datetime": "%s", "department_id": 1, "job_id": 1}]'
+
+
+def batch(case: str, body: bytes, status: int, code: str, headers: dict = JSON) -> tuple:
+    return (case, "insert_batch", "POST", "/tables/departments/rows", {"table": "departments"}, {}, body, headers, status, code)
+
+
+def query(case: str, name: str, path: str, params: dict, code: str = "bad-parameter", route: dict | None = None) -> tuple:
+    method = "POST" if name == "replay_rejections" else "GET"
+    return (case, name, method, path, route or {}, params, b"", {}, 400, code)
+
+
+def restore(case: str, body: bytes, status: int, code: str, headers: dict = JSON) -> tuple:
+    return (case, "restore_table", "POST", "/tables/departments/restore", {"table": "departments"}, {}, body, headers, status, code)
+
+
+def start(case: str, body: bytes, status: int, code: str, headers: dict = JSON, name: str = "migrate") -> tuple:
+    return (case, "start_orchestration", "POST", f"/orchestrators/{name}", {"name": name}, {}, body, headers, status, code)
+
+
+DEPARTMENTS = {"table": "departments"}
+# (case, function, method, path, route params, query, body, headers, status, error code)
+CASES = [
+    batch("nested-100000", b"[" * 100_000, 400, "too-deep"),
+    batch("nested-object", b'[{"id": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}]", 400, "too-deep"),
+    batch("int-5000-digits", b'[{"id": ' + b"9" * 5000 + b', "department": "x"}]', 400, "number-too-large"),
+    batch("int-over-64-bits", b'[{"id": 9223372036854775808, "department": "x"}]', 400, "number-too-large"),
+    batch("float-1e999", b'[{"id": 1e999, "department": "x"}]', 400, "number-too-large"),
+    batch("nan", b'[{"id": NaN, "department": "x"}]', 400, "malformed-json"),
+    batch("surrogate-value", b'[{"id": 1, "department": "\\ud800"}]', 400, "bad-text"),
+    batch("surrogate-key", b'[{"id": 1, "\\udfff": "x"}]', 400, "bad-text"),
+    batch("nul-value", b'[{"id": 1, "department": "a\\u0000b"}]', 400, "bad-text"),
+    batch("request-id-2000", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "r" * 2000}),
+    batch("request-id-path", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "../../landing/departments.csv"}),
+    batch("other-origin", ROW, 403, "cross-origin", {**JSON, "origin": "null"}),
+    query("since-overflow", "recent_courses", "/courses/recent", {"since": "0001-01-01T00:00:00+01:00"}),
+    query("since-year-10000", "recent_courses", "/courses/recent", {"since": "9999-12-31T23:00:00-01:00"}),
+    query("after-2**63", "read_rows", "/tables/departments/rows", {"after": "9223372036854775808"}, "bad-request", DEPARTMENTS),
+    query("after-5000-digits", "read_rows", "/tables/departments/rows", {"after": "9" * 5000}, route=DEPARTMENTS),
+    query("category-nul", "recent_courses", "/courses/recent", {"category": "a\x00b"}),
+    query("level-nul", "recent_courses", "/courses/recent", {"level": "a\x00b"}),
+    query("source-nul", "rejections", "/rejections", {"source": "api:\x00"}),
+    query("table-nul", "rejections", "/rejections", {"table": "jobs\x00"}),
+    query("limit-5000-digits", "rejections", "/rejections", {"limit": "9" * 5000}),
+    query("replay-table-nul", "replay_rejections", "/rejections/replay", {"table": "jobs\x00"}),
+    query("backups-table-nul", "list_backups", "/backups", {"table": "jobs\x00"}),
+    restore("restore-dotdot", b'{"backup": "backups/departments/../../landing/departments.csv"}', 400, "bad-backup-name"),
+    restore("restore-dotdot-alone", b'{"backup": ".."}', 400, "bad-backup-name"),
+    restore("restore-nul", b'{"backup": "a\\u0000b.avro"}', 400, "bad-text"),
+    restore("restore-256-chars", json.dumps({"backup": "b" * 256}).encode(), 400, "bad-backup-name"),
+    restore("restore-text-plain", b"", 415, "unsupported-media-type", {"content-type": "text/plain"}),
+    restore("restore-form", b"backup=x", 415, "unsupported-media-type", {"content-type": "application/x-www-form-urlencoded"}),
+    restore("restore-cross-site", b"", 403, "cross-origin", {"sec-fetch-site": "cross-site"}),
+    restore("restore-other-origin", b"", 403, "cross-origin", {"origin": "https://evil.example"}),
+    start("migrate-not-json", b"not json", 400, "malformed-json"),
+    start("migrate-text-plain", b"landing/", 415, "unsupported-media-type", {"content-type": "text/plain"}),
+    start("migrate-parent", b'"../"', 400, "bad-prefix"),
+    start("migrate-absolute", b'"/etc/"', 400, "bad-prefix"),
+    start("migrate-not-a-string", b'{"prefix": "x"}', 400, "bad-prefix"),
+    start("unknown-orchestration", b"", 404, "unknown-orchestration", {}, name="nope"),
+]
+IDS = [case[0] for case in CASES]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'hostile.db'}", storage=str(tmp_path / "storage"))
+
+
+@pytest.fixture
+def host(monkeypatch, settings):
+    with live_host(monkeypatch, settings, poll_seconds=3600) as (url, dev_host):
+        yield url, dev_host
+
+
+def call_handler(name: str, method: str, route: dict, params: dict, body: bytes, headers: dict) -> func.HttpResponse:
+    """Call the registered function the way the worker does: an azure.functions.HttpRequest, and for a Durable
+    client function its client (here the dev host's local one)."""
+    request = func.HttpRequest(method, f"http://localhost/api/{name}", headers=headers, params=params, route_params=route, body=body)
+    user = registered_functions()[name].get_user_function()
+    if hasattr(user, "client_function"):
+        client = LocalDurableClient(hosted_functions(registered()))
+        result = user.client_function(req=request, client=client)
+    else:
+        result = user(request)
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+
+@pytest.mark.parametrize(("case", "name", "method", "path", "route", "params", "body", "headers", "status", "code"), CASES, ids=IDS)
+def test_the_handler_refuses_it_with_a_4xx_json_error(host, case, name, method, path, route, params, body, headers, status, code):
+    response = call_handler(name, method, route, params, body, headers)
+    assert (response.status_code, json.loads(response.get_body())["error"]["code"]) == (status, code), response.get_body()[:300]
+
+
+@pytest.mark.parametrize(("case", "name", "method", "path", "route", "params", "body", "headers", "status", "code"), CASES, ids=IDS)
+def test_the_dev_host_refuses_it_over_http_with_a_4xx_json_error(
+    host, case, name, method, path, route, params, body, headers, status, code
+):
+    url, dev_host = host
+    response = httpx.request(method, f"{url}/api{path}", params=params, content=body, headers=headers, timeout=30)
+    assert response.status_code == status, response.text[:300]
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+    assert "Traceback" not in response.text
+    assert httpx.get(f"{url}/api/tables/departments/rows").json()["rows"] == []  # nothing half-done
+    assert dev_host.durable.instances == {}  # no orchestration was started
+
+
+def test_a_datetime_before_year_1_in_utc_is_a_refused_row_not_a_500(host):
+    url, _ = host
+    httpx.post(f"{url}/api/tables/departments/rows", json=[{"id": 1, "department": "Sales"}])
+    httpx.post(f"{url}/api/tables/jobs/rows", json=[{"id": 1, "job": "Clerk"}])
+    for stamp in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-01:00"):
+        response = httpx.post(f"{url}/api/tables/hired_employees/rows", content=HIRE % stamp, headers=JSON)
+        assert response.status_code == 200
+        [refused] = response.json()["rejections"]
+        assert refused["errors"] == [{"field": "datetime", "code": "type-error", "message": refused["errors"][0]["message"]}]
+        atomic = httpx.post(f"{url}/api/tables/hired_employees/rows", params={"atomic": "true"}, content=HIRE % stamp, headers=JSON)
+        assert atomic.status_code == 422 and atomic.json()["error"]["code"] == "batch-refused"
+
+
+def test_a_valid_request_id_names_the_rejections_source(host):
+    url, _ = host
+    response = httpx.post(
+        f"{url}/api/tables/departments/rows", json=[{"id": "x", "department": "Bad"}], headers={"x-request-id": "batch-2026_01"}
+    )
+    assert response.status_code == 200
+    assert [r["source"] for r in httpx.get(f"{url}/api/rejections").json()["rejections"]] == ["api:batch-2026_01"]
+
+
+def test_same_origin_posts_and_clients_without_origin_still_work(host):
+    url, _ = host
+    same = httpx.post(f"{url}/api/tables/departments/rows", json=[{"id": 1, "department": "Sales"}], headers={"origin": url})
+    assert same.status_code == 200
+    fetch = httpx.post(f"{url}/api/tables/jobs/rows", json=[{"id": 1, "job": "Clerk"}], headers={"sec-fetch-site": "same-origin"})
+    assert fetch.status_code == 200
+    assert httpx.post(f"{url}/api/tables/departments/restore").status_code == 202  # curl: no Origin, no body
