@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from shared.db import key_column, select_in_batches
+from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
 from shared.parse import Chunk
@@ -235,16 +235,24 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
     for fk in table.foreign_keys:
         values = _key_values(rows, fk.fields)
-        candidates = set(np.unique(values[eligible]).tolist()) - {None}  # tolist: Python values, which drivers bind
+        # tolist: Python values, which drivers bind. A key with a NULL in it references nothing (SQL's MATCH SIMPLE).
+        candidates = {v for v in set(values[eligible].tolist()) if v is not None and not (isinstance(v, tuple) and None in v)}
         if fk.parent == table.name:
             candidates -= set(keys[eligible].tolist())
         missing = candidates - _existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
         if not missing:
             continue
-        for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
+        for index in np.flatnonzero(eligible & _among(values, missing)):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
+
+
+def _among(values: np.ndarray, keys: set) -> np.ndarray:
+    """Which values are among keys; np.isin would take tuples (composite keys) apart into their fields."""
+    if values.dtype == object:
+        return np.fromiter((value in keys for value in values.tolist()), dtype=bool, count=len(values))
+    return np.isin(values, list(keys))
 
 
 def _merge(refused: list[Refusal]) -> list[Refusal]:
@@ -311,7 +319,7 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
     names = [f.name for f in table.fields]
     query = sa.select(*(target.c[n] for n in names))
     result = {}
-    for row in select_in_batches(conn, query, key_column(target, table), keys.tolist()):
+    for row in select_by_keys(conn, query, [target.c[n] for n in table.primary_key], keys.tolist()):
         values = tuple(row)
         key = (
             values[names.index(table.primary_key[0])]
@@ -326,6 +334,5 @@ def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...
     if not candidates:
         return set()
     columns = [parent.c[name] for name in fields]
-    column = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
-    rows = select_in_batches(conn, sa.select(*columns), column, candidates)
+    rows = select_by_keys(conn, sa.select(*columns), columns, candidates)
     return {row[0] if len(columns) == 1 else tuple(row) for row in rows}
