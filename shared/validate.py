@@ -83,6 +83,7 @@ def check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, typed: 
 def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], list[_Problem]]:
     typed, problems = {}, []
     size = len(chunk.row_numbers)
+    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
     for spec in table.fields:
         column = chunk.columns.get(spec.name)
         if column is None:
@@ -116,8 +117,19 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
                         ),
                     )
                 )
+        if spec.name in keys and spec.type == "string" and is_text:
+            padded = pc.fill_null(pc.ends_with(column, " "), False).to_numpy(zero_copy_only=False) & ~missing
+            if padded.any():
+                problems.append(
+                    _Problem(spec.name, CONSTRAINT_ERROR, padded, lambda i, n=spec.name, c=column: _padded_key_message(n, c[i].as_py()))
+                )
         typed[spec.name] = values
     return typed, problems
+
+
+def _padded_key_message(name: str, value: str) -> str:
+    # SQL Server compares strings padded with spaces ('abc' = 'abc '): as keys the two would be one there, two elsewhere.
+    return f"{name} {_show(value)} ends with a space, which SQL Server ignores when it compares keys"
 
 
 def _type_message(spec: Field, column: pa.Array) -> Callable[[int], str]:

@@ -37,6 +37,8 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 import sqlglot
@@ -50,8 +52,10 @@ from shared.browse import list_rejections, page_rows
 from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_index_problems, view_ddl
 from shared.dictionary import DictionaryError
 from shared.ingest import ingest_local
+from shared.parse import Chunk
 from shared.replay import replay
 from shared.settings import from_environment
+from shared.validate import check_values
 from tests.conftest import unavailable
 
 GOLDEN = Path(__file__).parent / "golden" / "azure_sql.sql"
@@ -536,3 +540,20 @@ def test_a_dictionary_whose_keys_sql_server_cannot_index_is_refused_at_start_up(
     assert (
         not (tmp_path / "rowgate.db").exists() or not sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'rowgate.db'}")).get_table_names()
     )
+
+
+def test_a_key_string_ending_in_a_space_is_refused_on_every_backend(tmp_path):
+    """SQL Server compares strings padded with spaces, after ANSI SQL-92 ('abc' = 'abc ', also under a
+    binary collation; learn.microsoft.com/sql/t-sql/language-elements/string-comparison-assignment and
+    KB 316626 "How SQL Server compares strings with trailing spaces"). SQLite and PostgreSQL's VARCHAR
+    keep them apart, so such a key would be one key on Azure SQL and two here: refused everywhere."""
+    sites = dictionary.load(custom_descriptor(tmp_path)).table("sites")
+    columns = {
+        "country": pa.array(["AR", "AR", "AR", "AR"]),
+        "code": pa.array(["abc", "abc ", " abc", "a c"]),
+        "label": pa.array(["x ", None, None, None]),
+    }
+    typed = check_values(sites, Chunk(4, np.array([2, 3, 4, 5]), columns))
+    assert [(r.row_number, [e.field for e in r.errors]) for r in typed.refused] == [(3, ["code"])]
+    assert typed.refused[0].errors[0].message == "code 'abc ' ends with a space, which SQL Server ignores when it compares keys"
+    assert typed.rows.column("code").to_pylist() == ["abc", " abc", "a c"], "leading and inner spaces count in every backend"
