@@ -17,6 +17,8 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
 
@@ -312,16 +314,46 @@ def _copy_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> No
 
 def select_by_keys(conn: sa.Connection, query: sa.Select, columns: list[sa.Column], keys: Iterable) -> Iterator[sa.Row]:
     """Rows of `query` whose `columns` hold one of `keys` (values, or tuples for several columns), asked at
-    most LOOKUP_PARAMETERS parameters at a time. Several columns are an OR of ANDs: T-SQL has no row-value IN."""
+    most LOOKUP_PARAMETERS parameters at a time."""
     keys = list(keys)
     per_batch = max(1, LOOKUP_PARAMETERS // len(columns))
     for start in range(0, len(keys), per_batch):
         batch = keys[start : start + per_batch]
-        if len(columns) == 1:
-            condition = columns[0].in_(batch)
-        else:
-            condition = sa.or_(*(sa.and_(*(column == value for column, value in zip(columns, key))) for key in batch))
+        condition = columns[0].in_(batch) if len(columns) == 1 else KeysIn(columns, batch)
         yield from conn.execute(query.where(condition))
+
+
+class KeysIn(sa.sql.expression.ColumnElement):
+    """Several columns among a list of keys: a row-value IN where the dialect has one (SQLite, PostgreSQL);
+    T-SQL has none, so SQL Server gets EXISTS over a VALUES list. Either way one expanding parameter,
+    so the statement is compiled once and cached."""
+
+    type = sa.Boolean()
+    _is_implicitly_boolean = True  # a predicate itself: no "= 1" after it where booleans are not native
+    inherit_cache = True
+    _traverse_internals = [
+        ("columns", InternalTraversal.dp_clauseelement_tuple),
+        ("keys", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, columns: list[sa.Column], keys: list[tuple]):
+        self.columns = tuple(columns)
+        self.keys = sa.bindparam("keys", list(keys), unique=True, expanding=True, type_=sa.types.TupleType(*(c.type for c in columns)))
+
+
+@compiles(KeysIn)
+def _keys_in(element: KeysIn, compiler, **kw) -> str:
+    # An expanding parameter renders its own parentheses: "(a, b) IN ((?, ?), (?, ?))", or on SQLite
+    # "(a, b) IN (VALUES (?, ?), (?, ?))".
+    return f"({', '.join(compiler.process(c, **kw) for c in element.columns)}) IN {compiler.process(element.keys, **kw)}"
+
+
+@compiles(KeysIn, "mssql")
+def _keys_in_sql_server(element: KeysIn, compiler, **kw) -> str:
+    rows = compiler.process(element.keys, **kw)[1:-1]  # "(?, ?), (?, ?)" without the parentheses around the list
+    names = [f"k{i}" for i in range(len(element.columns))]
+    matched = " AND ".join(f"wanted.{n} = {compiler.process(c, **kw)}" for n, c in zip(names, element.columns))
+    return f"EXISTS (SELECT 1 FROM (VALUES {rows}) AS wanted ({', '.join(names)}) WHERE {matched})"
 
 
 def create_view(conn: sa.Connection, name: str, query: sa.Select) -> None:

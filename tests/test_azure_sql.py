@@ -470,6 +470,8 @@ def test_a_custom_dictionary_with_composite_string_keys_keeps_sql_server_rules(t
     assert [p for table in rowgate.metadata.sorted_tables for p in sql_server_index_problems(table)] == []
     parameters = [parameter_count(sql) for _, sql in statements]
     assert 1900 < max(parameters) <= 2000, "the 3-column lookups are batched by parameter count, near the limit"
+    lookups = [sql for _, sql in statements if "EXISTS (SELECT 1 FROM (VALUES (" in sql]
+    assert any("AS wanted (k0, k1, k2) WHERE wanted.k0 = rooms.country AND wanted.k1 = rooms.code" in sql for sql in lookups)
     assert_custom_outcome(rowgate)
 
 
