@@ -40,15 +40,17 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincreme
 _TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")  # NVARCHAR(MAX), never the deprecated NTEXT
 
 
+def characters(length: int, collation: str | None = None) -> sa.types.TypeEngine:
+    """A string of up to `length` characters (code points, as Python and Table Schema count) in every
+    backend: NVARCHAR(n) counts UTF-16 units on SQL Server, and one code point may take two."""
+    units = 2 * length
+    return sa.Unicode(length).with_variant(mssql.NVARCHAR(units if units <= NVARCHAR_UNITS else None, collation=collation), "mssql")
+
+
 def _string_type(field: Field, key: bool) -> sa.types.TypeEngine:
     if not field.max_length:
         return _TEXT
-    # maxLength counts code points (Table Schema), NVARCHAR(n) UTF-16 units: one code point may take two.
-    units = 2 * field.max_length
-    collation = KEY_COLLATION if key else None
-    return sa.Unicode(field.max_length).with_variant(
-        mssql.NVARCHAR(units if units <= NVARCHAR_UNITS else None, collation=collation), "mssql"
-    )
+    return characters(field.max_length, KEY_COLLATION if key else None)
 
 
 def _column_type(table: Table, field: Field, key: bool) -> sa.types.TypeEngine:
@@ -167,8 +169,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         LOADS,
         metadata,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("table_name", sa.Unicode(128), nullable=False),
-        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("table_name", characters(128), nullable=False),
+        sa.Column("source", characters(1024), nullable=False),
         sa.Column("content_hash", sa.String(80), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
@@ -177,7 +179,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
         sa.Column("started_at", sa.DateTime, nullable=False),
         sa.Column("finished_at", sa.DateTime),
-        sa.Column("claimed_by", sa.Unicode(255)),  # host:pid of the run loading it now
+        sa.Column("claimed_by", characters(255)),  # host:pid of the run loading it now
         sa.Column("claimed_until", sa.DateTime),
         sa.UniqueConstraint("table_name", "content_hash", name="uq_loads_content"),
     )
@@ -185,8 +187,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         REJECTIONS,
         metadata,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("table_name", sa.Unicode(128), nullable=False),
-        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("table_name", characters(128), nullable=False),
+        sa.Column("source", characters(1024), nullable=False),
         sa.Column("source_digest", sa.String(64), nullable=False, default=_source_digest_default),  # filled from source
         sa.Column("row_number", sa.BigInteger),
         sa.Column("raw", _TEXT, nullable=False),

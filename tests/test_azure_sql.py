@@ -508,6 +508,17 @@ def test_key_strings_are_binary_on_sql_server_and_sized_for_code_points(tmp_path
     assert "COLLATE" not in ddl["departments"], "integer keys, and strings that are no key, keep the database's collation"
 
 
+def test_every_string_column_holds_its_length_in_characters_on_sql_server(tmp_path):
+    """Ledger and rejections too: a source of 1,024 emoji is 2,048 UTF-16 units."""
+    metadata = db.build_metadata(dictionary.load(custom_descriptor(tmp_path)))
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, sa.String) and column.type.length:
+                units = re.match(r"N?VARCHAR\((\d+|max)\)", column.type.compile(dialect=MSSQL))[1]
+                wanted = column.type.length * (2 if isinstance(column.type, sa.Unicode) else 1)
+                assert units == "max" or int(units) >= wanted, f"{table.name}.{column.name}: {units} for {column.type.length} characters"
+
+
 @pytest.mark.parametrize("max_length", [1, 255, 2000, 2001, None])
 def test_every_value_within_max_length_fits_its_sql_server_column(max_length):
     """maxLength counts code points (Table Schema), NVARCHAR(n) UTF-16 units: a value of maxLength

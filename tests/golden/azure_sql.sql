@@ -59,8 +59,8 @@ CREATE TABLE levels (
 -- CreateTable
 CREATE TABLE rowgate_loads (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
 	content_hash VARCHAR(80) NOT NULL,
 	status VARCHAR(16) NOT NULL,
 	rows_read BIGINT NOT NULL,
@@ -69,7 +69,7 @@ CREATE TABLE rowgate_loads (
 	rejected BIGINT NOT NULL,
 	started_at DATETIME NOT NULL,
 	finished_at DATETIME NULL,
-	claimed_by NVARCHAR(255) NULL,
+	claimed_by NVARCHAR(510) NULL,
 	claimed_until DATETIME NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_loads_content UNIQUE (table_name, content_hash)
@@ -78,8 +78,8 @@ CREATE TABLE rowgate_loads (
 -- CreateTable
 CREATE TABLE rowgate_rejections (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
 	source_digest VARCHAR(64) NOT NULL,
 	row_number BIGINT NULL,
 	raw NVARCHAR(max) NOT NULL,
