@@ -159,12 +159,9 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                     name=f"fk_{table.name}_{'_'.join(fk.fields)}",
                 )
             )
-        problems = sql_server_index_problems(sa.Table(table.name, metadata, *columns, *constraints))
+        problems = sql_server_key_problems(sa.Table(table.name, metadata, *columns, *constraints))
         if problems:
-            raise DictionaryError(
-                f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)} "
-                "(a key string takes up to 4 bytes per character of its maxLength): lower the maxLength of its key strings"
-            )
+            raise DictionaryError(f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)}")
     sa.Table(
         LOADS,
         metadata,
@@ -234,9 +231,10 @@ def sql_server_bytes(column: sa.Column) -> int | None:
     return _FIXED_BYTES[name]
 
 
-def sql_server_index_problems(table: sa.Table) -> list[str]:
-    """SQL Server's limits on a table's keys: no MAX column in a key, at most 900 bytes in the clustered
-    primary key and 1,700 in a nonclustered index or unique constraint."""
+def sql_server_key_problems(table: sa.Table) -> list[str]:
+    """SQL Server's rules for a table's keys: no MAX column in a key, at most 900 bytes in the clustered
+    primary key and 1,700 in a nonclustered index or unique constraint; a foreign key's columns of the
+    type and collation of the columns they reference."""
     keys = [("primary key", table.primary_key, table.primary_key.dialect_options["mssql"].get("clustered") is not False)]
     keys += [(c.name, c, False) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
     keys += [(i.name, i, bool(i.dialect_options["mssql"].get("clustered"))) for i in table.indexes]
@@ -251,8 +249,26 @@ def sql_server_index_problems(table: sa.Table) -> list[str]:
         if unbounded:
             problems.append(f"{table.name} {name}: {', '.join(unbounded)} cannot be an index key column (NVARCHAR(MAX) or a large object)")
         elif sum(sizes.values()) > limit:
-            problems.append(f"{table.name} {name}: key of up to {sum(sizes.values())} bytes is over SQL Server's {limit}-byte limit")
+            problems.append(
+                f"{table.name} {name}: key of up to {sum(sizes.values())} bytes is over SQL Server's {limit}-byte limit "
+                "(a string takes up to 4 bytes per character)"
+            )
+    for fk in table.foreign_key_constraints:
+        for element in fk.elements:
+            here, there = (_type_and_collation(c) for c in (element.parent, element.column))
+            if here != there:
+                problems.append(
+                    f"{table.name} {fk.name}: {element.parent.name} is {' '.join(filter(None, here))} but "
+                    f"{element.column.table.name}.{element.column.name} is {' '.join(filter(None, there))}; "
+                    "SQL Server needs the same type and collation on both sides of a foreign key"
+                )
     return problems
+
+
+def _type_and_collation(column: sa.Column) -> tuple[str, str | None]:
+    compiled = column.type.compile(dialect=sql_server_dialect())
+    collation = re.search(r"COLLATE (\S+)", compiled)
+    return compiled.split("(")[0].split()[0].upper(), collation and collation[1]
 
 
 @contextmanager

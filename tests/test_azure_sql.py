@@ -8,7 +8,7 @@ rewrite tests/golden/azure_sql.sql after a deliberate change.
 
 sqlglot's T-SQL parser accepts `IS 1`, `(a, b) IN (...)`, NTEXT, LIMIT and any number of parameters,
 so the rules SQL Server enforces are checked here on its parse tree (tsql_problems) and, for index
-keys, on the SQLAlchemy tables (shared.db.sql_server_index_problems). The sources, Microsoft's docs:
+keys, on the SQLAlchemy tables (shared.db.sql_server_key_problems). The sources, Microsoft's docs:
 - IS: "expression IS [ NOT ] NULL" is the only IS predicate
   (learn.microsoft.com/sql/t-sql/queries/is-null-transact-sql).
 - Row-value IN: IN takes "test_expression", one expression, not a row
@@ -49,7 +49,7 @@ from sqlglot.tokens import TokenType
 from shared import backup, db, dictionary, reports, restore
 from shared.batch import BatchRefused, insert_rows
 from shared.browse import list_rejections, page_rows
-from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_index_problems, view_ddl
+from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_key_problems, view_ddl
 from shared.dictionary import DictionaryError
 from shared.ingest import ingest_local
 from shared.parse import Chunk
@@ -190,7 +190,7 @@ def test_every_statement_and_index_key_keeps_sql_server_rules(make_rowgate, chal
     statements = app_statements(rowgate, default_workflow(challenge))
     problems = {sql: tsql_problems(sql) for _, sql in statements}
     assert {sql: found for sql, found in problems.items() if found} == {}
-    assert [p for table in rowgate.metadata.sorted_tables for p in sql_server_index_problems(table)] == []
+    assert [p for table in rowgate.metadata.sorted_tables for p in sql_server_key_problems(table)] == []
 
 
 @pytest.mark.parametrize(
@@ -303,7 +303,26 @@ def _table(*columns, **options) -> sa.Table:
 def test_each_index_key_rule_fails_on_a_table_that_breaks_it(table, problem):
     """SQL Server's index key limits, from the SQLAlchemy table: the old ix_rejections_source
     (NVARCHAR(1024) + BIGINT = 2,056 bytes) is the second case."""
-    problems = sql_server_index_problems(table)
+    problems = sql_server_key_problems(table)
+    assert problems == [] if problem is None else any(problem in found for found in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("child_type", "problem"),
+    [
+        (db.characters(20, db.KEY_COLLATION), None),
+        (db.characters(30, db.KEY_COLLATION), None),
+        (db.characters(20), "code is NVARCHAR but parent.code is NVARCHAR Latin1_General_100_BIN2_UTF8"),
+        (sa.BigInteger(), "code is BIGINT but parent.code is NVARCHAR"),
+    ],
+    ids=["same", "longer", "other-collation", "other-type"],
+)
+def test_a_foreign_key_needs_the_type_and_collation_it_references(child_type, problem):
+    """SQL Server refuses a foreign key between columns of other types (Msg 1778) or collations (Msg 1757)."""
+    metadata = sa.MetaData()
+    sa.Table("parent", metadata, sa.Column("code", db.characters(20, db.KEY_COLLATION), primary_key=True))
+    child = sa.Table("child", metadata, sa.Column("code", child_type), sa.ForeignKeyConstraint(["code"], ["parent.code"], name="fk_code"))
+    problems = sql_server_key_problems(child)
     assert problems == [] if problem is None else any(problem in found for found in problems), problems
 
 
@@ -467,7 +486,7 @@ def test_a_custom_dictionary_with_composite_string_keys_keeps_sql_server_rules(t
     statements = app_statements(rowgate, custom_workflow(tmp_path))
     problems = {sql: tsql_problems(sql) for _, sql in statements}
     assert {sql: found for sql, found in problems.items() if found} == {}
-    assert [p for table in rowgate.metadata.sorted_tables for p in sql_server_index_problems(table)] == []
+    assert [p for table in rowgate.metadata.sorted_tables for p in sql_server_key_problems(table)] == []
     parameters = [parameter_count(sql) for _, sql in statements]
     assert 1900 < max(parameters) <= 2000, "the 3-column lookups are batched by parameter count, near the limit"
     lookups = [sql for _, sql in statements if "EXISTS (SELECT 1 FROM (VALUES (" in sql]
@@ -539,8 +558,12 @@ def test_every_value_within_max_length_fits_its_sql_server_column(max_length):
             lambda fields: fields[1]["constraints"].update(maxLength=300),
             "'sites' cannot be created on Azure SQL: sites primary key: key of up to 1280 bytes",
         ),
+        (
+            lambda fields: fields[1].update(type="integer"),
+            "'rooms' cannot be created on Azure SQL: rooms fk_rooms_country_code: code is NVARCHAR Latin1_General_100_BIN2_UTF8 but sites.code is BIGINT",
+        ),
     ],
-    ids=["key-without-max-length", "key-over-900-bytes"],
+    ids=["key-without-max-length", "key-over-900-bytes", "foreign-key-of-another-type"],
 )
 def test_a_dictionary_whose_keys_sql_server_cannot_index_is_refused_at_start_up(tmp_path, make_rowgate, change, message):
     path = custom_descriptor(tmp_path)

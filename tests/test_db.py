@@ -82,4 +82,4 @@ def test_rejections_are_found_by_their_source_however_long(rowgate, source):
         digest = conn.scalar(sa.select(rowgate.metadata.tables[db.REJECTIONS].c.source_digest).where(sa.column("row_number") == 2))
     assert digest == db.source_digest(source)
     assert [r["row_number"] for r in list_rejections(rowgate, "departments", source)] == [2]
-    assert db.sql_server_index_problems(rowgate.metadata.tables[db.REJECTIONS]) == []
+    assert db.sql_server_key_problems(rowgate.metadata.tables[db.REJECTIONS]) == []
