@@ -8,7 +8,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from shared.context import Rowgate
-from shared.db import REJECTIONS
+from shared.db import REJECTIONS, rejections_of_source
 from shared.errors import InputRefused
 
 MAX_PAGE = 1000
@@ -61,7 +61,7 @@ def list_rejections(
     if table is not None:
         query = query.where(rejections.c.table_name == table)
     if source is not None:
-        query = query.where(rejections.c.source == source)
+        query = query.where(rejections_of_source(rejections, source))
     if open_only:
         query = query.where(rejections.c.resolved_at.is_(None))
     with rowgate.engine.connect() as conn:

@@ -36,10 +36,9 @@ def open_rowgate(settings: Settings) -> Rowgate:
 def azure_sql_schema(data: dictionary.Dictionary) -> str:
     """The schema as a sqlcmd script for Azure SQL, safe to run again (postprovision runs it as the
     SQL administrator, so the app's identity needs no DDL rights at first start)."""
-    from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    dialect, metadata = mssql_pyodbc.dialect(), db.build_metadata(data)
+    dialect, metadata = db.sql_server_dialect(), db.build_metadata(data)
     batches = []
     for table in metadata.sorted_tables:
         batches.append(f"IF OBJECT_ID(N'{table.name}', N'U') IS NULL\n{str(CreateTable(table).compile(dialect=dialect)).strip()}")

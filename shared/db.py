@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,30 +16,57 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
+from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
-from shared.dictionary import Dictionary, Table
+from shared.dictionary import Dictionary, DictionaryError, Field, Table
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
-LOOKUP_BATCH = 1000  # values per IN (...) list: below every dialect's parameter limit (SQL Server: 2100)
+# SQL Server takes at most 2,100 parameters per request; a key lookup asks for this many at most
+# (1 column: 2,000 values, 3 columns: 666 keys), leaving room for the query's own parameters.
+LOOKUP_PARAMETERS = 2000
 EXECUTEMANY_ROWS = 10_000  # rows per executemany call: bounds the parameter arrays pyodbc builds
 SQL_SERVER_DRIVER = "ODBC Driver 18 for SQL Server"
+# Key strings on SQL Server compare by code point, case- and accent-sensitive, as the validator, SQLite
+# and PostgreSQL do; the database's default collation is case-insensitive ('ABC' = 'abc').
+KEY_COLLATION = "Latin1_General_100_BIN2_UTF8"
+NVARCHAR_UNITS = 4000  # the largest n of NVARCHAR(n); beyond it only NVARCHAR(MAX)
+CLUSTERED_KEY_BYTES = 900  # SQL Server's index key limits; a primary key is clustered unless told otherwise
+NONCLUSTERED_KEY_BYTES = 1700
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-
-COLUMN_TYPES = {
-    "integer": lambda field: sa.BigInteger(),
-    "string": lambda field: sa.Unicode(field.max_length) if field.max_length else sa.UnicodeText(),
-    "datetime": lambda field: sa.DateTime().with_variant(mssql.DATETIME2(), "mssql"),  # DATETIME keeps only 1/300 s
-    "date": lambda field: sa.Date(),
-}
+_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")  # NVARCHAR(MAX), never the deprecated NTEXT
 
 
-def _column_type(table: Table, field) -> sa.types.TypeEngine:
+def characters(length: int, collation: str | None = None) -> sa.types.TypeEngine:
+    """A string of up to `length` characters (code points, as Python and Table Schema count) in every
+    backend: NVARCHAR(n) counts UTF-16 units on SQL Server, and one code point may take two."""
+    units = 2 * length
+    return sa.Unicode(length).with_variant(mssql.NVARCHAR(units if units <= NVARCHAR_UNITS else None, collation=collation), "mssql")
+
+
+def _string_type(field: Field, key: bool) -> sa.types.TypeEngine:
+    if not field.max_length:
+        return _TEXT
+    return characters(field.max_length, KEY_COLLATION if key else None)
+
+
+def _column_type(table: Table, field: Field, key: bool) -> sa.types.TypeEngine:
     if table.primary_key == (field.name,) and field.type == "integer":
         # In SQLite an INTEGER primary key is the rowid itself: no second index to maintain.
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-    return COLUMN_TYPES[field.type](field)
+    if field.type == "string":
+        return _string_type(field, key)
+    if field.type == "datetime":
+        return sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")  # DATETIME keeps only 1/300 s
+    return {"integer": sa.BigInteger, "date": sa.Date}[field.type]()
+
+
+def sql_server_dialect() -> sa.Dialect:
+    """The dialect Azure SQL is compiled for: NVARCHAR(MAX), never NTEXT, even before a first connection."""
+    return mssql_pyodbc.dialect(deprecate_large_types=True)
 
 
 def azure_sql_url(server: str, database: str, client_id: str = "") -> str:
@@ -75,7 +104,7 @@ def create_engine(url: str) -> sa.Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("mssql+pyodbc"):
         require_odbc_driver()
-        return sa.create_engine(url, fast_executemany=True)
+        return sa.create_engine(url, fast_executemany=True, deprecate_large_types=True)
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -105,8 +134,20 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     """The dictionary's tables plus the load ledger and the rejections table."""
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
+        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
+        for name in sorted(keys):
+            if table.field(name).type == "string" and not table.field(name).max_length:
+                raise DictionaryError(
+                    f"{table.name}.{name} is a key string without constraints.maxLength: "
+                    "SQL Server cannot index NVARCHAR(MAX); give it a maxLength"
+                )
         columns = [
-            sa.Column(f.name, _column_type(table, f), nullable=not f.required and f.name not in table.primary_key, autoincrement=False)
+            sa.Column(
+                f.name,
+                _column_type(table, f, f.name in keys),
+                nullable=not f.required and f.name not in table.primary_key,
+                autoincrement=False,
+            )
             for f in table.fields
         ]
         constraints = [sa.PrimaryKeyConstraint(*table.primary_key, name=f"pk_{table.name}")]
@@ -118,13 +159,15 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                     name=f"fk_{table.name}_{'_'.join(fk.fields)}",
                 )
             )
-        sa.Table(table.name, metadata, *columns, *constraints)
+        problems = sql_server_key_problems(sa.Table(table.name, metadata, *columns, *constraints))
+        if problems:
+            raise DictionaryError(f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)}")
     sa.Table(
         LOADS,
         metadata,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("table_name", sa.Unicode(128), nullable=False),
-        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("table_name", characters(128), nullable=False),
+        sa.Column("source", characters(1024), nullable=False),
         sa.Column("content_hash", sa.String(80), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
@@ -133,7 +176,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
         sa.Column("started_at", sa.DateTime, nullable=False),
         sa.Column("finished_at", sa.DateTime),
-        sa.Column("claimed_by", sa.Unicode(255)),  # host:pid of the run loading it now
+        sa.Column("claimed_by", characters(255)),  # host:pid of the run loading it now
         sa.Column("claimed_until", sa.DateTime),
         sa.UniqueConstraint("table_name", "content_hash", name="uq_loads_content"),
     )
@@ -141,18 +184,91 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         REJECTIONS,
         metadata,
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("table_name", sa.Unicode(128), nullable=False),
-        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("table_name", characters(128), nullable=False),
+        sa.Column("source", characters(1024), nullable=False),
+        sa.Column("source_digest", sa.String(64), nullable=False, default=_source_digest_default),  # filled from source
         sa.Column("row_number", sa.BigInteger),
-        sa.Column("raw", sa.UnicodeText, nullable=False),
-        sa.Column("reasons", sa.UnicodeText, nullable=False),
+        sa.Column("raw", _TEXT, nullable=False),
+        sa.Column("reasons", _TEXT, nullable=False),
         sa.Column("retryable", sa.Boolean, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("resolved_at", sa.DateTime),
         sa.Index("ix_rejections_open", "table_name", "resolved_at"),
-        sa.Index("ix_rejections_source", "source", "row_number"),
+        # source (2,048 bytes) + row_number would pass SQL Server's 1,700-byte index key limit: index its digest.
+        sa.Index("ix_rejections_source", "source_digest", "row_number"),
     )
     return metadata
+
+
+def source_digest(source: str) -> str:
+    """The SHA-256 of a rejection's source, the short indexed stand-in for the source itself."""
+    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _source_digest_default(context) -> str:
+    return source_digest(context.get_current_parameters()["source"])
+
+
+def rejections_of_source(rejections: sa.Table, source: str) -> sa.ColumnElement[bool]:
+    """The condition for one source's rejections that the index answers (the digest) and that is exact (the source)."""
+    return sa.and_(rejections.c.source_digest == source_digest(source), rejections.c.source == source)
+
+
+_FIXED_BYTES = {"BIGINT": 8, "INTEGER": 4, "INT": 4, "SMALLINT": 2, "TINYINT": 1, "BIT": 1, "DATETIME2": 8, "DATETIME": 8, "DATE": 3}
+
+
+def sql_server_bytes(column: sa.Column) -> int | None:
+    """The most bytes a column's value takes in a SQL Server index key; None for MAX and large-object types."""
+    compiled = column.type.compile(dialect=sql_server_dialect()).upper()
+    match = re.match(r"(N?)(VAR)?CHAR\((\d+|MAX)\)", compiled)
+    if match:
+        if match[3] == "MAX":
+            return None
+        return int(match[3]) * (2 if match[1] else 1)
+    name = compiled.split("(")[0].split()[0]
+    if name in ("NTEXT", "TEXT", "IMAGE"):
+        return None
+    return _FIXED_BYTES[name]
+
+
+def sql_server_key_problems(table: sa.Table) -> list[str]:
+    """SQL Server's rules for a table's keys: no MAX column in a key, at most 900 bytes in the clustered
+    primary key and 1,700 in a nonclustered index or unique constraint; a foreign key's columns of the
+    type and collation of the columns they reference."""
+    keys = [("primary key", table.primary_key, table.primary_key.dialect_options["mssql"].get("clustered") is not False)]
+    keys += [(c.name, c, False) for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    keys += [(i.name, i, bool(i.dialect_options["mssql"].get("clustered"))) for i in table.indexes]
+    problems = []
+    for name, key, clustered in keys:
+        columns = list(key.columns)
+        if not columns:
+            continue
+        sizes = {c.name: sql_server_bytes(c) for c in columns}
+        unbounded = [n for n, size in sizes.items() if size is None]
+        limit = CLUSTERED_KEY_BYTES if clustered else NONCLUSTERED_KEY_BYTES
+        if unbounded:
+            problems.append(f"{table.name} {name}: {', '.join(unbounded)} cannot be an index key column (NVARCHAR(MAX) or a large object)")
+        elif sum(sizes.values()) > limit:
+            problems.append(
+                f"{table.name} {name}: key of up to {sum(sizes.values())} bytes is over SQL Server's {limit}-byte limit "
+                "(a string takes up to 4 bytes per character)"
+            )
+    for fk in table.foreign_key_constraints:
+        for element in fk.elements:
+            here, there = (_type_and_collation(c) for c in (element.parent, element.column))
+            if here != there:
+                problems.append(
+                    f"{table.name} {fk.name}: {element.parent.name} is {' '.join(filter(None, here))} but "
+                    f"{element.column.table.name}.{element.column.name} is {' '.join(filter(None, there))}; "
+                    "SQL Server needs the same type and collation on both sides of a foreign key"
+                )
+    return problems
+
+
+def _type_and_collation(column: sa.Column) -> tuple[str, str | None]:
+    compiled = column.type.compile(dialect=sql_server_dialect())
+    collation = re.search(r"COLLATE (\S+)", compiled)
+    return compiled.split("(")[0].split()[0].upper(), collation and collation[1]
 
 
 @contextmanager
@@ -214,17 +330,48 @@ def _copy_postgresql(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> No
     cursor.close()
 
 
-def select_in_batches(conn: sa.Connection, query: sa.Select, column: sa.ColumnElement, values: Iterable) -> Iterator[sa.Row]:
-    """Rows of `query` whose `column` is among `values`, asked LOOKUP_BATCH values at a time."""
-    values = list(values)
-    for start in range(0, len(values), LOOKUP_BATCH):
-        yield from conn.execute(query.where(column.in_(values[start : start + LOOKUP_BATCH])))
+def select_by_keys(conn: sa.Connection, query: sa.Select, columns: list[sa.Column], keys: Iterable) -> Iterator[sa.Row]:
+    """Rows of `query` whose `columns` hold one of `keys` (values, or tuples for several columns), asked at
+    most LOOKUP_PARAMETERS parameters at a time."""
+    keys = list(keys)
+    per_batch = max(1, LOOKUP_PARAMETERS // len(columns))
+    for start in range(0, len(keys), per_batch):
+        batch = keys[start : start + per_batch]
+        condition = columns[0].in_(batch) if len(columns) == 1 else KeysIn(columns, batch)
+        yield from conn.execute(query.where(condition))
 
 
-def key_column(table: sa.Table, spec: Table) -> sa.ColumnElement:
-    """The primary key as one expression: the column itself, or a tuple for composite keys."""
-    columns = [table.c[name] for name in spec.primary_key]
-    return columns[0] if len(columns) == 1 else sa.tuple_(*columns)
+class KeysIn(sa.sql.expression.ColumnElement):
+    """Several columns among a list of keys: a row-value IN where the dialect has one (SQLite, PostgreSQL);
+    T-SQL has none, so SQL Server gets EXISTS over a VALUES list. Either way one expanding parameter,
+    so the statement is compiled once and cached."""
+
+    type = sa.Boolean()
+    _is_implicitly_boolean = True  # a predicate itself: no "= 1" after it where booleans are not native
+    inherit_cache = True
+    _traverse_internals = [
+        ("columns", InternalTraversal.dp_clauseelement_tuple),
+        ("keys", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, columns: list[sa.Column], keys: list[tuple]):
+        self.columns = tuple(columns)
+        self.keys = sa.bindparam("keys", list(keys), unique=True, expanding=True, type_=sa.types.TupleType(*(c.type for c in columns)))
+
+
+@compiles(KeysIn)
+def _keys_in(element: KeysIn, compiler, **kw) -> str:
+    # An expanding parameter renders its own parentheses: "(a, b) IN ((?, ?), (?, ?))", or on SQLite
+    # "(a, b) IN (VALUES (?, ?), (?, ?))".
+    return f"({', '.join(compiler.process(c, **kw) for c in element.columns)}) IN {compiler.process(element.keys, **kw)}"
+
+
+@compiles(KeysIn, "mssql")
+def _keys_in_sql_server(element: KeysIn, compiler, **kw) -> str:
+    rows = compiler.process(element.keys, **kw)[1:-1]  # "(?, ?), (?, ?)" without the parentheses around the list
+    names = [f"k{i}" for i in range(len(element.columns))]
+    matched = " AND ".join(f"wanted.{n} = {compiler.process(c, **kw)}" for n, c in zip(names, element.columns))
+    return f"EXISTS (SELECT 1 FROM (VALUES {rows}) AS wanted ({', '.join(names)}) WHERE {matched})"
 
 
 def create_view(conn: sa.Connection, name: str, query: sa.Select) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared.db import LOADS, REJECTIONS, bulk_insert
+from shared.db import LOADS, REJECTIONS, bulk_insert, rejections_of_source
 from shared.errors import Refusal
 from shared.validate import Checked
 
@@ -123,5 +123,5 @@ def log_refusals(conn: sa.Connection, metadata: sa.MetaData, table: str, source:
 def refusals_of(conn: sa.Connection, metadata: sa.MetaData, source: str) -> Iterator[sa.Row]:
     """The rejections logged for one source, in row order, streamed."""
     rejections = metadata.tables[REJECTIONS]
-    query = sa.select(rejections.c.row_number, rejections.c.raw, rejections.c.reasons).where(rejections.c.source == source)
+    query = sa.select(rejections.c.row_number, rejections.c.raw, rejections.c.reasons).where(rejections_of_source(rejections, source))
     yield from conn.execution_options(yield_per=5000).execute(query.order_by(rejections.c.row_number, rejections.c.id))

@@ -46,7 +46,7 @@ def _replay_table(rowgate, spec, retryable_only: bool) -> ReplayResult:
             .limit(rowgate.settings.chunk_rows)
         )
         if retryable_only:
-            query = query.where(rejections.c.retryable.is_(True))
+            query = query.where(rejections.c.retryable == sa.true())  # T-SQL has IS only for NULL
         with rowgate.engine.begin() as conn:
             batch = [(row_id, json.loads(raw)) for row_id, raw in conn.execute(query)]
             if not batch:

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from shared.db import key_column, select_in_batches
+from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
 from shared.parse import Chunk
@@ -83,6 +83,7 @@ def check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, typed: 
 def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], list[_Problem]]:
     typed, problems = {}, []
     size = len(chunk.row_numbers)
+    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
     for spec in table.fields:
         column = chunk.columns.get(spec.name)
         if column is None:
@@ -116,8 +117,19 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
                         ),
                     )
                 )
+        if spec.name in keys and spec.type == "string" and is_text:
+            padded = pc.fill_null(pc.ends_with(column, " "), False).to_numpy(zero_copy_only=False) & ~missing
+            if padded.any():
+                problems.append(
+                    _Problem(spec.name, CONSTRAINT_ERROR, padded, lambda i, n=spec.name, c=column: _padded_key_message(n, c[i].as_py()))
+                )
         typed[spec.name] = values
     return typed, problems
+
+
+def _padded_key_message(name: str, value: str) -> str:
+    # SQL Server compares strings padded with spaces ('abc' = 'abc '): as keys the two would be one there, two elsewhere.
+    return f"{name} {_show(value)} ends with a space, which SQL Server ignores when it compares keys"
 
 
 def _type_message(spec: Field, column: pa.Array) -> Callable[[int], str]:
@@ -238,16 +250,24 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
     for fk in table.foreign_keys:
         values = _key_values(rows, fk.fields)
-        candidates = set(np.unique(values[eligible]).tolist()) - {None}  # tolist: Python values, which drivers bind
+        # tolist: Python values, which drivers bind. A key with a NULL in it references nothing (SQL's MATCH SIMPLE).
+        candidates = {v for v in set(values[eligible].tolist()) if v is not None and not (isinstance(v, tuple) and None in v)}
         if fk.parent == table.name:
             candidates -= set(keys[eligible].tolist())
         missing = candidates - _existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
         if not missing:
             continue
-        for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
+        for index in np.flatnonzero(eligible & _among(values, missing)):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
+
+
+def _among(values: np.ndarray, keys: set) -> np.ndarray:
+    """Which values are among keys; np.isin would take tuples (composite keys) apart into their fields."""
+    if values.dtype == object:
+        return np.fromiter((value in keys for value in values.tolist()), dtype=bool, count=len(values))
+    return np.isin(values, list(keys))
 
 
 def _merge(refused: list[Refusal]) -> list[Refusal]:
@@ -314,7 +334,7 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
     names = [f.name for f in table.fields]
     query = sa.select(*(target.c[n] for n in names))
     result = {}
-    for row in select_in_batches(conn, query, key_column(target, table), keys.tolist()):
+    for row in select_by_keys(conn, query, [target.c[n] for n in table.primary_key], keys.tolist()):
         values = tuple(row)
         key = (
             values[names.index(table.primary_key[0])]
@@ -329,6 +349,5 @@ def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...
     if not candidates:
         return set()
     columns = [parent.c[name] for name in fields]
-    column = columns[0] if len(columns) == 1 else sa.tuple_(*columns)
-    rows = select_in_batches(conn, sa.select(*columns), column, candidates)
+    rows = select_by_keys(conn, sa.select(*columns), columns, candidates)
     return {row[0] if len(columns) == 1 else tuple(row) for row in rows}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import mssql
 from sqlalchemy.schema import CreateTable
 
 from shared import db, dictionary, reports
+from shared.browse import list_rejections
+from shared.errors import Error, Refusal
+from shared.load import log_refusals, refusals_of
 
 
 @pytest.mark.parametrize(
@@ -34,13 +36,50 @@ def test_schema_creation_is_idempotent(rowgate):
 
 def test_schema_and_views_compile_for_azure_sql():
     metadata = db.build_metadata(dictionary.load())
-    dialect = mssql.dialect()
+    dialect = db.sql_server_dialect()
     ddl = {name: str(CreateTable(table).compile(dialect=dialect)) for name, table in metadata.tables.items()}
     assert "datetime DATETIME2 NOT NULL" in ddl["hired_employees"]
-    assert "name NVARCHAR(255) NOT NULL" in ddl["hired_employees"]
+    assert "name NVARCHAR(510) NOT NULL" in ddl["hired_employees"], "maxLength 255 code points: up to 510 UTF-16 units"
+    assert "raw NVARCHAR(max) NOT NULL" in ddl["rowgate_rejections"] and "NTEXT" not in "".join(ddl.values())
     assert "CONSTRAINT fk_hired_employees_department_id FOREIGN KEY(department_id) REFERENCES departments (id)" in ddl["hired_employees"]
     assert "id BIGINT NOT NULL IDENTITY" in ddl["rowgate_loads"]
     assert "IDENTITY" not in ddl["departments"], "dictionary keys come from the data, never from the database"
     for name, define in reports.DEFINITIONS.items():
         sql = str(define(metadata.tables).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         assert "DATEPART(year, hired_employees.datetime)" in sql or name == reports.RECENT_COURSES
+
+
+def test_key_lookups_ask_at_most_the_parameter_budget_and_find_every_row_once(rowgate):
+    """SQL Server takes 2,100 parameters per request: 1,500 keys of 3 columns (4,500 values) are asked in
+    batches of at most LOOKUP_PARAMETERS parameters, as an OR of ANDs (T-SQL has no row-value IN)."""
+    table = sa.Table("t3", sa.MetaData(), sa.Column("a", sa.Unicode(5)), sa.Column("b", sa.BigInteger), sa.Column("c", sa.BigInteger))
+    table.create(rowgate.engine)
+    keys = [("k" if i % 2 else "K", i, i * 2) for i in range(1500)]
+    with rowgate.engine.begin() as conn:
+        conn.execute(table.insert(), [dict(zip("abc", key)) for key in keys[::3]])
+    counts = []
+
+    def count(conn, cursor, statement, parameters, *args):
+        if statement.startswith("SELECT"):
+            counts.append(len(parameters))
+
+    sa.event.listen(rowgate.engine, "before_cursor_execute", count)
+    with rowgate.engine.connect() as conn:
+        found = [tuple(row) for row in db.select_by_keys(conn, sa.select(table), list(table.c), keys + [("k", 1, 3)])]
+    sa.event.remove(rowgate.engine, "before_cursor_execute", count)
+    assert sorted(found) == sorted(keys[::3])
+    assert counts == [1998, 1998, 507], "666 keys of 3 columns per statement"
+
+
+@pytest.mark.parametrize("source", ["landing/departments.csv", "landing/" + "😀" * 1000])
+def test_rejections_are_found_by_their_source_however_long(rowgate, source):
+    """The source index is on the source's digest: NVARCHAR(1024) + BIGINT (2,056 bytes) would pass SQL
+    Server's 1,700-byte limit for a nonclustered index key, and a long source would fail the insert."""
+    with rowgate.engine.begin() as conn:
+        log_refusals(conn, rowgate.metadata, "departments", source, [Refusal(2, {"id": "x"}, [Error("id", "type-error", "no")])])
+        log_refusals(conn, rowgate.metadata, "departments", source + "2", [Refusal(3, {"id": "y"}, [Error("id", "type-error", "no")])])
+        assert [row.row_number for row in refusals_of(conn, rowgate.metadata, source)] == [2]
+        digest = conn.scalar(sa.select(rowgate.metadata.tables[db.REJECTIONS].c.source_digest).where(sa.column("row_number") == 2))
+    assert digest == db.source_digest(source)
+    assert [r["row_number"] for r in list_rejections(rowgate, "departments", source)] == [2]
+    assert db.sql_server_key_problems(rowgate.metadata.tables[db.REJECTIONS]) == []

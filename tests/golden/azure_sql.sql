@@ -1,14 +1,20 @@
+-- CreateIndex
+CREATE INDEX ix_rejections_open ON rowgate_rejections (table_name, resolved_at);
+
+-- CreateIndex
+CREATE INDEX ix_rejections_source ON rowgate_rejections (source_digest, row_number);
+
 -- CreateTable
 CREATE TABLE categories (
 	category_id BIGINT NOT NULL,
-	category_name NVARCHAR(255) NOT NULL,
+	category_name NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_categories PRIMARY KEY (category_id)
 );
 
 -- CreateTable
 CREATE TABLE courses (
 	course_id BIGINT NOT NULL,
-	course_name NVARCHAR(255) NOT NULL,
+	course_name NVARCHAR(510) NOT NULL,
 	category_id BIGINT NOT NULL,
 	level_id BIGINT NOT NULL,
 	start_date DATETIME2 NOT NULL,
@@ -20,14 +26,14 @@ CREATE TABLE courses (
 -- CreateTable
 CREATE TABLE departments (
 	id BIGINT NOT NULL,
-	department NVARCHAR(255) NOT NULL,
+	department NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_departments PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE hired_employees (
 	id BIGINT NOT NULL,
-	name NVARCHAR(255) NOT NULL,
+	name NVARCHAR(510) NOT NULL,
 	datetime DATETIME2 NOT NULL,
 	department_id BIGINT NOT NULL,
 	job_id BIGINT NOT NULL,
@@ -39,22 +45,22 @@ CREATE TABLE hired_employees (
 -- CreateTable
 CREATE TABLE jobs (
 	id BIGINT NOT NULL,
-	job NVARCHAR(255) NOT NULL,
+	job NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_jobs PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE levels (
 	level_id BIGINT NOT NULL,
-	level_name NVARCHAR(255) NOT NULL,
+	level_name NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_levels PRIMARY KEY (level_id)
 );
 
 -- CreateTable
 CREATE TABLE rowgate_loads (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
 	content_hash VARCHAR(80) NOT NULL,
 	status VARCHAR(16) NOT NULL,
 	rows_read BIGINT NOT NULL,
@@ -63,7 +69,7 @@ CREATE TABLE rowgate_loads (
 	rejected BIGINT NOT NULL,
 	started_at DATETIME NOT NULL,
 	finished_at DATETIME NULL,
-	claimed_by NVARCHAR(255) NULL,
+	claimed_by NVARCHAR(510) NULL,
 	claimed_until DATETIME NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_loads_content UNIQUE (table_name, content_hash)
@@ -72,11 +78,12 @@ CREATE TABLE rowgate_loads (
 -- CreateTable
 CREATE TABLE rowgate_rejections (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
+	source_digest VARCHAR(64) NOT NULL,
 	row_number BIGINT NULL,
-	raw NTEXT NOT NULL,
-	reasons NTEXT NOT NULL,
+	raw NVARCHAR(max) NOT NULL,
+	reasons NVARCHAR(max) NOT NULL,
 	retryable BIT NOT NULL,
 	created_at DATETIME NOT NULL,
 	resolved_at DATETIME NULL,
@@ -86,13 +93,13 @@ CREATE TABLE rowgate_rejections (
 -- CreateTable
 CREATE TABLE rowgate_stage_departments_run (
 	id BIGINT NULL,
-	department NVARCHAR(255) NULL
+	department NVARCHAR(510) NULL
 );
 
 -- CreateTable
 CREATE TABLE rowgate_stage_jobs_run (
 	id BIGINT NULL,
-	job NVARCHAR(255) NULL
+	job NVARCHAR(510) NULL
 );
 
 -- Delete
@@ -129,7 +136,7 @@ WHERE jobs.id = rowgate_stage_jobs_run.id));
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
 
 -- Insert
-INSERT INTO rowgate_rejections (id, table_name, source, row_number, raw, reasons, retryable, created_at, resolved_at) VALUES (:id, :table_name, :source, :row_number, :raw, :reasons, :retryable, :created_at, :resolved_at);
+INSERT INTO rowgate_rejections (id, table_name, source, source_digest, row_number, raw, reasons, retryable, created_at, resolved_at) VALUES (:id, :table_name, :source, :source_digest, :row_number, :raw, :reasons, :retryable, :created_at, :resolved_at);
 
 -- Select
 SELECT (SELECT min(departments.id) AS min_1
@@ -166,9 +173,9 @@ FROM hired_employees
 WHERE hired_employees.id > :id_1 ORDER BY hired_employees.id;
 
 -- Select
-SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.created_at, rowgate_rejections.resolved_at
+SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.created_at, rowgate_rejections.resolved_at
 FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
 
 -- Select
 SELECT TOP 5 anon_1.course_id, anon_1.course_name, anon_1.category, anon_1.level, anon_1.start_date
@@ -179,7 +186,7 @@ WHERE anon_1.category = :category_1 AND anon_1.level = :level_1 ORDER BY anon_1.
 -- Select
 SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
 FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 AND rowgate_rejections.retryable IS 1 ORDER BY rowgate_rejections.id;
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 AND rowgate_rejections.retryable = 1 ORDER BY rowgate_rejections.id;
 
 -- Select
 SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
@@ -224,7 +231,7 @@ WHERE rowgate_loads.table_name = :table_name_1 AND rowgate_loads.content_hash = 
 -- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
-WHERE rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
+WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
 
 -- Select
 WITH hires AS
