@@ -36,6 +36,14 @@ PARQUET_TYPES = {
 }
 
 
+class Unreadable(InputRefused):
+    """The file cannot be read on from some point (damaged, a record too long): rows before it were read."""
+
+    def __init__(self, message: str, rows: int | None = None):
+        super().__init__(message)
+        self.rows = rows  # how many rows the whole file holds, when the format says (Parquet)
+
+
 @dataclass
 class Chunk:
     rows_read: int  # records consumed from the start of the input: where a resumed load starts
@@ -63,7 +71,7 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
         except _RowTooLong:
             # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
             if block >= MAX_BLOCK_BYTES or not stream.seekable():
-                raise InputRefused(f"the row after record {progress[0]} is longer than {block // 2**20} MiB") from None
+                raise Unreadable(f"the record after record {progress[0]} is longer than {block // 2**20} MiB") from None
             stream.seek(0)
             skip, block = max(skip, progress[0]), block * 8
 
@@ -104,7 +112,7 @@ def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int,
     except pa.ArrowInvalid as exc:
         if "straddling" in str(exc):
             raise _RowTooLong from None
-        raise InputRefused(f"unreadable CSV after record {done}: {exc}") from None
+        raise Unreadable(f"unreadable CSV after record {done}: {exc}") from None
     rest = [m for m in misshapen if m[0] > done]
     if rest or done <= 1:
         last = max([done] + [m[0] for m in rest])
@@ -210,12 +218,15 @@ def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0)
             columns = {name: batch.column(name) for name in present}
             yield Chunk(done, np.arange(first, first + batch.num_rows, dtype=np.int64), columns)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise InputRefused(f"the Parquet file is damaged after row {done}: {exc}") from None
+        raise Unreadable(f"the Parquet file is damaged after row {done}: {exc}", parquet.metadata.num_rows) from None
     if done == 0:
         yield Chunk(0, np.zeros(0, dtype=np.int64), {name: pa.array([], schema.field(name).type) for name in present})
 
 
 def _check_parquet_schema(schema: pa.Schema, table: Table) -> None:
+    repeated = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if repeated:
+        raise InputRefused(f"the Parquet file names the columns {repeated} more than once")
     unknown = [name for name in schema.names if name not in table.field_names]
     if unknown:
         raise InputRefused(f"the Parquet file has unknown columns {unknown}; {table.name} has {list(table.field_names)}")
