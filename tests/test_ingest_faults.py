@@ -267,9 +267,9 @@ def test_eight_processes_loading_overlapping_keys_never_crash_and_every_row_land
     same.parent.mkdir()
     same.write_text("".join(f"{key},dept {key}\n" for key in range(100_000, 100_300)))
     processes = [subprocess.Popen(cli(str(f)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
-    processes += [subprocess.Popen(cli(str(same)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    processes += [subprocess.Popen(cli(str(same)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outcomes = [(p.wait(timeout=300), *p.communicate()) for p in processes]
-    assert [code for code, _, _ in outcomes[:8]] == [0] * 8, [err for _, _, err in outcomes if err]
+    assert [code for code, _, _ in outcomes[:8]] == [0] * 8, [err[-3000:] for _, _, err in outcomes if "Traceback" in err]
     assert all(code in (0, 2) and "Traceback" not in err for code, _, err in outcomes[8:]), outcomes[8:]
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
