@@ -318,13 +318,14 @@ def test_a_blob_with_a_forged_content_md5_is_fingerprinted_by_its_bytes(make_row
     from azure.storage.blob import BlobServiceClient, ContentSettings
 
     rowgate = make_rowgate(storage=azurite_storage)
+    service = BlobServiceClient.from_connection_string(azurite_storage)
+    service.create_container("landing")
     first, second = b"1,Sales\n2,Legal\n3,Ops\n", b"4,Data\n5,Art\n6,Law\n"
-    with rowgate.storage.open_write("landing/departments.csv") as out:
-        out.write(first)
+    # Uploaded in one request each, as clients do: Blob Storage computes and keeps their Content-MD5.
+    service.get_blob_client("landing", "departments.csv").upload_blob(first)
     assert ingest_stored(rowgate, "landing/departments.csv").inserted == 3
-    with rowgate.storage.open_write("landing/departments/next.csv") as out:
-        out.write(second)
-    blob = BlobServiceClient.from_connection_string(azurite_storage).get_blob_client("landing", "departments/next.csv")
+    blob = service.get_blob_client("landing", "departments/next.csv")
+    blob.upload_blob(second)
     blob.set_http_headers(ContentSettings(content_md5=bytearray(hashlib.md5(first).digest())))  # any client can
     assert bytes(blob.get_blob_properties().content_settings.content_md5) == hashlib.md5(first).digest()
     result = ingest_stored(rowgate, "landing/departments/next.csv")
