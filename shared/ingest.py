@@ -180,7 +180,10 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
         create_load(engine, metadata, table.name, source.name, digest)
         with engine.begin() as conn:
             load = open_load(conn, metadata, table.name, source.name, digest)
-            return load, (claim(conn, metadata, load, length) if load.status != DONE else None)
+            lease = claim(conn, metadata, load, length) if load.status != DONE else None
+            if lease is None and load.status != DONE:  # finished by another run a moment ago
+                load = open_load(conn, metadata, table.name, source.name, digest)
+            return load, lease
 
     load, lease = retry_transient(start)
     if lease is None:

@@ -66,8 +66,9 @@ def create_load(engine: sa.Engine, metadata: sa.MetaData, table: str, source: st
         open_load(conn, metadata, table, source, content_hash)
 
 
-def claim(conn: sa.Connection, metadata: sa.MetaData, load: sa.Row, length: timedelta = DEFAULT_LEASE) -> Lease:
-    """Take the load for this run, unless another live run holds it (LoadBusy)."""
+def claim(conn: sa.Connection, metadata: sa.MetaData, load: sa.Row, length: timedelta = DEFAULT_LEASE) -> Lease | None:
+    """Take the load for this run, unless another live run holds it (LoadBusy); None when another run
+    finished it since `load` was read."""
     loads = metadata.tables[LOADS]
     token = f"{me()}:{uuid.uuid4().hex[:8]}"
     take = loads.update().where(loads.c.id == load.id, loads.c.status == LOADING).values(claimed_by=token, claimed_until=now() + length)
@@ -77,6 +78,8 @@ def claim(conn: sa.Connection, metadata: sa.MetaData, load: sa.Row, length: time
     if not taken and _dead_here(holder):
         taken = conn.execute(take.where(loads.c.claimed_by == holder)).rowcount == 1
     if not taken:
+        if conn.execute(sa.select(loads.c.status).where(loads.c.id == load.id)).scalar_one() == DONE:
+            return None
         until = f" until {load.claimed_until:%H:%M:%S} UTC" if load.claimed_until else ""
         raise LoadBusy(f"{load.source} is being loaded by {_process(holder)}{until}; try again later")
     # Read after taking it: a previous holder may have committed a chunk since `load` was read.
