@@ -229,6 +229,11 @@ FROM rowgate_loads
 WHERE rowgate_loads.table_name = :table_name_1 AND rowgate_loads.content_hash = :content_hash_1;
 
 -- Select
+SELECT rowgate_loads.rows_read
+FROM rowgate_loads
+WHERE rowgate_loads.id = :id_1;
+
+-- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
 WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
@@ -252,13 +257,22 @@ UPDATE departments SET department=rowgate_stage_departments_run.department FROM 
 UPDATE jobs SET job=rowgate_stage_jobs_run.job FROM jobs, rowgate_stage_jobs_run WHERE jobs.id = rowgate_stage_jobs_run.id AND NOT EXISTS (SELECT jobs.job INTERSECT SELECT rowgate_stage_jobs_run.job);
 
 -- Update
-UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
+UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.status = :status_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
 
 -- Update
-UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1), claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
+UPDATE rowgate_loads SET claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1 AND rowgate_loads.status = :status_1 AND rowgate_loads.rows_read = :rows_read_1;
+
+-- Update
+UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1) WHERE rowgate_loads.id = :id_1;
+
+-- Update
+UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1) WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
 UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
+
+-- Update
+UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
 UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable WHERE rowgate_rejections.id = :row_id;
