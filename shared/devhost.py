@@ -33,12 +33,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.storage import Storage
+from shared.ingest import refuse_stored
+from shared.load import LoadBusy
+from shared.storage import Storage, is_temporary
 
 log = logging.getLogger("rowgate.devhost")
 ROUTE_PREFIX = "/api"
 STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
-MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
+MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit (maxDequeueCount)
+SETTLE_SECONDS = 2.0  # a landed file is taken once unchanged for this long (and across two polls)
+MAX_RETRY_SECONDS = 60.0
 
 
 @dataclass
@@ -72,14 +76,23 @@ def route_pattern(route: str) -> re.Pattern:
 
 
 class DevHost:
-    def __init__(self, functions: Iterable, storage: Storage, function_key: str = "", poll_seconds: float = 1.0):
+    def __init__(
+        self,
+        functions: Iterable,
+        storage: Storage,
+        function_key: str = "",
+        poll_seconds: float = 1.0,
+        settle_seconds: float = SETTLE_SECONDS,
+    ):
         self.hosted = hosted_functions(functions)
         self.storage = storage
         self.function_key = function_key
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._blob_failures: dict[str, int] = {}
+        self._sightings: dict[str, tuple[str, float]] = {}  # path -> (version, when first seen at that version)
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # (path, version) -> (failures, next try)
         self.durable = LocalDurableClient(self.hosted)
 
     def _invoke(self, hosted: Hosted, kind: str, value):
@@ -173,19 +186,61 @@ class DevHost:
             self._stop.wait(self.poll_seconds)
 
     def poll_blobs(self, blobs: list[Hosted]) -> None:
-        """One pass: each blob still in a watched container is handed to its function (retried on failure)."""
+        """One pass: each complete blob still in a watched container is handed to its function.
+
+        Complete: not under a temporary name (`.x.csv`, `x.csv.part`), and the same version (local file:
+        size and mtime; blob: ETag) on two polls `settle_seconds` apart, so a file still being written is
+        never read half. Failures count per version, as the host's blob receipts are per ETag: after
+        MAX_BLOB_ATTEMPTS (backing off between them) the version is poison and moves to rejected/ with a
+        reason; a new file at that path starts afresh. A load busy in another run is not a failure."""
         for hosted in blobs:
             container = hosted.trigger.path.split("/", 1)[0]
-            for path in list(self.storage.list(f"{container}/")):
-                if self._blob_failures.get(path, 0) >= MAX_BLOB_ATTEMPTS:
+            listed = dict(self.storage.versions(f"{container}/"))
+            for path in [p for p in self._sightings if p.startswith(f"{container}/") and p not in listed]:
+                del self._sightings[path]
+            self._failures = {key: value for key, value in self._failures.items() if listed.get(key[0]) == key[1]}
+            for path, version in listed.items():
+                if self._stop.is_set():
+                    return
+                if not self._complete(path, version):
                     continue
-                try:
-                    self._invoke(hosted, "blob", self._blob_argument(path))
-                    self._blob_failures.pop(path, None)
-                except Exception:
-                    self._blob_failures[path] = self._blob_failures.get(path, 0) + 1
-                    if self._blob_failures[path] >= MAX_BLOB_ATTEMPTS:
-                        log.error("giving up on %s after %d attempts; it stays in place", path, MAX_BLOB_ATTEMPTS)
+                failures, next_try = self._failures.get((path, version), (0, 0.0))
+                if time.monotonic() < next_try:
+                    continue
+                self._deliver(hosted, path, version, failures)
+
+    def _complete(self, path: str, version: str) -> bool:
+        if is_temporary(path):
+            return False
+        now = time.monotonic()
+        seen = self._sightings.get(path)
+        if seen is None or seen[0] != version:
+            self._sightings[path] = (version, now)
+            return False
+        return now - seen[1] >= self.settle_seconds
+
+    def _deliver(self, hosted: Hosted, path: str, version: str, failures: int) -> None:
+        try:
+            self._invoke(hosted, "blob", self._blob_argument(path))
+        except LoadBusy:
+            return  # another run (another host) is loading it: not this file's fault
+        except Exception as error:
+            failures += 1
+            if failures < MAX_BLOB_ATTEMPTS:
+                delay = min(self.poll_seconds * 2**failures, MAX_RETRY_SECONDS)
+                self._failures[(path, version)] = (failures, time.monotonic() + delay)
+                return
+            self._failures.pop((path, version), None)
+            self._poison(path, version, error)
+            return
+        self._failures.pop((path, version), None)
+
+    def _poison(self, path: str, version: str, error: Exception) -> None:
+        """Where the host writes a message to the `webjobs-blobtrigger-poison` queue and leaves the blob,
+        the dev host moves the blob to rejected/ with the reason, so the landing folder holds only work to do."""
+        reason = f"failed {MAX_BLOB_ATTEMPTS} times, last: {type(error).__name__}: {error}; move it back to landing/ to retry"
+        log.error("%s is poison: %s", path, reason)
+        refuse_stored(self.storage, path, reason, version)
 
     def _blob_argument(self, path: str):
         container, name = path.split("/", 1)

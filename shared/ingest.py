@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -19,10 +21,11 @@ from shared.load import DONE, LoadBusy, claim, close_load, open_load, refusals_o
 from shared.parse import read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
-from shared.storage import content_hash
+from shared.storage import Changed, Storage, content_hash, is_temporary
 from shared.validate import check_keys, check_values
 
 LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
+MAX_PART_BYTES = 200
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]
 
@@ -34,13 +37,14 @@ class Source:
     suffix: str
     open: Callable[[], BinaryIO]
     fingerprint: Callable[[], str]  # a hash of the content: the ledger's key
+    output_name: str = ""  # its stamped name under archive/ and rejected/ (processed_name); local files: their file name
 
 
 @dataclass
 class IngestResult:
     source: str
     table: str | None
-    status: str  # loaded | already-loaded | refused | busy | gone
+    status: str  # loaded | already-loaded | refused | busy | gone | ignored
     inserted: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -68,25 +72,65 @@ def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Ta
 
 def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     """A file in storage. From landing/ it is archived once loaded, or moved to rejected/ with a reason
-    file when unusable; anywhere else (historic sources) it stays where it is."""
+    file when unusable, under a name of its own (`processed_name`); anywhere else (historic sources) it
+    stays where it is. A temporary name (`.x.csv`, `x.csv.part`) is left alone until it is renamed."""
     storage = rowgate.storage
     landed = path.startswith(f"{LANDING}/")
     name = path.removeprefix(f"{LANDING}/")
-    if not storage.exists(path):
+    if landed and is_temporary(path):
+        return IngestResult(path, None, "ignored", message="a temporary name: ingested once renamed")
+    version = storage.version(path)  # the version this run reads; only that version is archived
+    if version is None:
         # A trigger delivered again after the file was archived (at least once): nothing left to do.
         return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
+    output = processed_name(name)
     try:
         table, suffix = table_for(rowgate, name)
-        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path), lambda: storage.fingerprint(path)))
+        source = Source(path, table, suffix, lambda: storage.open_read(path, version), lambda: storage.fingerprint(path), output)
+        result = ingest(rowgate, source)
     except InputRefused as refused:
         if landed:
-            with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
-                out.write(f"{path}: {refused}\n".encode())
-            storage.move(path, f"{REJECTED}/{name}")
+            refuse_stored(storage, path, str(refused), version)
         return IngestResult(path, None, "refused", message=str(refused))
+    except Changed as changed:
+        return IngestResult(path, None, "gone", message=str(changed))
     if landed:
-        storage.move(path, f"{ARCHIVE}/{name}")
+        try:
+            storage.move(path, f"{ARCHIVE}/{output}", version)
+        except Changed as changed:
+            result.message = f"{result.message} (not archived by this run: {changed})".strip()
     return result
+
+
+def refuse_stored(storage: Storage, path: str, reason: str, version: str | None = None) -> None:
+    """An unusable landed file (that version of it) to rejected/, with a `.reason.txt` beside it."""
+    output = processed_name(path.removeprefix(f"{LANDING}/"))
+    try:
+        storage.move(path, f"{REJECTED}/{output}", version)
+    except Changed:
+        return  # moved by another run, or replaced by a new file that gets its own run
+    with storage.open_write(f"{REJECTED}/{output}.reason.txt") as out:
+        out.write(f"{path}: {reason}\n".encode())
+
+
+def processed_name(name: str) -> str:
+    """The name a processed file keeps under archive/ and rejected/: its folders kept, the UTC time of
+    the run before its extension (`a/jobs/x.csv` -> `a/jobs/x.20261122T070421123456Z.csv`), so no two
+    processed files share one. Control characters, `.`/`..` parts and over-long parts are made safe."""
+    *folders, file = [_safe_part(part) for part in name.strip("/").split("/")]
+    stem, dot, suffix = file.rpartition(".")
+    if not dot or not stem:
+        stem, suffix = file, ""
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    return "/".join([*folders, f"{stem}.{stamp}{'.' + suffix if suffix else ''}"])
+
+
+def _safe_part(part: str) -> str:
+    part = re.sub(r"[\x00-\x1f\x7f\\]", "_", part)
+    if part in ("", ".", ".."):
+        return "_"
+    # Room for the time stamp and `.rejected.csv` within the 255 bytes a file system allows a name.
+    return part.encode()[:MAX_PART_BYTES].decode(errors="ignore")
 
 
 def migrate(rowgate: Rowgate, location: str, progress: Progress | None = None) -> list[IngestResult]:
@@ -172,9 +216,11 @@ def _let_go(rowgate: Rowgate, load_id: int) -> None:
 
 
 def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:
-    """rejected/<table>/<file>.rejected.csv: row number, the original cells, then the reasons."""
-    fields = list(source.table.field_names)
-    target = f"{REJECTED}/{source.table.name}/{PurePosixPath(source.name).name}.rejected.csv"
+    """rejected/<table>/<the file's processed name>.rejected.csv (a leading <table>/ folder not repeated):
+    row number, the original cells, then the reasons."""
+    fields, table = list(source.table.field_names), source.table.name
+    output = (source.output_name or processed_name(PurePosixPath(source.name).name)).removeprefix(f"{table}/")
+    target = f"{REJECTED}/{table}/{output}.rejected.csv"
     with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text)
