@@ -196,9 +196,10 @@ class BlobStorage:
     def open_write(self, path: str):
         container, _ = split(path)
         if container not in self._containers:
-            client = self.service.get_container_client(container)
-            if not client.exists():
-                client.create_container()
+            from azure.core.exceptions import ResourceExistsError
+
+            with suppress(ResourceExistsError):  # another run (or thread) created it first
+                self.service.get_container_client(container).create_container()
             self._containers.add(container)
         writer = _BlockWriter(self._blob(path))
         yield writer
@@ -249,16 +250,19 @@ class BlobStorage:
         current = self.version(source)
         if current is None or (version is not None and current != version):
             raise Changed(f"{source} changed or was moved by another run after it was read")
-        # Stream through this process: works with any credential, including managed identity.
-        with self.open_read(source, current) as stream, self.open_write(target) as out:
-            shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        try:
+            # Stream through this process: works with any credential, including managed identity.
+            with self.open_read(source, current) as stream, self.open_write(target) as out:
+                shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        except StorageError:
+            raise Changed(f"{source} changed or was moved by another run while it was copied") from None
         try:
             self._blob(source).delete_blob(etag=current, match_condition=MatchConditions.IfNotModified)
-        except ResourceNotFoundError:
-            self.delete(target)  # another run moved it first: its copy is the one kept
-            raise Changed(f"{source} was moved by another run") from None
-        except ResourceModifiedError:
-            pass  # replaced after our copy: the copy is of the version this run processed; the new one stays
+        except (ResourceNotFoundError, ResourceModifiedError):
+            if self.version(source) is None:
+                self.delete(target)  # another run moved it first: its copy is the one kept
+                raise Changed(f"{source} was moved by another run") from None
+            # Replaced after the copy: the copy is of the version this run processed; the new one stays.
 
 
 class _RangeStream(io.RawIOBase):
