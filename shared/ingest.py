@@ -77,6 +77,8 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     storage = rowgate.storage
     landed = path.startswith(f"{LANDING}/")
     name = path.removeprefix(f"{LANDING}/")
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return IngestResult(path, None, "refused", message=f"{path!r}: a path with empty, '.' or '..' parts is not a landed file")
     if landed and is_temporary(path):
         return IngestResult(path, None, "ignored", message="a temporary name: ingested once renamed")
     version = storage.version(path)  # the version this run reads; only that version is archived
@@ -118,19 +120,23 @@ def processed_name(name: str) -> str:
     the run before its extension (`a/jobs/x.csv` -> `a/jobs/x.20261122T070421123456Z.csv`), so no two
     processed files share one. Control characters, `.`/`..` parts and over-long parts are made safe."""
     *folders, file = [_safe_part(part) for part in name.strip("/").split("/")]
+    folders = [_truncated(folder, MAX_PART_BYTES) for folder in folders]
     stem, dot, suffix = file.rpartition(".")
-    if not dot or not stem:
+    if not dot or not stem or len(suffix) > 16:
         stem, suffix = file, ""
-    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
-    return "/".join([*folders, f"{stem}.{stamp}{'.' + suffix if suffix else ''}"])
+    suffix = f".{suffix}" if suffix else ""
+    # Room for the stamp and `.rejected.csv` within the 255 bytes a file system allows one name.
+    stem = _truncated(stem, MAX_PART_BYTES - len(suffix.encode()))
+    return "/".join([*folders, f"{stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{suffix}"])
 
 
 def _safe_part(part: str) -> str:
     part = re.sub(r"[\x00-\x1f\x7f\\]", "_", part)
-    if part in ("", ".", ".."):
-        return "_"
-    # Room for the time stamp and `.rejected.csv` within the 255 bytes a file system allows a name.
-    return part.encode()[:MAX_PART_BYTES].decode(errors="ignore")
+    return "_" if part in ("", ".", "..") else part
+
+
+def _truncated(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 def migrate(rowgate: Rowgate, location: str, progress: Progress | None = None) -> list[IngestResult]:

@@ -221,3 +221,51 @@ def test_a_file_still_being_written_by_another_process_is_loaded_whole_once(monk
     assert list(rowgate.storage.list("rejected/")) == [] and list(rowgate.storage.list("landing/")) == []
     rowgate.engine.dispose()
     runtime.rowgate.cache_clear()
+
+
+@pytest.fixture
+def watched(request, monkeypatch, tmp_path):
+    """The registered functions under a dev host watching a local landing folder or an Azurite container."""
+    from functions import runtime
+    from functions.registry import registered
+    from shared.settings import ENVIRONMENT, Settings
+
+    storage = str(tmp_path / "storage") if request.param == "local" else request.getfixturevalue("azurite_storage")
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'a.db'}", storage=storage)
+    for name, variable in ENVIRONMENT.items():
+        monkeypatch.setenv(variable, str(getattr(settings, name)))
+    runtime.rowgate.cache_clear()
+    rowgate = runtime.rowgate()
+    host = DevHost(registered(), rowgate.storage, poll_seconds=0, settle_seconds=0)
+    yield rowgate, host, [h for h in host.hosted if h.trigger.type == "blobTrigger"]
+    rowgate.engine.dispose()
+    runtime.rowgate.cache_clear()
+
+
+HOSTILE_NAMES = [
+    "jobs/line\nbreak.csv",
+    "jobs/tab\tand\rreturn.csv",
+    "jobs/a..b.csv",
+    "jobs/" + "é" * 120 + ".csv",  # 244 bytes: a stamp on top would pass the file system's 255
+    "jobs/empleos año 日本 🙂.csv",
+    "jobs/no extension",
+    "jobs/quote'\"semi;colon,comma.csv",
+]
+
+
+@pytest.mark.parametrize("watched", ["local", pytest.param("azurite", marks=pytest.mark.azurite)], indirect=True)
+def test_hostile_landing_names_are_loaded_once_and_archived_or_refused_without_a_crash(watched, caplog):
+    rowgate, host, blobs = watched
+    for number, name in enumerate(HOSTILE_NAMES, start=1):
+        write(rowgate.storage, f"landing/{name}", f"{number},job {number}\n".encode())
+    for _ in range(3):
+        host.poll_blobs(blobs)
+    with rowgate.engine.connect() as conn:
+        loaded = conn.execute(sa.text("SELECT id FROM jobs ORDER BY id")).scalars().all()
+        assert conn.execute(sa.text("SELECT count(*) FROM rowgate_loads WHERE status <> 'done'")).scalar_one() == 0
+    assert loaded == [n for n, name in enumerate(HOSTILE_NAMES, start=1) if name.endswith(".csv")]
+    assert list(rowgate.storage.list("landing/")) == []
+    assert len(list(rowgate.storage.list("archive/"))) == len(loaded)
+    refused = [p for p in rowgate.storage.list("rejected/") if not p.endswith(".reason.txt")]
+    assert len(refused) == 1 and "no extension" in refused[0]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.errors import InputRefused
-from shared.ingest import ingest_local, ingest_stored
+from shared.ingest import ingest_local, ingest_stored, processed_name
 from shared.load import LoadBusy
 from shared.storage import content_hash
 
@@ -335,3 +335,19 @@ def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
     for folder in ("a", "b"):
         [archive] = storage.list(f"archive/{folder}/")
         assert f"rejected/hired_employees/{archive.removeprefix('archive/')}.rejected.csv" in rejected
+
+
+def test_processed_names_keep_folders_add_a_stamp_and_are_safe():
+    assert re.fullmatch(r"a/jobs/x\.\d{8}T\d{12}Z\.csv", processed_name("a/jobs/x.csv"))
+    assert re.fullmatch(r"jobs/no_extension\.\d{8}T\d{12}Z", processed_name("jobs/no_extension"))
+    assert re.fullmatch(r"_/_/jobs/a_b\.\d{8}T\d{12}Z\.csv", processed_name("../../jobs/a\nb.csv"))
+    long = processed_name("jobs/" + "é" * 200 + ".parquet")
+    assert len(f"{long.rsplit('/', 1)[1]}.rejected.csv".encode()) <= 255 and long.endswith(".parquet")
+    assert processed_name("jobs/x.csv") != processed_name("jobs/x.csv")
+
+
+def test_a_path_that_climbs_out_of_landing_is_refused_and_nothing_moves(rowgate):
+    land(rowgate.storage, "archive/jobs.csv", b"1,Engineer\n")
+    result = ingest_stored(rowgate, "landing/../archive/jobs.csv")
+    assert (result.status, count(rowgate, "jobs")) == ("refused", 0)
+    assert list(rowgate.storage.list("archive/")) == ["archive/jobs.csv"] and list(rowgate.storage.list("rejected/")) == []
