@@ -104,6 +104,9 @@ class DevHost:
             result = hosted.function(**arguments)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
+        except LoadBusy as busy:  # another run has it: retried later, not an error
+            log.info("Executed '%s' (%s, busy, %.0f ms): %s", hosted.name, kind, (time.perf_counter() - started) * 1000, busy)
+            raise
         except Exception:
             log.exception("Executed '%s' (%s, failed, %.0f ms)", hosted.name, kind, (time.perf_counter() - started) * 1000)
             raise

@@ -269,3 +269,77 @@ def test_hostile_landing_names_are_loaded_once_and_archived_or_refused_without_a
     refused = [p for p in rowgate.storage.list("rejected/") if not p.endswith(".reason.txt")]
     assert len(refused) == 1 and "no extension" in refused[0]
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+def two_dev_hosts_on_one_landing(tmp_path, database_url: str) -> None:
+    """Two `rowgate serve` processes watch one landing folder: every file loads once and is archived once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from shared.context import open_rowgate
+    from shared.settings import Settings
+    from tests.api_host import free_port
+
+    storage = tmp_path / "storage"
+    (storage / "landing").mkdir(parents=True)
+    # The schema first: two processes creating it at once is another defect (reported), not this test's subject.
+    open_rowgate(Settings(database_url=database_url, storage=str(storage))).engine.dispose()
+    env = {**os.environ, "ROWGATE_DATABASE_URL": database_url, "ROWGATE_STORAGE": str(storage), "PYTHONUNBUFFERED": "1"}
+    logs = [tmp_path / f"host{n}.log" for n in (1, 2)]
+    hosts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", "--port", str(free_port()), "--poll", "0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("w"),
+            start_new_session=True,
+        )
+        for log in logs
+    ]
+    files = {f"landing/jobs/part{n:02d}.csv": "".join(f"{i},job {i}\n" for i in range(n * 500, n * 500 + 500)) for n in range(12)}
+    files["landing/jobs/copy of part00.csv"] = files["landing/jobs/part00.csv"]  # the same content twice
+    files["landing/jobs/overlap.csv"] = "".join(f"{i},job {i}\n" for i in range(250, 750))  # unchanged rows of two files
+    try:
+        for path, text in files.items():
+            temporary = storage / f"{path}.part"
+            temporary.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(text)
+            temporary.rename(storage / path)  # complete when it appears under its name
+        archive = storage / "archive"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            landed = [p for p in (storage / "landing").rglob("*") if p.is_file()]
+            archived = [p for p in archive.rglob("*") if p.is_file()] if archive.exists() else []
+            if not landed and len(archived) >= len(files):
+                break
+            time.sleep(0.2)
+    finally:
+        for host in hosts:
+            os.killpg(host.pid, signal.SIGINT)
+        for host in hosts:
+            host.wait(timeout=30)
+    rowgate = open_rowgate(Settings(database_url=database_url, storage=str(storage)))
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*), count(DISTINCT id) FROM jobs")).one() == (6_000, 6_000)
+        assert conn.execute(sa.text("SELECT count(*) FROM rowgate_rejections")).scalar_one() == 0
+        assert conn.execute(sa.text("SELECT status, count(*) FROM rowgate_loads GROUP BY status")).all() == [("done", 13)]
+    rowgate.engine.dispose()
+    archived = sorted(re.sub(r"\.\d{8}T\d{12}Z", "", p) for p in rowgate.storage.list("archive/"))
+    assert archived == sorted(p.replace("landing/", "archive/", 1) for p in files)
+    assert list(rowgate.storage.list("landing/")) == [] and list(rowgate.storage.list("rejected/")) == []
+    for log in logs:
+        # Two runs creating one ledger row at once (uq_loads_content) is issue 8's ledger race, fixed in the
+        # ingest core (w8core); it fails one attempt, which is retried. Remove this allowance once merged.
+        unexplained = [t for t in log.read_text().split("Traceback")[1:] if "uq_loads_content" not in t]
+        assert unexplained == [], unexplained[0][-3000:]
+
+
+def test_two_dev_hosts_on_one_landing_folder_load_every_file_once(tmp_path):
+    two_dev_hosts_on_one_landing(tmp_path, f"sqlite:///{tmp_path / 'rowgate.db'}")
+
+
+@pytest.mark.postgres
+def test_two_dev_hosts_on_one_landing_folder_load_every_file_once_on_postgresql(tmp_path, postgres_url):
+    two_dev_hosts_on_one_landing(tmp_path, postgres_url)
