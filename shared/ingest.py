@@ -21,7 +21,7 @@ from shared.load import DONE, LoadBusy, claim, close_load, open_load, refusals_o
 from shared.parse import read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
-from shared.storage import Changed, Storage, content_hash, is_temporary
+from shared.storage import Changed, Storage, StorageError, content_hash, is_temporary
 from shared.validate import check_keys, check_values
 
 LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
@@ -94,8 +94,10 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
         if landed:
             refuse_stored(storage, path, str(refused), version)
         return IngestResult(path, None, "refused", message=str(refused))
-    except Changed as changed:
-        return IngestResult(path, None, "gone", message=str(changed))
+    except StorageError as error:
+        if storage.version(path) == version:
+            raise
+        return IngestResult(path, None, "gone", message=f"changed or removed while it was processed: {error}")
     if landed:
         try:
             storage.move(path, f"{ARCHIVE}/{output}", version)

@@ -351,3 +351,56 @@ def test_a_path_that_climbs_out_of_landing_is_refused_and_nothing_moves(rowgate)
     result = ingest_stored(rowgate, "landing/../archive/jobs.csv")
     assert (result.status, count(rowgate, "jobs")) == ("refused", 0)
     assert list(rowgate.storage.list("archive/")) == ["archive/jobs.csv"] and list(rowgate.storage.list("rejected/")) == []
+
+
+def test_a_landed_file_deleted_while_it_loads_is_loaded_once_and_not_archived(make_rowgate, tmp_path, monkeypatch):
+    import shared.ingest
+
+    rowgate = make_rowgate(chunk_rows=1000)
+    land(rowgate.storage, "landing/jobs.csv", "".join(f"{i},job {i}\n" for i in range(1, 20_001)).encode())
+    real_write_chunk, deleted = shared.ingest.write_chunk, []
+
+    def write_chunk_then_delete_the_file(*args, **kwargs):
+        real_write_chunk(*args, **kwargs)
+        if not deleted:
+            rowgate.storage.delete("landing/jobs.csv")  # the operator removes it while it loads
+            deleted.append(True)
+
+    monkeypatch.setattr(shared.ingest, "write_chunk", write_chunk_then_delete_the_file)
+    result = ingest_stored(rowgate, "landing/jobs.csv")
+    # The open file is read to its end: every row once; there is nothing left to archive.
+    assert (result.status, result.inserted, count(rowgate, "jobs")) == ("loaded", 20_000, 20_000)
+    assert "not archived by this run" in result.message
+    assert list(rowgate.storage.list("landing/")) == [] and list(rowgate.storage.list("archive/")) == []
+    assert ingest_stored(rowgate, "landing/jobs.csv").status == "gone"
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize("when", ["before it is opened", "while it is read"])
+def test_a_landed_blob_deleted_mid_ingest_ends_with_a_message_not_a_traceback(make_rowgate, azurite_storage, when):
+    rowgate = make_rowgate(storage=azurite_storage, chunk_rows=10_000)
+    storage = rowgate.storage
+    land(storage, "landing/jobs.csv", "".join(f"{i},job {i}\n" for i in range(1, 600_001)).encode())  # 10 MB: 3 ranges
+    real_open_read = storage.open_read
+
+    def open_read_and_delete(path, version=None):
+        if when == "before it is opened":
+            storage.delete(path)
+            return real_open_read(path, version)
+        stream = real_open_read(path, version)
+        real_read = stream.raw.readinto
+
+        def readinto(buffer):
+            read = real_read(buffer)
+            storage.delete(path)  # the first range is in; the blob goes before the next
+            return read
+
+        stream.raw.readinto = readinto
+        return stream
+
+    storage.open_read = open_read_and_delete
+    result = ingest_stored(rowgate, "landing/jobs.csv")
+    assert result.status == "gone" and "changed or removed while it was processed" in result.message
+    assert count(rowgate, "jobs") < 600_000
+    assert [list(storage.list(c)) for c in ("landing/", "archive/", "rejected/")] == [[], [], []]
+    rowgate.engine.dispose()
