@@ -208,7 +208,7 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
     with engine.begin() as conn:
         load = close_load(conn, metadata, load.id)
     if load.rejected:
-        _write_rejected_file(rowgate, source)
+        _write_rejected_file(rowgate, source, load.started_at)
     if load.inserted:
         replay.redrive_children(rowgate, table.name)
     return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
@@ -223,7 +223,7 @@ def _let_go(rowgate: Rowgate, load_id: int) -> None:
         release(conn, rowgate.metadata, load_id)
 
 
-def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:
+def _write_rejected_file(rowgate: Rowgate, source: Source, load_started: datetime) -> None:
     """rejected/<table>/<the file's processed name>.rejected.csv (a leading <table>/ folder not repeated):
     row number, the original cells, then the reasons."""
     fields, table = list(source.table.field_names), source.table.name
@@ -233,7 +233,8 @@ def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text)
         writer.writerow(["row_number", *fields, "errors"])
-        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name):
+        # Since this load started: an earlier file at the same path keeps its refusals to its own file.
+        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name, since=load_started):
             cells = json.loads(raw)
             cells = [cells.get(name) for name in fields] if isinstance(cells, dict) else cells
             errors = "; ".join(f"{e['code']}: {e['message']}" for e in json.loads(reasons))

@@ -310,6 +310,17 @@ def test_a_second_file_at_the_same_landing_path_keeps_its_own_archive(landed):
     assert count(landed, "jobs") == 2 and list(storage.list("landing/")) == []
 
 
+def test_a_second_file_at_the_same_path_lists_only_its_own_refusals(landed):
+    """Regression: the second landing/jobs.csv's rejected file repeated the first one's refusals."""
+    storage = landed.storage
+    for content in (b"1,Engineer\nx,bad\n", b"2,Analyst\ny,bad\n"):
+        land(storage, "landing/jobs.csv", content)
+        ingest_stored(landed, "landing/jobs.csv")
+    first, second = (read(storage, path).decode().splitlines()[1:] for path in sorted(storage.list("rejected/")))
+    assert [line.split(",")[:3] for line in first] == [["2", "x", "bad"]]
+    assert [line.split(",")[:3] for line in second] == [["2", "y", "bad"]]
+
+
 def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
     """Regression: landing/a/hired_employees/x.csv and landing/b/hired_employees/x.csv wrote one rejected file."""
     storage = landed.storage
