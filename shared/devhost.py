@@ -185,7 +185,10 @@ class DevHost:
 
     def _watch_blobs(self, blobs: list[Hosted]) -> None:
         while not self._stop.is_set():
-            self.poll_blobs(blobs)
+            try:
+                self.poll_blobs(blobs)
+            except Exception as error:  # storage unreachable for a moment: the next poll tries again
+                log.warning("could not look at the landing container: %s: %s", type(error).__name__, error)
             self._stop.wait(self.poll_seconds)
 
     def poll_blobs(self, blobs: list[Hosted]) -> None:

@@ -79,6 +79,11 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     name = path.removeprefix(f"{LANDING}/")
     if any(part in ("", ".", "..") for part in name.split("/")):
         return IngestResult(path, None, "refused", message=f"{path!r}: a path with empty, '.' or '..' parts is not a landed file")
+    if not _encodes(path):
+        message = f"{path!r}: the name is not valid UTF-8; rename it"
+        if landed:
+            refuse_stored(storage, path, message)
+        return IngestResult(path, None, "refused", message=message)
     if landed and is_temporary(path):
         return IngestResult(path, None, "ignored", message="a temporary name: ingested once renamed")
     version = storage.version(path)  # the version this run reads; only that version is archived
@@ -106,6 +111,14 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     return result
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a local file name of bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
+
+
 def refuse_stored(storage: Storage, path: str, reason: str, version: str | None = None) -> None:
     """An unusable landed file (that version of it) to rejected/, with a `.reason.txt` beside it."""
     output = processed_name(path.removeprefix(f"{LANDING}/"))
@@ -114,7 +127,7 @@ def refuse_stored(storage: Storage, path: str, reason: str, version: str | None 
     except Changed:
         return  # moved by another run, or replaced by a new file that gets its own run
     with storage.open_write(f"{REJECTED}/{output}.reason.txt") as out:
-        out.write(f"{path}: {reason}\n".encode())
+        out.write(f"{path}: {reason}\n".encode(errors="backslashreplace"))
 
 
 def processed_name(name: str) -> str:
@@ -133,7 +146,7 @@ def processed_name(name: str) -> str:
 
 
 def _safe_part(part: str) -> str:
-    part = re.sub(r"[\x00-\x1f\x7f\\]", "_", part)
+    part = re.sub(r"[\x00-\x1f\x7f\\\ud800-\udfff]", "_", part)
     return "_" if part in ("", ".", "..") else part
 
 

@@ -345,3 +345,57 @@ def test_two_dev_hosts_on_one_landing_folder_load_every_file_once(tmp_path):
 @pytest.mark.postgres
 def test_two_dev_hosts_on_one_landing_folder_load_every_file_once_on_postgresql(tmp_path, postgres_url):
     two_dev_hosts_on_one_landing(tmp_path, postgres_url)
+
+
+def test_a_local_name_that_is_not_utf8_is_refused_with_a_reason_and_the_rest_load(tmp_path, make_rowgate):
+    import os
+
+    rowgate = make_rowgate()
+    app = func.FunctionApp()
+
+    @app.blob_trigger(arg_name="client", path="landing/{name}", connection="AzureWebJobsStorage")
+    def ingest(client) -> None:
+        ingest_stored(rowgate, f"{client.container_name}/{client.blob_name}")
+
+    landing = tmp_path / "storage" / "landing" / "jobs"
+    landing.mkdir(parents=True)
+    with open(os.fsencode(landing) + b"/caf\xe9.csv", "wb") as out:  # Latin-1 bytes in the name
+        out.write(b"1,Engineer\n")
+    write(rowgate.storage, "landing/jobs/ok.csv", b"2,Analyst\n")
+    host, blobs = blob_host(app, rowgate.storage)
+    for _ in range(3):
+        host.poll_blobs(blobs)
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id FROM jobs")).scalars().all() == [2]
+    [moved, reason] = sorted(rowgate.storage.list("rejected/"))
+    assert re.fullmatch(r"rejected/jobs/caf_\.\d{8}T\d{12}Z\.csv", moved) and reason == f"{moved}.reason.txt"
+    with rowgate.storage.open_read(reason) as stream:
+        assert "not valid UTF-8" in stream.read().decode()
+    assert list(rowgate.storage.list("landing/")) == []
+
+
+def test_a_storage_error_during_a_poll_does_not_stop_the_watcher(tmp_path):
+    app = func.FunctionApp()
+    calls = []
+
+    @app.blob_trigger(arg_name="client", path="landing/{name}", connection="AzureWebJobsStorage")
+    def record(client) -> None:
+        calls.append(client.blob_name)
+
+    storage = LocalStorage(tmp_path)
+    real_versions, failures = storage.versions, [OSError("storage unreachable")] * 3
+
+    def flaky_versions(prefix):
+        if failures:
+            raise failures.pop()
+        return real_versions(prefix)
+
+    storage.versions = flaky_versions
+    write(storage, "landing/a.csv", b"1,x\n")
+    host = DevHost(app.get_functions(), storage, poll_seconds=0.02, settle_seconds=0)
+    host.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not calls:
+        time.sleep(0.02)
+    host.stop()
+    assert calls[:1] == ["a.csv"] and failures == []
