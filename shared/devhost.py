@@ -37,13 +37,17 @@ from starlette.routing import Route
 
 from shared.errors import printable
 from shared.eventgrid import WEBHOOK, created_blobs
-from shared.storage import Storage
+from shared.ingest import refuse_stored
+from shared.load import LoadBusy
+from shared.storage import Storage, is_temporary
 
 log = logging.getLogger("rowgate.devhost")
 access_log = logging.getLogger("rowgate.devhost.access")
 ROUTE_PREFIX = "/api"
 STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
-MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
+MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit (maxDequeueCount)
+SETTLE_SECONDS = 2.0  # a landed file is taken once unchanged for this long (and across two polls)
+MAX_RETRY_SECONDS = 60.0
 MAX_BODY_BYTES = 8 * 1024 * 1024  # above every route's own limit (a batch is 4 MiB); the body is never read past it
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SECRET_PARAMETER = re.compile(r"(?i)([?&]code=)[^&]*")
@@ -87,15 +91,18 @@ class DevHost:
         function_key: str = "",
         poll_seconds: float = 1.0,
         max_body_bytes: int = MAX_BODY_BYTES,
+        settle_seconds: float = SETTLE_SECONDS,
     ):
         self.hosted = hosted_functions(functions)
         self.storage = storage
         self.function_key = function_key
         self.poll_seconds = poll_seconds
         self.max_body_bytes = max_body_bytes
+        self.settle_seconds = settle_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._blob_failures: dict[str, int] = {}
+        self._sightings: dict[str, tuple[str, float]] = {}  # path -> (version, when first seen at that version)
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}  # (path, version) -> (failures, next try)
         self.durable = LocalDurableClient(self.hosted, function_key)
 
     def _invoke(self, hosted: Hosted, kind: str, value):
@@ -107,6 +114,9 @@ class DevHost:
             result = hosted.function(**arguments)
             if inspect.iscoroutine(result):
                 result = asyncio.run(result)
+        except LoadBusy as busy:  # another run has it: retried later, not an error
+            log.info("Executed '%s' (%s, busy, %.0f ms): %s", hosted.name, kind, (time.perf_counter() - started) * 1000, busy)
+            raise
         except Exception:
             log.exception("Executed '%s' (%s, failed, %.0f ms)", hosted.name, kind, (time.perf_counter() - started) * 1000)
             raise
@@ -253,23 +263,68 @@ class DevHost:
 
     def _watch_blobs(self, blobs: list[Hosted]) -> None:
         while not self._stop.is_set():
-            self.poll_blobs(blobs)
+            try:
+                self.poll_blobs(blobs)
+            except Exception as error:  # storage unreachable for a moment: the next poll tries again
+                log.warning("could not look at the landing container: %s: %s", type(error).__name__, error)
             self._stop.wait(self.poll_seconds)
 
     def poll_blobs(self, blobs: list[Hosted]) -> None:
-        """One pass: each blob still in a watched container is handed to its function (retried on failure)."""
+        """One pass: each complete blob still in a watched container is handed to its function.
+
+        Complete: not under a temporary name (`.x.csv`, `x.csv.part`), and the same version (local file:
+        size and mtime; blob: ETag) on two polls `settle_seconds` apart, so a file still being written is
+        never read half. Failures count per version, as the host's blob receipts are per ETag: after
+        MAX_BLOB_ATTEMPTS (backing off between them) the version is poison and moves to rejected/ with a
+        reason; a new file at that path starts afresh. A load busy in another run is not a failure."""
         for hosted in blobs:
             container = hosted.trigger.path.split("/", 1)[0]
-            for path in list(self.storage.list(f"{container}/")):
-                if self._blob_failures.get(path, 0) >= MAX_BLOB_ATTEMPTS:
+            listed = dict(self.storage.versions(f"{container}/"))
+            for path in [p for p in self._sightings if p.startswith(f"{container}/") and p not in listed]:
+                del self._sightings[path]
+            self._failures = {key: value for key, value in self._failures.items() if listed.get(key[0]) == key[1]}
+            for path, version in listed.items():
+                if self._stop.is_set():
+                    return
+                if not self._complete(path, version):
                     continue
-                try:
-                    self._invoke(hosted, "blob", self._blob_argument(path))
-                    self._blob_failures.pop(path, None)
-                except Exception:
-                    self._blob_failures[path] = self._blob_failures.get(path, 0) + 1
-                    if self._blob_failures[path] >= MAX_BLOB_ATTEMPTS:
-                        log.error("giving up on %s after %d attempts; it stays in place", printable(path), MAX_BLOB_ATTEMPTS)
+                failures, next_try = self._failures.get((path, version), (0, 0.0))
+                if time.monotonic() < next_try:
+                    continue
+                self._deliver(hosted, path, version, failures)
+
+    def _complete(self, path: str, version: str) -> bool:
+        if is_temporary(path):
+            return False
+        now = time.monotonic()
+        seen = self._sightings.get(path)
+        if seen is None or seen[0] != version:
+            self._sightings[path] = (version, now)
+            return False
+        return now - seen[1] >= self.settle_seconds
+
+    def _deliver(self, hosted: Hosted, path: str, version: str, failures: int) -> None:
+        try:
+            self._invoke(hosted, "blob", self._blob_argument(path))
+        except LoadBusy:
+            return  # another run (another host) is loading it: not this file's fault
+        except Exception as error:
+            failures += 1
+            if failures < MAX_BLOB_ATTEMPTS:
+                delay = min(self.poll_seconds * 2**failures, MAX_RETRY_SECONDS)
+                self._failures[(path, version)] = (failures, time.monotonic() + delay)
+                return
+            self._failures.pop((path, version), None)
+            self._poison(path, version, error)
+            return
+        self._failures.pop((path, version), None)
+
+    def _poison(self, path: str, version: str, error: Exception) -> None:
+        """Where the host writes a message to the `webjobs-blobtrigger-poison` queue and leaves the blob,
+        the dev host moves the blob to rejected/ with the reason, so the landing folder holds only work to do."""
+        reason = f"failed {MAX_BLOB_ATTEMPTS} times, last: {type(error).__name__}: {error}; move it back to landing/ to retry"
+        log.error("%s is poison: %s", printable(path), printable(reason))
+        refuse_stored(self.storage, path, reason, version)
 
     def _blob_argument(self, path: str):
         container, name = path.split("/", 1)

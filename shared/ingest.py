@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -26,10 +27,11 @@ from shared.parse import Unreadable, read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
 from shared.retry import retry_transient
-from shared.storage import content_hash
+from shared.storage import Changed, Storage, StorageError, content_hash, is_temporary
 from shared.validate import Checked, check_keys, check_values
 
 LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
+MAX_PART_BYTES = 200
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]
 KEY_RACES = 5  # times a chunk is checked again after another run inserted one of its keys first
@@ -42,13 +44,14 @@ class Source:
     suffix: str
     open: Callable[[], BinaryIO]
     in_place: bool = False  # a local file, read where it is; anything else is spooled once while it is hashed
+    output_name: str = ""  # its stamped name under archive/ and rejected/ (processed_name); local files: their file name
 
 
 @dataclass
 class IngestResult:
     source: str
     table: str | None
-    status: str  # loaded | already-loaded | refused | busy | gone
+    status: str  # loaded | already-loaded | refused | busy | gone | ignored
     inserted: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -76,25 +79,85 @@ def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Ta
 
 def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     """A file in storage. From landing/ it is archived once loaded, or moved to rejected/ with a reason
-    file when unusable; anywhere else (historic sources) it stays where it is."""
+    file when unusable, under a name of its own (`processed_name`); anywhere else (historic sources) it
+    stays where it is. A temporary name (`.x.csv`, `x.csv.part`) is left alone until it is renamed."""
     storage = rowgate.storage
     landed = path.startswith(f"{LANDING}/")
     name = path.removeprefix(f"{LANDING}/")
-    if not storage.exists(path):
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return IngestResult(path, None, "refused", message=f"{path!r}: a path with empty, '.' or '..' parts is not a landed file")
+    if not _encodes(path):
+        message = f"{path!r}: the name is not valid UTF-8; rename it"
+        if landed:
+            refuse_stored(storage, path, message)
+        return IngestResult(path, None, "refused", message=message)
+    if landed and is_temporary(path):
+        return IngestResult(path, None, "ignored", message="a temporary name: ingested once renamed")
+    version = storage.version(path)  # the version this run reads; only that version is archived
+    if version is None:
         # A trigger delivered again after the file was archived (at least once): nothing left to do.
         return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
+    output = processed_name(name)
     try:
         table, suffix = table_for(rowgate, name)
-        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))
+        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path, version), output_name=output))
     except InputRefused as refused:
         if landed:
-            with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
-                out.write(f"{path}: {refused}\n".encode())
-            storage.move(path, f"{REJECTED}/{name}")
+            refuse_stored(storage, path, str(refused), version)
         return IngestResult(path, None, "refused", message=str(refused))
+    except StorageError as error:
+        if storage.version(path) == version:
+            raise
+        return IngestResult(path, None, "gone", message=f"changed or removed while it was processed: {error}")
     if landed:
-        storage.move(path, f"{ARCHIVE}/{name}")
+        try:
+            storage.move(path, f"{ARCHIVE}/{output}", version)
+        except Changed as changed:
+            result.message = f"{result.message} (not archived by this run: {changed})".strip()
     return result
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a local file name of bytes that are not UTF-8 (surrogate escapes)
+        return False
+    return True
+
+
+def refuse_stored(storage: Storage, path: str, reason: str, version: str | None = None) -> None:
+    """An unusable landed file (that version of it) to rejected/, with a `.reason.txt` beside it."""
+    output = processed_name(path.removeprefix(f"{LANDING}/"))
+    try:
+        storage.move(path, f"{REJECTED}/{output}", version)
+    except Changed:
+        return  # moved by another run, or replaced by a new file that gets its own run
+    with storage.open_write(f"{REJECTED}/{output}.reason.txt") as out:
+        out.write(f"{path}: {reason}\n".encode(errors="backslashreplace"))
+
+
+def processed_name(name: str) -> str:
+    """The name a processed file keeps under archive/ and rejected/: its folders kept, the UTC time of
+    the run before its extension (`a/jobs/x.csv` -> `a/jobs/x.20261122T070421123456Z.csv`), so no two
+    processed files share one. Control characters, `.`/`..` parts and over-long parts are made safe."""
+    *folders, file = [_safe_part(part) for part in name.strip("/").split("/")]
+    folders = [_truncated(folder, MAX_PART_BYTES) for folder in folders]
+    stem, dot, suffix = file.rpartition(".")
+    if not dot or not stem or len(suffix) > 16:
+        stem, suffix = file, ""
+    suffix = f".{suffix}" if suffix else ""
+    # Room for the stamp and `.rejected.csv` within the 255 bytes a file system allows one name.
+    stem = _truncated(stem, MAX_PART_BYTES - len(suffix.encode()))
+    return "/".join([*folders, f"{stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{suffix}"])
+
+
+def _safe_part(part: str) -> str:
+    part = re.sub(r"[\x00-\x1f\x7f\\\ud800-\udfff]", "_", part)
+    return "_" if part in ("", ".", "..") else part
+
+
+def _truncated(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 def migrate(rowgate: Rowgate, location: str, progress: Progress | None = None) -> list[IngestResult]:
@@ -217,7 +280,7 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
 
     load = retry_transient(finish)
     if load.rejected:
-        _write_rejected_file(rowgate, source)
+        _write_rejected_file(rowgate, source, load.started_at)
     if load.inserted:
         replay.redrive_children(rowgate, table.name)
     return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
@@ -263,15 +326,18 @@ def _let_go(rowgate: Rowgate, lease: Lease) -> None:
         release(conn, rowgate.metadata, lease)
 
 
-def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:
-    """rejected/<table>/<file>.rejected.csv: row number, the original cells, then the reasons."""
-    fields = list(source.table.field_names)
-    target = f"{REJECTED}/{source.table.name}/{PurePosixPath(source.name).name}.rejected.csv"
+def _write_rejected_file(rowgate: Rowgate, source: Source, load_started: datetime) -> None:
+    """rejected/<table>/<the file's processed name>.rejected.csv (a leading <table>/ folder not repeated):
+    row number, the original cells, then the reasons."""
+    fields, table = list(source.table.field_names), source.table.name
+    output = (source.output_name or processed_name(PurePosixPath(source.name).name)).removeprefix(f"{table}/")
+    target = f"{REJECTED}/{table}/{output}.rejected.csv"
     with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text)
         writer.writerow(["row_number", *fields, "errors"])
-        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name):
+        # Since this load started: an earlier file at the same path keeps its refusals to its own file.
+        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name, since=load_started):
             cells = json.loads(raw)
             cells = [cells.get(name) for name in fields] if isinstance(cells, dict) else cells
             errors = "; ".join(f"{e['code']}: {e['message']}" for e in json.loads(reasons))

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 CHUNK_BYTES = 4 * 1024 * 1024
+# A writer still at work uses a name like these, and renames the file when it is complete.
+TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~")
 
 
 class StorageError(Exception):
@@ -21,14 +23,16 @@ class StorageError(Exception):
 
 
 class Storage(Protocol):
-    def open_read(self, path: str) -> BinaryIO: ...  # seekable: Parquet reads its footer first
+    def open_read(self, path: str, version: str | None = None) -> BinaryIO: ...  # seekable (Parquet reads its footer first)
     def fingerprint(self, path: str) -> str: ...  # a hash of the bytes themselves
     def open_write(self, path: str): ...  # context manager yielding a binary writer; visible only on success
     def list(self, prefix: str) -> Iterator[str]: ...
+    def versions(self, prefix: str) -> Iterator[tuple[str, str]]: ...  # (path, version) of each file listed
+    def version(self, path: str) -> str | None: ...  # changes whenever the content may have; None: no such file
     def exists(self, path: str) -> bool: ...
     def size(self, path: str) -> int: ...
     def delete(self, path: str) -> None: ...
-    def move(self, source: str, target: str) -> None: ...
+    def move(self, source: str, target: str, version: str | None = None) -> None: ...  # only that version
     def describe(self) -> str: ...
 
 
@@ -48,6 +52,16 @@ def content_hash(stream: BinaryIO, copy_to: BinaryIO | None = None) -> str:
         if copy_to is not None:
             copy_to.write(block)
     return f"sha256:{digest.hexdigest()}"
+
+
+def is_temporary(path: str) -> bool:
+    """A name a writer uses while the file is incomplete: any part starting with `.`, or a temporary suffix."""
+    parts = path.strip("/").split("/")
+    return any(part.startswith(".") for part in parts) or parts[-1].lower().endswith(TEMPORARY_SUFFIXES)
+
+
+class Changed(StorageError):
+    """The file changed, or another run moved it, since the version this run read."""
 
 
 def split(path: str) -> tuple[str, str]:
@@ -71,7 +85,9 @@ class LocalStorage:
             raise StorageError(f"{path!r} leaves the storage folder")
         return file
 
-    def open_read(self, path: str) -> BinaryIO:
+    def open_read(self, path: str, version: str | None = None) -> BinaryIO:
+        if version is not None and self.version(path) != version:
+            raise Changed(f"{path} was replaced after it was listed")
         try:
             return self._file(path).open("rb")
         except (FileNotFoundError, IsADirectoryError):
@@ -104,6 +120,18 @@ class LocalStorage:
             if file.is_file() and name.startswith(rest) and not file.name.startswith(".partial-"):
                 yield f"{container}/{name}"
 
+    def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
+        for path in self.list(prefix):
+            if (version := self.version(path)) is not None:
+                yield path, version
+
+    def version(self, path: str) -> str | None:
+        try:
+            stat = self._file(path).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
     def exists(self, path: str) -> bool:
         return self._file(path).is_file()
 
@@ -113,10 +141,18 @@ class LocalStorage:
     def delete(self, path: str) -> None:
         self._file(path).unlink(missing_ok=True)
 
-    def move(self, source: str, target: str) -> None:
+    def move(self, source: str, target: str, version: str | None = None) -> None:
         destination = self._file(target)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(self._file(source), destination)
+        current = self.version(source)
+        if current is None:
+            raise Changed(f"{source} is no longer in {self.describe()}: another run moved it, or it was removed")
+        if version is not None and current != version:
+            raise Changed(f"{source} was replaced after it was read; the new file stays for its own run")
+        try:
+            os.rename(self._file(source), destination)  # atomic: of two runs moving it, one wins
+        except FileNotFoundError:
+            raise Changed(f"{source} is no longer in {self.describe()}: another run moved it") from None
 
 
 class BlobStorage:
@@ -138,15 +174,18 @@ class BlobStorage:
         container, name = split(path)
         return self.service.get_blob_client(container, name)
 
-    def open_read(self, path: str) -> BinaryIO:
+    def open_read(self, path: str, version: str | None = None) -> BinaryIO:
+        """Reads of one version: a blob replaced while it is read fails with Changed, never mixes two contents."""
         from azure.core.exceptions import ResourceNotFoundError
 
         blob = self._blob(path)
         try:
-            size = blob.get_blob_properties().size
+            properties = blob.get_blob_properties()
         except ResourceNotFoundError:
             raise StorageError(f"{path} does not exist in {self.describe()}") from None
-        return io.BufferedReader(_RangeStream(blob, size), buffer_size=CHUNK_BYTES)
+        if version is not None and properties.etag != version:
+            raise Changed(f"{path} was replaced after it was listed")
+        return io.BufferedReader(_RangeStream(blob, path, properties.size, properties.etag), buffer_size=CHUNK_BYTES)
 
     def fingerprint(self, path: str) -> str:
         """A hash of the bytes read. Never the blob's Content-MD5: any client that uploads can set it to
@@ -158,9 +197,10 @@ class BlobStorage:
     def open_write(self, path: str):
         container, _ = split(path)
         if container not in self._containers:
-            client = self.service.get_container_client(container)
-            if not client.exists():
-                client.create_container()
+            from azure.core.exceptions import ResourceExistsError
+
+            with suppress(ResourceExistsError):  # another run (or thread) created it first
+                self.service.get_container_client(container).create_container()
             self._containers.add(container)
         writer = _BlockWriter(self._blob(path))
         yield writer
@@ -174,6 +214,22 @@ class BlobStorage:
         for blob in client.list_blobs(name_starts_with=rest or None):
             yield f"{container}/{blob.name}"
 
+    def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
+        container, _, rest = prefix.strip("/").partition("/")
+        client = self.service.get_container_client(container)
+        if not client.exists():
+            return
+        for blob in client.list_blobs(name_starts_with=rest or None):
+            yield f"{container}/{blob.name}", blob.etag
+
+    def version(self, path: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self._blob(path).get_blob_properties().etag
+        except ResourceNotFoundError:
+            return None
+
     def exists(self, path: str) -> bool:
         return self._blob(path).exists()
 
@@ -186,19 +242,38 @@ class BlobStorage:
         with suppress(ResourceNotFoundError):
             self._blob(path).delete_blob()
 
-    def move(self, source: str, target: str) -> None:
-        # Stream through this process: works with any credential, including managed identity.
-        with self.open_read(source) as stream, self.open_write(target) as out:
-            shutil.copyfileobj(stream, out, CHUNK_BYTES)
-        self.delete(source)
+    def move(self, source: str, target: str, version: str | None = None) -> None:
+        """Copy, then delete the source only if it is still the version copied: a blob replaced meanwhile
+        stays for its own run, and of two runs moving one blob only one keeps its copy."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        current = self.version(source)
+        if current is None or (version is not None and current != version):
+            raise Changed(f"{source} changed or was moved by another run after it was read")
+        try:
+            # Stream through this process: works with any credential, including managed identity.
+            with self.open_read(source, current) as stream, self.open_write(target) as out:
+                shutil.copyfileobj(stream, out, CHUNK_BYTES)
+        except StorageError:
+            raise Changed(f"{source} changed or was moved by another run while it was copied") from None
+        try:
+            self._blob(source).delete_blob(etag=current, match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            if self.version(source) is None:
+                self.delete(target)  # another run moved it first: its copy is the one kept
+                raise Changed(f"{source} was moved by another run") from None
+            # Replaced after the copy: the copy is of the version this run processed; the new one stays.
 
 
 class _RangeStream(io.RawIOBase):
-    """A seekable stream over a blob that downloads only the ranges read."""
+    """A seekable stream over one version of a blob that downloads only the ranges read."""
 
-    def __init__(self, blob, size: int):
+    def __init__(self, blob, path: str, size: int, etag: str):
         self._blob = blob
+        self._path = path
         self._size = size
+        self._etag = etag
         self._position = 0
 
     def readable(self) -> bool:
@@ -219,7 +294,16 @@ class _RangeStream(io.RawIOBase):
         length = min(len(buffer), self._size - self._position)
         if length <= 0:
             return 0
-        data = self._blob.download_blob(offset=self._position, length=length).readall()
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            download = self._blob.download_blob(
+                offset=self._position, length=length, etag=self._etag, match_condition=MatchConditions.IfNotModified
+            )
+            data = download.readall()
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise Changed(f"{self._path} was replaced or removed while it was read") from None
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.errors import InputRefused
-from shared.ingest import ingest_local, ingest_stored
+from shared.ingest import ingest_local, ingest_stored, processed_name
 from shared.load import LoadBusy
 from shared.storage import content_hash
 
@@ -45,6 +46,16 @@ def load_parents(rowgate, tmp_path: Path) -> None:
 def write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
+
+
+def unstamped(paths) -> list[str]:
+    """Processed names without their UTC stamp (`x.20261122T070421123456Z.csv` -> `x.csv`), sorted."""
+    return sorted(re.sub(r"\.\d{8}T\d{12}Z(?=\.|$)", "", path) for path in paths)
+
+
+def land(storage, path: str, content: bytes) -> None:
+    with storage.open_write(path) as out:
+        out.write(content)
 
 
 def test_challenge_files_load_with_the_70_incomplete_rows_refused(rowgate, challenge):
@@ -227,8 +238,10 @@ def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challe
             out.write(src.read())
         ingest_stored(rowgate, f"landing/{name}.csv")
     assert list(storage.list("landing/")) == []
-    assert sorted(storage.list("archive/")) == ["archive/departments.csv", "archive/hired_employees.csv", "archive/jobs.csv"]
-    with storage.open_read("rejected/hired_employees/hired_employees.csv.rejected.csv") as stream:
+    assert unstamped(storage.list("archive/")) == ["archive/departments.csv", "archive/hired_employees.csv", "archive/jobs.csv"]
+    [refusals] = storage.list("rejected/")
+    assert unstamped([refusals]) == ["rejected/hired_employees/hired_employees.csv.rejected.csv"]
+    with storage.open_read(refusals) as stream:
         lines = stream.read().decode().splitlines()
     assert lines[0] == "row_number,id,name,datetime,department_id,job_id,errors"
     assert len(lines) == 71 and lines[1].startswith("2,2,Ty Hofer,2021-05-30T05:43:46Z,8,,constraint-error")
@@ -239,8 +252,10 @@ def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgat
         out.write(b"1,2\n")
     result = ingest_stored(rowgate, "landing/salaries.csv")
     assert result.status == "refused"
-    assert sorted(rowgate.storage.list("rejected/")) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
-    with rowgate.storage.open_read("rejected/salaries.csv.reason.txt") as stream:
+    [moved, reason] = sorted(rowgate.storage.list("rejected/"))
+    assert unstamped([moved, reason]) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
+    assert reason == f"{moved}.reason.txt"
+    with rowgate.storage.open_read(reason) as stream:
         assert "'salaries' is not a table" in stream.read().decode()
 
 
@@ -267,3 +282,136 @@ def test_a_file_another_live_run_is_loading_is_not_loaded_twice(rowgate, tmp_pat
     assert ingest_local(rowgate, path).inserted == 2
     with rowgate.engine.connect() as conn:
         assert conn.execute(sa.select(loads.c.claimed_by, loads.c.claimed_until)).one() == (None, None)
+
+
+@pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
+def landed(request, make_rowgate, tmp_path):
+    """A rowgate on SQLite whose landing is a local folder or an Azurite container."""
+    storage = str(tmp_path / "storage") if request.param == "local" else request.getfixturevalue("azurite_storage")
+    instance = make_rowgate(storage=storage)
+    yield instance
+    instance.engine.dispose()
+
+
+def read(storage, path: str) -> bytes:
+    with storage.open_read(path) as stream:
+        return stream.read()
+
+
+def test_a_second_file_at_the_same_landing_path_keeps_its_own_archive(landed):
+    """Regression: the second landing/jobs.csv replaced the first archive/jobs.csv."""
+    storage = landed.storage
+    for content in (b"1,Engineer\n", b"2,Analyst\n", b"1,Engineer\n"):  # the third: same bytes again
+        land(storage, "landing/jobs.csv", content)
+        ingest_stored(landed, "landing/jobs.csv")
+    archived = sorted(storage.list("archive/"))
+    assert unstamped(archived) == ["archive/jobs.csv"] * 3
+    assert sorted(read(storage, path) for path in archived) == [b"1,Engineer\n", b"1,Engineer\n", b"2,Analyst\n"]
+    assert count(landed, "jobs") == 2 and list(storage.list("landing/")) == []
+
+
+def test_a_second_file_at_the_same_path_lists_only_its_own_refusals(landed):
+    """Regression: the second landing/jobs.csv's rejected file repeated the first one's refusals."""
+    storage = landed.storage
+    for content in (b"1,Engineer\nx,bad\n", b"2,Analyst\ny,bad\n"):
+        land(storage, "landing/jobs.csv", content)
+        ingest_stored(landed, "landing/jobs.csv")
+    first, second = (read(storage, path).decode().splitlines()[1:] for path in sorted(storage.list("rejected/")))
+    assert [line.split(",")[:3] for line in first] == [["2", "x", "bad"]]
+    assert [line.split(",")[:3] for line in second] == [["2", "y", "bad"]]
+
+
+def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
+    """Regression: landing/a/hired_employees/x.csv and landing/b/hired_employees/x.csv wrote one rejected file."""
+    storage = landed.storage
+    land(storage, "landing/departments.csv", b"1,Sales\n")
+    land(storage, "landing/jobs.csv", b"1,Engineer\n")
+    ingest_stored(landed, "landing/departments.csv")
+    ingest_stored(landed, "landing/jobs.csv")
+    land(storage, "landing/a/hired_employees/x.csv", b"1,Ana,2021-01-01T00:00:00Z,1,1\n2,Bo,2021-01-01T00:00:00Z,9,1\n")
+    land(storage, "landing/b/hired_employees/x.csv", b"3,Cy,2021-01-01T00:00:00Z,1,1\n4,Di,not a time,1,1\n")
+    ingest_stored(landed, "landing/a/hired_employees/x.csv")
+    ingest_stored(landed, "landing/b/hired_employees/x.csv")
+    rejected = sorted(storage.list("rejected/"))
+    assert unstamped(rejected) == [
+        "rejected/hired_employees/a/hired_employees/x.csv.rejected.csv",
+        "rejected/hired_employees/b/hired_employees/x.csv.rejected.csv",
+    ]
+    first, second = (read(storage, path).decode().splitlines() for path in rejected)
+    assert [line.split(",")[:3] for line in first[1:]] == [["2", "2", "Bo"]] and "foreign-key" in first[1]
+    assert [line.split(",")[:3] for line in second[1:]] == [["2", "4", "Di"]] and "type-error" in second[1]
+    assert unstamped(storage.list("archive/a/")) == ["archive/a/hired_employees/x.csv"]
+    assert unstamped(storage.list("archive/b/")) == ["archive/b/hired_employees/x.csv"]
+    # Each archive and its rejected file carry the same stamp: they pair.
+    for folder in ("a", "b"):
+        [archive] = storage.list(f"archive/{folder}/")
+        assert f"rejected/hired_employees/{archive.removeprefix('archive/')}.rejected.csv" in rejected
+
+
+def test_processed_names_keep_folders_add_a_stamp_and_are_safe():
+    assert re.fullmatch(r"a/jobs/x\.\d{8}T\d{12}Z\.csv", processed_name("a/jobs/x.csv"))
+    assert re.fullmatch(r"jobs/no_extension\.\d{8}T\d{12}Z", processed_name("jobs/no_extension"))
+    assert re.fullmatch(r"_/_/jobs/a_b\.\d{8}T\d{12}Z\.csv", processed_name("../../jobs/a\nb.csv"))
+    long = processed_name("jobs/" + "é" * 200 + ".parquet")
+    assert len(f"{long.rsplit('/', 1)[1]}.rejected.csv".encode()) <= 255 and long.endswith(".parquet")
+    assert processed_name("jobs/x.csv") != processed_name("jobs/x.csv")
+
+
+def test_a_path_that_climbs_out_of_landing_is_refused_and_nothing_moves(rowgate):
+    land(rowgate.storage, "archive/jobs.csv", b"1,Engineer\n")
+    result = ingest_stored(rowgate, "landing/../archive/jobs.csv")
+    assert (result.status, count(rowgate, "jobs")) == ("refused", 0)
+    assert list(rowgate.storage.list("archive/")) == ["archive/jobs.csv"] and list(rowgate.storage.list("rejected/")) == []
+
+
+def test_a_landed_file_deleted_while_it_loads_is_loaded_once_and_not_archived(make_rowgate, tmp_path, monkeypatch):
+    import shared.ingest
+
+    rowgate = make_rowgate(chunk_rows=1000)
+    land(rowgate.storage, "landing/jobs.csv", "".join(f"{i},job {i}\n" for i in range(1, 20_001)).encode())
+    real_write_chunk, deleted = shared.ingest.write_chunk, []
+
+    def write_chunk_then_delete_the_file(*args, **kwargs):
+        real_write_chunk(*args, **kwargs)
+        if not deleted:
+            rowgate.storage.delete("landing/jobs.csv")  # the operator removes it while it loads
+            deleted.append(True)
+
+    monkeypatch.setattr(shared.ingest, "write_chunk", write_chunk_then_delete_the_file)
+    result = ingest_stored(rowgate, "landing/jobs.csv")
+    # The open file is read to its end: every row once; there is nothing left to archive.
+    assert (result.status, result.inserted, count(rowgate, "jobs")) == ("loaded", 20_000, 20_000)
+    assert "not archived by this run" in result.message
+    assert list(rowgate.storage.list("landing/")) == [] and list(rowgate.storage.list("archive/")) == []
+    assert ingest_stored(rowgate, "landing/jobs.csv").status == "gone"
+
+
+@pytest.mark.azurite
+@pytest.mark.parametrize("when", ["before it is opened", "while it is read"])
+def test_a_landed_blob_deleted_mid_ingest_ends_with_a_message_not_a_traceback(make_rowgate, azurite_storage, when):
+    rowgate = make_rowgate(storage=azurite_storage, chunk_rows=10_000)
+    storage = rowgate.storage
+    land(storage, "landing/jobs.csv", "".join(f"{i},job {i}\n" for i in range(1, 600_001)).encode())  # 10 MB: 3 ranges
+    real_open_read = storage.open_read
+
+    def open_read_and_delete(path, version=None):
+        if when == "before it is opened":
+            storage.delete(path)
+            return real_open_read(path, version)
+        stream = real_open_read(path, version)
+        real_read = stream.raw.readinto
+
+        def readinto(buffer):
+            read = real_read(buffer)
+            storage.delete(path)  # the first range is in; the blob goes before the next
+            return read
+
+        stream.raw.readinto = readinto
+        return stream
+
+    storage.open_read = open_read_and_delete
+    result = ingest_stored(rowgate, "landing/jobs.csv")
+    assert result.status == "gone" and "changed or removed while it was processed" in result.message
+    assert count(rowgate, "jobs") < 600_000
+    assert [list(storage.list(c)) for c in ("landing/", "archive/", "rejected/")] == [[], [], []]
+    rowgate.engine.dispose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.storage import CHUNK_BYTES, StorageError, open_storage
+from shared.storage import CHUNK_BYTES, Changed, StorageError, is_temporary, open_storage
 
 
 @pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
@@ -70,3 +72,71 @@ def test_fingerprint_names_the_content_not_the_path(storage):
     with storage.open_write("landing/c.csv") as out:
         out.write(b"2,Legal\n")
     assert storage.fingerprint("landing/a.csv") == storage.fingerprint("landing/b.csv") != storage.fingerprint("landing/c.csv")
+
+
+def write(storage, path: str, content: bytes) -> None:
+    with storage.open_write(path) as out:
+        out.write(content)
+
+
+def test_a_move_takes_only_the_version_that_was_read(storage):
+    write(storage, "landing/a.csv", b"1,Sales\n")
+    read_version = storage.version("landing/a.csv")
+    write(storage, "landing/a.csv", b"2,Legal\n")  # a new file at the same name, before the move
+    assert storage.version("landing/a.csv") != read_version
+    with pytest.raises(Changed, match="landing/a.csv"):
+        storage.move("landing/a.csv", "archive/a.csv", read_version)
+    assert list(storage.list("archive/")) == []
+    with storage.open_read("landing/a.csv") as stream:
+        assert stream.read() == b"2,Legal\n"
+
+
+def test_of_two_runs_moving_one_file_at_once_exactly_one_keeps_it(storage):
+    write(storage, "landing/a.csv", b"1,Sales\n" * 100_000)
+    version = storage.version("landing/a.csv")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def move(target: str) -> None:
+        barrier.wait()
+        try:
+            storage.move("landing/a.csv", target, version)
+            outcomes.append("moved")
+        except Changed:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=move, args=(f"archive/a.{n}.csv",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["lost", "moved"]
+    assert len(list(storage.list("archive/"))) == 1 and list(storage.list("landing/")) == []
+
+
+@pytest.mark.azurite
+def test_a_blob_replaced_while_it_is_read_fails_instead_of_mixing_two_contents(azurite_storage):
+    storage = open_storage(azurite_storage)
+    write(storage, "landing/big.csv", b"a" * (CHUNK_BYTES * 2))
+    with storage.open_read("landing/big.csv") as stream:
+        assert stream.read(10) == b"a" * 10
+        write(storage, "landing/big.csv", b"b" * (CHUNK_BYTES * 2))
+        with pytest.raises(Changed, match="replaced or removed while it was read"):
+            stream.read()
+
+
+@pytest.mark.parametrize(
+    ("path", "temporary"),
+    [
+        ("landing/jobs.csv", False),
+        ("landing/a/jobs/x.parquet", False),
+        ("landing/.jobs.csv", True),
+        ("landing/jobs.csv.part", True),
+        ("landing/jobs.csv.TMP", True),
+        ("landing/.staging/jobs.csv", True),
+        ("landing/jobs.csv~", True),
+        ("landing/jobs.csv.crdownload", True),
+    ],
+)
+def test_temporary_names(path, temporary):
+    assert is_temporary(path) is temporary
