@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import uuid
 
 import azure.functions as func
@@ -15,9 +16,14 @@ from functions.runtime import rowgate
 from shared import reports
 from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
 from shared.browse import MAX_PAGE, list_rejections, page_rows
-from shared.replay import replay
+from shared.replay import redrive_pending, replay
 
 bp = func.Blueprint()
+
+# Rows waiting for a parent that a request could not re-drive itself (over its share, a failed re-drive, a
+# parent restored or committed at the same moment) are picked up here. Every 10 minutes, not every minute:
+# each run reads the database, and a serverless Azure SQL database must stay idle long enough to pause.
+REDRIVE_SCHEDULE = "0 */10 * * * *"
 
 TABLE = param("table", {"type": "string"}, "a table of the data dictionary", where="path")
 YEAR = param("year", {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2021}, "the year of the hires")
@@ -202,3 +208,12 @@ def rejections(req: func.HttpRequest) -> func.HttpResponse:
 def replay_rejections(req: func.HttpRequest) -> func.HttpResponse:
     results = replay(rowgate(), req.params.get("table") or None)
     return json_response({"results": [vars(r) for r in results]})
+
+
+@bp.timer_trigger(arg_name="timer", schedule=REDRIVE_SCHEDULE)
+def redrive_timer(timer: func.TimerRequest) -> None:
+    """Re-drive the open rejections whose missing parent key exists now."""
+    results = redrive_pending(rowgate())
+    resolved = sum(r.resolved for r in results)
+    if resolved:
+        logging.info("re-drive timer: %d rows resolved of %d checked", resolved, sum(r.replayed for r in results))

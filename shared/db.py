@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mssql
 
 from shared.dictionary import Dictionary, Table
+from shared.errors import PARENT_KEY_LENGTH
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
@@ -164,9 +165,13 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("raw", sa.UnicodeText, nullable=False),
         sa.Column("reasons", sa.UnicodeText, nullable=False),
         sa.Column("retryable", sa.Boolean, nullable=False),
+        # The parent key an open retryable row waits for (errors.parent_key): a parent load re-drives only the
+        # rows naming its keys. NVARCHAR(300) keeps the index key far below SQL Server's 1,700 bytes.
+        sa.Column("missing_key", sa.Unicode(PARENT_KEY_LENGTH)),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("resolved_at", sa.DateTime),
         sa.Index("ix_rejections_open", "table_name", "resolved_at"),
+        sa.Index("ix_rejections_missing_key", "missing_key"),
         sa.Index("ix_rejections_source", "source", "row_number"),
     )
     return metadata

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 # The Frictionless error vocabulary, the subset rowgate reports.
@@ -37,8 +39,21 @@ class Refusal:
     row_number: int | None
     raw: dict | list
     errors: list[Error] = field(default_factory=list)
+    missing_key: str | None = None  # a parent key it waits for (parent_key), when refused for a missing one
 
     @property
     def retryable(self) -> bool:
         """Refused only for a parent key that may land later."""
         return all(error.code == FOREIGN_KEY for error in self.errors)
+
+
+PARENT_KEY_LENGTH = 300  # characters: rowgate_rejections.missing_key is indexed (SQL Server: 1,700-byte index keys)
+
+
+def parent_key(parent: str, fields: tuple[str, ...], values) -> str:
+    """How a rejection names the parent key it waits for, and a loaded parent names its keys: the same text
+    for the same key whichever side typed it; a hash when too long to index."""
+    values = values if isinstance(values, tuple) else (values,)
+    plain = [str(value.item() if hasattr(value, "item") else value) for value in values]
+    text = json.dumps([parent, list(fields), plain], ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= PARENT_KEY_LENGTH else "#" + hashlib.sha256(text.encode()).hexdigest()

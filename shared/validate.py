@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from shared.db import key_column, select_in_batches
 from shared.dictionary import Field, Table
-from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
+from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal, parent_key
 from shared.parse import Chunk
 
 ARROW_TYPES = {"integer": pa.int64(), "string": pa.string(), "datetime": pa.timestamp("us"), "date": pa.date32()}
@@ -206,9 +206,9 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     unchanged = np.zeros(rows.num_rows, dtype=bool)
     refused: list[Refusal] = []
 
-    def refuse(index: int, error: Error) -> None:
+    def refuse(index: int, error: Error, missing_key: str | None = None) -> None:
         keep[index] = False
-        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error]))
+        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
 
     for index, original in _repeats(keys):
         if _row(rows, index) == _row(rows, original):
@@ -243,16 +243,18 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
             continue
         for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
-            refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
+            refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
 
 def _merge(refused: list[Refusal]) -> list[Refusal]:
-    """One refusal per row, with all its key errors."""
+    """One refusal per row, with all its key errors. A row missing several parents waits for the last foreign
+    key's: parents loaded in the dictionary's order make it checked again once, when the last one lands."""
     by_row: dict[int, Refusal] = {}
     for refusal in refused:
         if refusal.row_number in by_row:
             by_row[refusal.row_number].errors.extend(refusal.errors)
+            by_row[refusal.row_number].missing_key = refusal.missing_key or by_row[refusal.row_number].missing_key
         else:
             by_row[refusal.row_number] = refusal
     return list(by_row.values())
