@@ -210,9 +210,11 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         keep[index] = False
         refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
 
+    copies = []  # (row, its first occurrence) for rows repeated with the same values: they share its fate
     for index, original in _repeats(keys):
         if _row(rows, index) == _row(rows, original):
             keep[index], unchanged[index] = False, True
+            copies.append((index, original))
         else:
             number = chunk.row_numbers[positions[original]]
             refuse(
@@ -244,19 +246,30 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
+    # A copy of a row refused against the database is refused too: counted unchanged, it would be nowhere.
+    first_refused = {refusal.row_number: refusal for refusal in _merge(refused)}
+    for index, original in copies:
+        first = first_refused.get(int(chunk.row_numbers[positions[original]]))
+        if first is not None:
+            unchanged[index] = False
+            refused.append(
+                Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), list(first.errors), first.missing_key)
+            )
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
 
 def _merge(refused: list[Refusal]) -> list[Refusal]:
-    """One refusal per row, with all its key errors. A row missing several parents waits for the last foreign
-    key's: parents loaded in the dictionary's order make it checked again once, when the last one lands."""
+    """One refusal per row, with all its key errors (new objects: the inputs stay as they were). A row missing
+    several parents waits for the last foreign key's: parents loaded in the dictionary's order make it checked
+    again once, when the last one lands."""
     by_row: dict[int, Refusal] = {}
     for refusal in refused:
-        if refusal.row_number in by_row:
-            by_row[refusal.row_number].errors.extend(refusal.errors)
-            by_row[refusal.row_number].missing_key = refusal.missing_key or by_row[refusal.row_number].missing_key
+        merged = by_row.get(refusal.row_number)
+        if merged is None:
+            by_row[refusal.row_number] = Refusal(refusal.row_number, refusal.raw, list(refusal.errors), refusal.missing_key)
         else:
-            by_row[refusal.row_number] = refusal
+            merged.errors.extend(refusal.errors)
+            merged.missing_key = refusal.missing_key or merged.missing_key
     return list(by_row.values())
 
 
