@@ -26,6 +26,7 @@ from shared.races import retry_key_races
 from shared.validate import CONVERTERS, validate
 
 REDRIVE_INLINE = 1000  # child rows a batch re-drives before it answers; the timer takes the rest
+KEY_PAGE = 10_000  # distinct waited-for keys read at a time by a sweep
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,14 @@ def redrive_children(rowgate, parent: str, loaded: pa.Table | None = None, limit
     results = []
     for child in rowgate.dictionary.children_of(parent):
         if loaded is None:
-            keys = _waiting_keys_present(rowgate, child, parent)
-        else:
-            keys = {
-                _loaded_key(parent, fk.parent_fields, loaded, i)
-                for fk in child.foreign_keys
-                if fk.parent == parent
-                for i in range(loaded.num_rows)
-            }
+            results.append(_redrive_waiting(rowgate, child, {parent}))
+            continue
+        keys = {
+            _loaded_key(parent, fk.parent_fields, loaded, i)
+            for fk in child.foreign_keys
+            if fk.parent == parent
+            for i in range(loaded.num_rows)
+        }
         results.append(redrive_keys(rowgate, child, keys, limit))
     return results
 
@@ -85,8 +86,7 @@ def redrive_pending(rowgate) -> list[ReplayResult]:
     for spec in rowgate.dictionary.dependency_order():
         if not spec.foreign_keys:
             continue
-        keys = set().union(*(_waiting_keys_present(rowgate, spec, parent) for parent in {fk.parent for fk in spec.foreign_keys}))
-        result = redrive_keys(rowgate, spec, keys)
+        result = _redrive_waiting(rowgate, spec, {fk.parent for fk in spec.foreign_keys})
         result.add(_replay(rowgate, spec, sa.and_(rejections.c.retryable == sa.true(), rejections.c.missing_key.is_(None))))
         results.append(result)
     return results
@@ -111,13 +111,27 @@ def _loaded_key(parent: str, fields: tuple[str, ...], loaded: pa.Table, index: i
     return parent_key(parent, fields, tuple(loaded.column(name)[index].as_py() for name in fields))
 
 
-def _waiting_keys_present(rowgate, child, parent: str) -> set[str]:
-    """The keys of `parent` that open rows of `child` wait for and that exist now."""
+def _redrive_waiting(rowgate, child, parents: set[str]) -> ReplayResult:
+    """The open rows of `child` waiting for a key of one of `parents` that exists now. The keys they wait for
+    are read a page at a time, so memory stays bounded however many rows wait."""
     rejections = rowgate.metadata.tables[REJECTIONS]
-    query = sa.select(rejections.c.missing_key).distinct().where(_open(rejections, child.name), rejections.c.missing_key.is_not(None))
-    with rowgate.engine.connect() as conn:
-        waiting = set(conn.execute(query).scalars())
-    return _present(rowgate, {key for key in waiting if key.startswith("#") or json.loads(key)[0] == parent})
+    result = ReplayResult(child.name)
+    after = ""
+    while True:
+        query = (
+            sa.select(rejections.c.missing_key)
+            .distinct()
+            .where(_open(rejections, child.name), rejections.c.missing_key > after)
+            .order_by(rejections.c.missing_key)
+            .limit(KEY_PAGE)
+        )
+        with rowgate.engine.connect() as conn:
+            page = list(conn.execute(query).scalars())
+        if not page:
+            return result
+        after = page[-1]
+        waiting = {key for key in page if key.startswith("#") or json.loads(key)[0] in parents}
+        result.add(redrive_keys(rowgate, child, _present(rowgate, waiting)))
 
 
 def _present(rowgate, keys: set[str]) -> set[str]:

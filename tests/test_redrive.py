@@ -85,7 +85,8 @@ def test_a_batch_redrives_at_most_its_share_and_the_timer_takes_the_rest(rowgate
     assert ids(rowgate, "hired_employees") == list(range(10)) and rejections(rowgate, "hired_employees") == []
 
 
-def test_the_timer_redrives_rows_whose_parent_arrived_without_a_redrive(rowgate):
+def test_the_timer_redrives_rows_whose_parent_arrived_without_a_redrive(rowgate, monkeypatch):
+    monkeypatch.setattr(shared.replay, "KEY_PAGE", 1)  # the waited-for keys read one page at a time
     insert_rows(rowgate, "jobs", [{"id": 1, "job": "Clerk"}])
     waiting_hires(rowgate, 30, range(5, 8))
     add_department_behind_the_apis_back(rowgate, 6)

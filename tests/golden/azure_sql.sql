@@ -148,6 +148,11 @@ FROM jobs) AS anon_1, (SELECT max(jobs.id) AS max_1
 FROM jobs) AS anon_2;
 
 -- Select
+SELECT DISTINCT TOP 10000 rowgate_rejections.missing_key
+FROM rowgate_rejections
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key > :missing_key_1 ORDER BY rowgate_rejections.missing_key;
+
+-- Select
 SELECT DISTINCT TOP 5 hired_employees.department_id
 FROM hired_employees
 WHERE hired_employees.department_id IS NOT NULL AND NOT (EXISTS (SELECT *
@@ -160,11 +165,6 @@ FROM hired_employees
 WHERE hired_employees.job_id IS NOT NULL AND NOT (EXISTS (SELECT *
 FROM rowgate_stage_jobs_run
 WHERE rowgate_stage_jobs_run.id = hired_employees.job_id));
-
--- Select
-SELECT DISTINCT rowgate_rejections.missing_key
-FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IS NOT NULL;
 
 -- Select
 SELECT TOP 10 hired_employees.id, hired_employees.name, hired_employees.datetime, hired_employees.department_id, hired_employees.job_id
