@@ -7,10 +7,12 @@ but not committed, a parent deleted as a restore does), then committing it while
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -21,17 +23,25 @@ from shared.settings import Settings
 from tests.api_host import live_host
 from tests.conftest import registered_functions
 
-pytestmark = pytest.mark.postgres
+
+@contextmanager
+def serving(monkeypatch, tmp_path, database_url: str):
+    settings = Settings(database_url=database_url, storage=str(tmp_path / "storage"))
+    with live_host(monkeypatch, settings) as (base, _host), httpx.Client(base_url=f"{base}/api", timeout=120) as client:
+        yield client
 
 
 @pytest.fixture
-def settings(tmp_path, postgres_url) -> Settings:
-    return Settings(database_url=postgres_url, storage=str(tmp_path / "storage"))
+def api(monkeypatch, tmp_path, postgres_url):
+    """A live dev host on PostgreSQL: the races below need a server that lets writers run at once."""
+    with serving(monkeypatch, tmp_path, postgres_url) as client:
+        yield client
 
 
 @pytest.fixture
-def api(monkeypatch, settings):
-    with live_host(monkeypatch, settings) as (url, _host), httpx.Client(base_url=f"{url}/api", timeout=60) as client:
+def any_api(monkeypatch, tmp_path, database_url):
+    """A live dev host on SQLite and on PostgreSQL."""
+    with serving(monkeypatch, tmp_path, database_url) as client:
         yield client
 
 
@@ -90,6 +100,7 @@ def race(api, held: Held, table: str, rows: list[dict]) -> httpx.Response:
     return answer[0]
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize(
     ("theirs", "status", "code"),
     [("Clerk", None, None), ("Lawyer", 1, "primary-key")],
@@ -112,6 +123,7 @@ def test_a_key_committed_after_our_check_is_checked_again_not_a_500(api, theirs,
     assert len(open_rejections("jobs")) == body["rejected"]
 
 
+@pytest.mark.postgres
 def test_a_batch_racing_a_parent_restore_refuses_the_row_for_its_parent_not_a_500(api):
     assert post(api, "departments", [{"id": 1, "department": "Sales"}, {"id": 5, "department": "Ops"}]).status_code == 200
     assert post(api, "jobs", [{"id": 1, "job": "Clerk"}]).status_code == 200
@@ -128,6 +140,7 @@ def test_a_batch_racing_a_parent_restore_refuses_the_row_for_its_parent_not_a_50
     assert [r["raw"]["id"] for r in open_rejections("hired_employees")] == ["2"]  # a batch logs its cells as text
 
 
+@pytest.mark.postgres
 def test_a_parent_whose_redrive_meets_a_child_key_committed_meanwhile_answers_its_own_outcome(api):
     """The parent commits, then its re-drive of a waiting child loses a key race: still a 200 for the parent."""
     post(api, "jobs", [{"id": 1, "job": "Clerk"}])
@@ -145,6 +158,7 @@ def test_a_parent_whose_redrive_meets_a_child_key_committed_meanwhile_answers_it
     assert conflict["raw"]["id"] == "1" and conflict["reasons"][0]["code"] == "primary-key"
 
 
+@pytest.mark.postgres
 def test_a_redrive_that_fails_after_the_commit_is_logged_and_retried_by_the_timer(api, monkeypatch, caplog):
     post(api, "jobs", [{"id": 1, "job": "Clerk"}])
     assert post(api, "hired_employees", [hire(1, 5)]).json()["rejected"] == 1
@@ -162,13 +176,14 @@ def test_a_redrive_that_fails_after_the_commit_is_logged_and_retried_by_the_time
     assert [r[0] for r in rows_of("hired_employees")] == [1] and open_rejections("hired_employees") == []
 
 
-CLIENTS, BATCHES, SEED = 16, 12, 8
+# The issue's run was 16 clients x 200 batches: ROWGATE_API_RACE_BATCHES=200 repeats it.
+CLIENTS, BATCHES, SEED = 16, int(os.environ.get("ROWGATE_API_RACE_BATCHES", "12")), int(os.environ.get("ROWGATE_API_RACE_SEED", "8"))
 
 
-def test_many_clients_with_overlapping_keys_get_no_500_and_every_row_lands_once(api):
+def test_many_clients_with_overlapping_keys_get_no_500_and_every_row_lands_once(any_api):
     """16 clients: departments with overlapping keys (same and other values), hires waiting for them, and the
     replay route, all at once. Afterwards every row is once in its table or once among the open rejections."""
-    assert post(api, "jobs", [{"id": 1, "job": "Clerk"}]).status_code == 200
+    assert post(any_api, "jobs", [{"id": 1, "job": "Clerk"}]).status_code == 200
     rng = random.Random(SEED)
     plans = []
     for client in range(CLIENTS):
@@ -185,7 +200,7 @@ def test_many_clients_with_overlapping_keys_get_no_500_and_every_row_lands_once(
 
     def send(plan):
         table, rows = plan
-        return plan, api.post("/rejections/replay") if table == "replay" else post(api, table, rows)
+        return plan, any_api.post("/rejections/replay") if table == "replay" else post(any_api, table, rows)
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(send, plans))
