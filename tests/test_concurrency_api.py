@@ -224,3 +224,14 @@ def test_many_clients_with_overlapping_keys_get_no_500_and_every_row_lands_once(
     assert len(loaded) == len(set(loaded)) and len(waiting) == len(set(waiting)) and not set(loaded) & set(waiting)
     assert set(loaded) == {i for i, d in hires.items() if d in departments}
     assert set(waiting) == {i for i, d in hires.items() if d not in departments}
+
+
+def test_the_same_batch_from_eight_clients_at_once_loads_once_and_logs_once(any_api):
+    rows = [{"id": 1, "department": "Sales"}, {"id": 2, "department": "Legal"}, {"id": "x", "department": "Bad id"}]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: post(any_api, "departments", rows), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text[:200] for a in answers]
+    bodies = [a.json() for a in answers]
+    assert sum(b["inserted"] for b in bodies) == 2 and all(b["inserted"] + b["unchanged"] == 2 and b["rejected"] == 1 for b in bodies)
+    assert rows_of("departments") == [(1, "Sales"), (2, "Legal")]
+    assert len(open_rejections("departments")) == 1
