@@ -7,6 +7,7 @@ the unit's checks see that commit and refuse the row with its reason (primary-ke
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,6 +17,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from shared.retry import retry_transient
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 KEY_RACES = 8  # each race needs a new commit of the same key inside our few milliseconds: 8 in a row do not happen
 
@@ -31,5 +34,11 @@ def is_key_race(error: BaseException) -> bool:
 def retry_key_races(work: Callable[[], T]) -> T:
     """Run `work` (opens and commits its own transaction) with retry_transient; when it loses a key race, run
     it again after a short random pause, up to KEY_RACES times."""
-    retrying = Retrying(retry=retry_if_exception(is_key_race), stop=stop_after_attempt(KEY_RACES), wait=wait_random(0, 0.05), reraise=True)
+    retrying = Retrying(
+        retry=retry_if_exception(is_key_race),
+        stop=stop_after_attempt(KEY_RACES),
+        wait=wait_random(0, 0.05),
+        before_sleep=lambda state: log.info("key race (attempt %d): checked again: %s", state.attempt_number, state.outcome.exception()),
+        reraise=True,
+    )
     return retrying(lambda: retry_transient(work))
