@@ -189,6 +189,16 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     """Insert typed rows inside the caller's transaction, the fastest way each dialect offers."""
     if rows.num_rows == 0:
         return
+    driver_error = conn.dialect.loaded_dbapi.Error
+    try:
+        _bulk_insert(conn, table, rows)
+    except driver_error as exc:
+        # The driver's cursor is used directly, past SQLAlchemy's wrapping: wrap its error the same way, so
+        # callers see sa.exc.IntegrityError (a key another run inserted first), OperationalError, ...
+        raise sa.exc.DBAPIError.instance(f"bulk insert into {table.name}", None, exc, driver_error) from exc
+
+
+def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     if conn.dialect.name == "postgresql":
         _copy_postgresql(conn, table, rows)
         return

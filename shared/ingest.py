@@ -7,16 +7,17 @@ import io
 import json
 import tempfile
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from shared import replay
+from shared import parse, replay
 from shared.context import Rowgate
 from shared.dictionary import Table
 from shared.errors import SOURCE_ERROR, Error, InputRefused, Refusal
@@ -40,7 +41,7 @@ class Source:
     table: Table
     suffix: str
     open: Callable[[], BinaryIO]
-    fingerprint: Callable[[], str] | None = None  # a hash of the content, the ledger's key; None: hash while spooling
+    in_place: bool = False  # a local file, read where it is; anything else is spooled once while it is hashed
 
 
 @dataclass
@@ -127,27 +128,48 @@ def ingest_local(rowgate: Rowgate, file: Path, table: str | None = None, progres
     if not file.is_file():
         raise InputRefused(f"{file}: no such file")
     spec, suffix = table_for(rowgate, file.as_posix(), table)
-    source = Source(str(file.resolve()), spec, suffix, lambda: file.open("rb"), lambda: _hash_file(file))
+    source = Source(str(file.resolve()), spec, suffix, lambda: file.open("rb"), in_place=True)
     return ingest(rowgate, source, progress)
 
 
-def _hash_file(file: Path) -> str:
-    with file.open("rb") as stream:
-        return content_hash(stream)
-
-
 def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -> IngestResult:
-    """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes."""
-    if source.fingerprint is not None:
-        # Hashing reads the file once before the load reads it again: cheap for a local file.
-        return _ingest(rowgate, source, source.open, source.fingerprint(), progress)
+    """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes.
+
+    The content's fingerprint is a hash of the bytes read here (never what storage says about them), taken
+    before the ledger decides and any row is written. A local file is hashed where it is and read again; a
+    stored one is read once, into a spool in the temporary folder, so the bytes loaded are the bytes hashed."""
     with tempfile.TemporaryDirectory(prefix="rowgate-") as folder:
-        # Stored files are read once, into a spool, hashing on the way: the fingerprint is of the bytes that are
-        # then loaded (not of what storage says they are), and the ledger decides before any row is written.
         spool = Path(folder) / "content"
-        with source.open() as stream, spool.open("wb") as out:
-            digest = content_hash(stream, copy_to=out)
-        return _ingest(rowgate, source, lambda: spool.open("rb"), digest, progress)
+        with source.open() as stream, nullcontext() if source.in_place else spool.open("wb") as out:
+            probe = _Probe(out)
+            digest = content_hash(stream, copy_to=probe)
+        if source.suffix == ".csv" and probe.longest >= parse.MAX_BLOCK_BYTES:
+            raise InputRefused(
+                f"a line is longer than {parse.MAX_BLOCK_BYTES // 2**20} MiB, the longest record rowgate reads; nothing was loaded"
+            )
+        read = source.open if source.in_place else lambda: spool.open("rb")
+        return _ingest(rowgate, source, read, digest, progress)
+
+
+class _Probe:
+    """Sees the bytes as they are hashed: copies them to the spool (when there is one) and measures the
+    longest line, so a CSV whose record cannot fit a parse block is refused before anything is written."""
+
+    def __init__(self, out: BinaryIO | None):
+        self.out, self.longest, self._open_line = out, 0, 0
+
+    def write(self, block: bytes) -> None:
+        if self.out is not None:
+            self.out.write(block)
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero((data == 10) | (data == 13))
+        if not len(ends):
+            self._open_line += len(block)
+        else:
+            inner = int(np.diff(ends).max()) - 1 if len(ends) > 1 else 0
+            self.longest = max(self.longest, self._open_line + int(ends[0]), inner)
+            self._open_line = len(block) - int(ends[-1]) - 1
+        self.longest = max(self.longest, self._open_line)
 
 
 def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], digest: str, progress: Progress | None) -> IngestResult:
@@ -219,18 +241,13 @@ def _commit(rowgate: Rowgate, source: Source, lease: Lease, rows_read: int, chec
 
 
 def _refuse_rest(rowgate: Rowgate, source: Source, lease: Lease, unreadable: Unreadable) -> None:
-    """The file became unreadable after rows were loaded: those stay, and every row not read is refused with
-    the reason (Parquet knows how many rows it holds; an unreadable CSV remainder is one record)."""
-    first = lease.rows_read + 1
-    last = max(first, unreadable.rows) if unreadable.rows is not None else first
-    step = rowgate.settings.chunk_rows
-    for start in range(first, last + 1, step):
-        end = min(last, start + step - 1)
-        refused = [
-            Refusal(number, {}, [Error(None, SOURCE_ERROR, f"row {number} could not be read: {unreadable}")])
-            for number in range(start, end + 1)
-        ]
-        _commit(rowgate, source, lease, end, lambda conn, refused=refused: Checked(pa.table({}), 0, refused))
+    """A CSV file became unreadable after rows were loaded: those stay, and what could not be read (which
+    cannot be split into records any more) is refused as one record, with the reason."""
+    number = lease.rows_read + 1
+    refused = [
+        Refusal(number, {}, [Error(None, SOURCE_ERROR, f"record {number} and the rest of the file could not be read: {unreadable}")])
+    ]
+    _commit(rowgate, source, lease, number, lambda conn: Checked(pa.table({}), 0, refused))
 
 
 def _let_go(rowgate: Rowgate, lease: Lease) -> None:

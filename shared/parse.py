@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shared.dictionary import Table
-from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, Error, InputRefused, Refusal
+from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
 
 BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
@@ -37,11 +37,8 @@ PARQUET_TYPES = {
 
 
 class Unreadable(InputRefused):
-    """The file cannot be read on from some point (damaged, a record too long): rows before it were read."""
-
-    def __init__(self, message: str, rows: int | None = None):
-        super().__init__(message)
-        self.rows = rows  # how many rows the whole file holds, when the format says (Parquet)
+    """A CSV file that cannot be read on from some record (a quote never closed, a record too long): the
+    records before it were read."""
 
 
 @dataclass
@@ -52,7 +49,15 @@ class Chunk:
     refused: list[Refusal] = field(default_factory=list)
 
     def raw_row(self, index: int) -> dict:
-        return {name: column[index].as_py() for name, column in self.columns.items()}
+        return {name: python_cell(column[index]) for name, column in self.columns.items()}
+
+
+def python_cell(scalar: pa.Scalar):
+    """A cell as Python holds it; as text when Python cannot (nanoseconds, years past 9999)."""
+    try:
+        return scalar.as_py()
+    except (ValueError, OverflowError):
+        return scalar.cast(pa.string()).as_py()
 
 
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
@@ -207,20 +212,32 @@ def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0)
     schema = parquet.schema_arrow
     _check_parquet_schema(schema, table)
     present = [f.name for f in table.fields if f.name in schema.names]
+    empty = {name: pa.array([], schema.field(name).type) for name in present}
     done = 0
-    try:
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=present):
-            start, done = done, done + batch.num_rows
-            if done <= skip:
-                continue
-            batch = batch.slice(max(0, skip - start))
-            first = max(start, skip) + 1
-            columns = {name: batch.column(name) for name in present}
-            yield Chunk(done, np.arange(first, first + batch.num_rows, dtype=np.int64), columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise Unreadable(f"the Parquet file is damaged after row {done}: {exc}", parquet.metadata.num_rows) from None
+    for group in range(parquet.num_row_groups):
+        first, size = done, parquet.metadata.row_group(group).num_rows
+        if first + size <= skip:
+            done += size
+            continue
+        try:
+            # One row group at a time: a damaged one refuses its own rows, and the groups after it still load.
+            for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=present):
+                start, done = done, done + batch.num_rows
+                if done <= skip:
+                    continue
+                batch = batch.slice(max(0, skip - start))
+                begin = max(start, skip) + 1
+                columns = {name: batch.column(name) for name in present}
+                yield Chunk(done, np.arange(begin, begin + batch.num_rows, dtype=np.int64), columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            last = first + size
+            reason = Error(None, SOURCE_ERROR, f"row group {group + 1} (rows {first + 1} to {last}) is damaged: {exc}")
+            for low in range(max(done, skip) + 1, last + 1, chunk_rows):
+                high = min(last, low + chunk_rows - 1)
+                yield Chunk(high, np.zeros(0, dtype=np.int64), empty, [Refusal(n, {}, [reason]) for n in range(low, high + 1)])
+            done = last
     if done == 0:
-        yield Chunk(0, np.zeros(0, dtype=np.int64), {name: pa.array([], schema.field(name).type) for name in present})
+        yield Chunk(0, np.zeros(0, dtype=np.int64), empty)
 
 
 def _check_parquet_schema(schema: pa.Schema, table: Table) -> None:
