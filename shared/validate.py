@@ -299,7 +299,13 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         missing = candidates - _existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
         if not missing:
             continue
-        for index in np.flatnonzero(eligible & np.isin(values, list(missing))):
+        # np.isin would read a list of tuples (a composite key) as a 2-D array and match nothing.
+        hit = (
+            np.fromiter((v in missing for v in values.tolist()), bool, len(values))
+            if values.dtype == object
+            else np.isin(values, list(missing))
+        )
+        for index in np.flatnonzero(eligible & hit):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
     # A copy of a row refused against the database is refused too: counted unchanged, it would be nowhere.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import numpy as np
 import sqlalchemy as sa
@@ -166,3 +167,51 @@ def test_parent_key_is_the_same_text_from_either_side_and_short_enough_to_index(
     long = parent_key("names", ("name",), "x" * 5000)
     assert long.startswith("#") and len(long) == 65
     assert parent_key("names", ("name",), "x" * 5000) == long != parent_key("names", ("name",), "x" * 4999)
+
+
+def test_composite_string_and_date_parent_keys_long_or_hostile_are_refused_and_found_again(make_rowgate, database_url, tmp_path):
+    """A composite foreign key refuses its rows (it once matched nothing and the insert failed); keys typed by
+    either side give the same text; one too long to index is hashed and still matches."""
+    resource = lambda name, fields, key, fks=(): {  # noqa: E731
+        "name": name,
+        "path": f"landing/{name}.csv",
+        "format": "csv",
+        "dialect": {"header": True},
+        "schema": {"fields": fields, "primaryKey": key, "foreignKeys": list(fks)},
+    }
+    code = {"name": "code", "type": "string", "constraints": {"required": True, "maxLength": 2000}}
+    day = {"name": "day", "type": "date", "constraints": {"required": True}}
+    descriptor = {
+        "name": "keys",
+        "resources": [
+            resource("codes", [code, day], ["code", "day"]),
+            resource(
+                "uses",
+                [{"name": "id", "type": "integer", "constraints": {"required": True}}, code, day],
+                ["id"],
+                [{"fields": ["code", "day"], "reference": {"resource": "codes", "fields": ["code", "day"]}}],
+            ),
+        ],
+    }
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    hostile = ["É\"'; DROP TABLE codes; --", "x" * 1500, " padded "]
+    uses = [{"id": i, "code": c, "day": "2024-02-29"} for i, c in enumerate(hostile)]
+    assert insert_rows(rowgate, "uses", uses).rejected == 3
+    keys = [row["missing_key"] for row in rejections(rowgate, "uses")]
+    assert keys[1].startswith("#") and all(len(k) <= 300 for k in keys)
+    assert insert_rows(rowgate, "codes", [{"code": c, "day": "2024-02-29"} for c in hostile[:2]]).inserted == 2
+    assert ids(rowgate, "uses") == [0, 1]
+    with rowgate.engine.begin() as conn:  # the last parent arrives without a re-drive: the timer finds it
+        conn.execute(rowgate.metadata.tables["codes"].insert().values(code=" padded ", day=date(2024, 2, 29)))
+    redrive_pending(rowgate)
+    assert ids(rowgate, "uses") == [0, 1, 2] and rejections(rowgate, "uses") == []
+    rowgate.engine.dispose()
+
+
+def test_the_redrive_timer_runs_every_ten_minutes():
+    from tests.conftest import registered_functions
+
+    timer = next(b for b in registered_functions()["redrive_timer"].get_bindings() if b.type == "timerTrigger")
+    assert timer.schedule == "0 */10 * * * *"
