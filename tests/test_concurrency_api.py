@@ -235,3 +235,23 @@ def test_the_same_batch_from_eight_clients_at_once_loads_once_and_logs_once(any_
     assert sum(b["inserted"] for b in bodies) == 2 and all(b["inserted"] + b["unchanged"] == 2 and b["rejected"] == 1 for b in bodies)
     assert rows_of("departments") == [(1, "Sales"), (2, "Legal")]
     assert len(open_rejections("departments")) == 1
+
+
+@pytest.mark.postgres
+def test_a_redrive_racing_a_parent_restore_leaves_the_row_waiting_not_a_crash(api):
+    post(api, "jobs", [{"id": 1, "job": "Clerk"}])
+    assert post(api, "hired_employees", [hire(1, 5)]).json()["rejected"] == 1
+    with runtime.rowgate().engine.begin() as conn:  # the parent arrives without a re-drive of its own
+        conn.exec_driver_sql("INSERT INTO departments VALUES (5, 'Ops')")
+    held = Held(["DELETE FROM departments WHERE id = 5"])  # a restore to a backup without it, not yet committed
+    outcome: list = []
+    timer = registered_functions()["redrive_timer"].get_user_function()
+    thread = threading.Thread(target=lambda: outcome.append(timer(None) or "done"))
+    thread.start()
+    held.wait_until_blocking()
+    held.commit()
+    thread.join(timeout=60)
+    assert outcome == ["done"]
+    assert rows_of("hired_employees") == []
+    [waiting] = open_rejections("hired_employees")
+    assert waiting["reasons"] == [{"field": "department_id", "code": "foreign-key", "message": "department_id 5 is not a departments.id"}]
