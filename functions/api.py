@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import uuid
 
 import azure.durable_functions as df
@@ -28,8 +29,14 @@ from functions.runtime import rowgate
 from shared import reports
 from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
 from shared.browse import MAX_PAGE, list_rejections, page_rows
+from shared.replay import redrive_pending
 
 bp = df.Blueprint()
+
+# Rows waiting for a parent that a request could not re-drive itself (over its share, a failed re-drive, a
+# parent restored or committed at the same moment) are picked up here. Every 10 minutes, not every minute:
+# each run reads the database, and a serverless Azure SQL database must stay idle long enough to pause.
+REDRIVE_SCHEDULE = "0 */10 * * * *"
 
 TABLE = param("table", {"type": "string"}, "a table of the data dictionary", where="path")
 YEAR = param("year", {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2021}, "the year of the hires")
@@ -214,3 +221,12 @@ async def replay_rejections(req: func.HttpRequest, client) -> func.HttpResponse:
         rowgate().dictionary.table(table)
     instance = await client.start_new("replay_job", None, {"table": table})
     return client.create_check_status_response(req, instance)
+
+
+@bp.timer_trigger(arg_name="timer", schedule=REDRIVE_SCHEDULE)
+def redrive_timer(timer: func.TimerRequest) -> None:
+    """Re-drive the open rejections whose missing parent key exists now."""
+    results = redrive_pending(rowgate())
+    resolved = sum(r.resolved for r in results)
+    if resolved:
+        logging.info("re-drive timer: %d rows resolved of %d checked", resolved, sum(r.replayed for r in results))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -13,11 +14,13 @@ from shared.context import Rowgate
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, InputRefused, Refusal
 from shared.load import DONE, close_load, open_load, write_chunk
 from shared.parse import Chunk
-from shared.replay import redrive_children
+from shared.races import retry_key_races
+from shared.replay import REDRIVE_INLINE, redrive_children, redrive_present
 from shared.validate import Checked, validate
 
 MAX_ROWS = 1000
 MAX_BYTES = 4 * 1024 * 1024  # a request body larger than this is refused before it is parsed
+log = logging.getLogger(__name__)
 # The JSON types each dictionary type accepts; strings are parsed like CSV cells.
 JSON_TYPES = {"integer": (int, str), "string": (str,), "datetime": (str,), "date": (str,)}
 
@@ -61,20 +64,40 @@ def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = Fa
     keep = np.array([not errors for errors in shape_errors])
     chunk = Chunk(len(rows), np.flatnonzero(keep), {name: column.filter(pa.array(keep)) for name, column in columns.items()}, refused)
     metadata = rowgate.metadata
-    with rowgate.engine.begin() as conn:
-        load = open_load(conn, metadata, table_name, source, f"sha256:{digest}")
-        checked = validate(conn, metadata, spec, chunk)
-        result = _result(table_name, rows, checked)
-        if atomic and checked.refused:
-            conn.rollback()
-            raise BatchRefused(result)
-        if load.status == DONE:  # a replayed batch: its refusals are logged already
-            checked.refused = []
-        write_chunk(conn, metadata, table_name, source, load.id, len(rows), checked)
-        close_load(conn, metadata, load.id)
-    if result.inserted:
-        redrive_children(rowgate, table_name)
-    return result
+
+    def attempt() -> Checked:
+        with rowgate.engine.begin() as conn:
+            load = open_load(conn, metadata, table_name, source, f"sha256:{digest}")
+            checked = validate(conn, metadata, spec, chunk)
+            if atomic and checked.refused:
+                conn.rollback()
+                raise BatchRefused(_result(table_name, rows, checked))
+            if load.status == DONE:  # a replayed batch: its refusals are logged already
+                checked.refused, logged = [], checked.refused
+            else:
+                logged = checked.refused
+            write_chunk(conn, metadata, table_name, source, load.id, len(rows), checked)
+            close_load(conn, metadata, load.id)
+            checked.refused = logged
+            return checked
+
+    # A key another request committed after our check, or a parent a restore removed: checked again.
+    checked = retry_key_races(attempt)
+    _redrive_after(rowgate, spec, checked)
+    return _result(table_name, rows, checked)
+
+
+def _redrive_after(rowgate: Rowgate, spec, checked: Checked) -> None:
+    """What was committed stands whatever happens here: a re-drive that fails is logged, and its rows stay open
+    for the re-drive timer, never turning the request into a failure."""
+    try:
+        if checked.rows.num_rows:
+            redrive_children(rowgate, spec.name, checked.rows, limit=REDRIVE_INLINE)
+        waiting = {refusal.missing_key for refusal in checked.refused if refusal.missing_key}
+        if waiting:
+            redrive_present(rowgate, spec.name, waiting)
+    except Exception:
+        log.exception("re-drive after a %s batch failed; the re-drive timer will retry its rows", spec.name)
 
 
 def _shape_errors(spec, row: dict) -> list[Error]:

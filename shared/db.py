@@ -21,6 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
+from shared.errors import PARENT_KEY_LENGTH
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
@@ -208,11 +209,15 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("raw", _TEXT, nullable=False),
         sa.Column("reasons", _TEXT, nullable=False),
         sa.Column("retryable", sa.Boolean, nullable=False),
+        # The parent key an open retryable row waits for (errors.parent_key): a parent load re-drives only the
+        # rows naming its keys. 300 characters (NVARCHAR(600), 1,200 bytes) keep the index key below SQL Server's 1,700.
+        sa.Column("missing_key", characters(PARENT_KEY_LENGTH)),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("resolved_at", sa.DateTime),
         sa.Index("ix_rejections_open", "table_name", "resolved_at"),
         # source (2,048 bytes) + row_number would pass SQL Server's 1,700-byte index key limit: index its digest.
         sa.Index("ix_rejections_source", "source_digest", "row_number"),
+        sa.Index("ix_rejections_missing_key", "missing_key"),
     )
     return metadata
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ class Refusal:
     row_number: int | None
     raw: dict | list
     errors: list[Error] = field(default_factory=list)
+    missing_key: str | None = None  # a parent key it waits for (parent_key), when refused for a missing one
 
     @property
     def retryable(self) -> bool:
@@ -51,3 +54,15 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f\\u2028\\u2029]")
 def printable(text: str) -> str:
     """Outside text (a blob name, a URL) as one log line: control characters escaped, so none can forge a line."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+PARENT_KEY_LENGTH = 300  # characters: rowgate_rejections.missing_key is indexed (SQL Server: 1,700-byte index keys)
+
+
+def parent_key(parent: str, fields: tuple[str, ...], values) -> str:
+    """How a rejection names the parent key it waits for, and a loaded parent names its keys: the same text
+    for the same key whichever side typed it; a hash when too long to index."""
+    values = values if isinstance(values, tuple) else (values,)
+    plain = [str(value.item() if hasattr(value, "item") else value) for value in values]
+    text = json.dumps([parent, list(fields), plain], ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= PARENT_KEY_LENGTH else "#" + hashlib.sha256(text.encode()).hexdigest()

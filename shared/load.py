@@ -185,6 +185,7 @@ def log_refusals(conn: sa.Connection, metadata: sa.MetaData, table: str, source:
                 "raw": json.dumps(refusal.raw, ensure_ascii=False, default=str),
                 "reasons": json.dumps([e.as_dict() for e in refusal.errors], ensure_ascii=False),
                 "retryable": refusal.retryable,
+                "missing_key": refusal.missing_key if refusal.retryable else None,
                 "created_at": created,
             }
             for refusal in refused

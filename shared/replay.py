@@ -1,18 +1,34 @@
-"""Replay: run logged rejections through validation again; rows that now pass are loaded and marked resolved."""
+"""Replay: run logged rejections through validation again; rows that now pass are loaded and marked resolved.
+
+A row refused only for missing parent keys is logged with one of them (missing_key, indexed). A parent load
+re-drives only the rows naming its new keys: a batch at most REDRIVE_INLINE of them before it answers; a
+file load, the replay route and the re-drive timer (functions/api.py) every open row whose key exists now.
+A row checked again while another parent is still missing is logged with that one instead.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from shared.db import REJECTIONS, bulk_insert
+from shared.db import LOOKUP_PARAMETERS, REJECTIONS, bulk_insert, select_by_keys
+from shared.errors import parent_key
 from shared.load import now
 from shared.parse import Chunk
-from shared.validate import validate
+from shared.races import retry_key_races
+from shared.validate import CONVERTERS, validate
+
+REDRIVE_INLINE = 1000  # child rows a batch re-drives before it answers; the timer takes the rest
+KEY_PAGE = 10_000  # distinct waited-for keys read at a time by a sweep
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,40 +38,165 @@ class ReplayResult:
     resolved: int = 0
     still_refused: int = 0
 
+    def add(self, other: ReplayResult) -> None:
+        self.replayed += other.replayed
+        self.resolved += other.resolved
+        self.still_refused += other.still_refused
+
 
 def replay(rowgate, table: str | None = None, retryable_only: bool = False) -> list[ReplayResult]:
     """Open rejections of one table (or all, parents first) validated again against the current data."""
     tables = [rowgate.dictionary.table(table)] if table else rowgate.dictionary.dependency_order()
-    return [_replay_table(rowgate, spec, retryable_only) for spec in tables]
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    which = rejections.c.retryable == sa.true() if retryable_only else sa.true()
+    return [_replay(rowgate, spec, which) for spec in tables]
 
 
-def redrive_children(rowgate, parent: str) -> list[ReplayResult]:
-    """After a parent loads: retry the child rows refused only because their parent key was missing."""
-    return [_replay_table(rowgate, child, retryable_only=True) for child in rowgate.dictionary.children_of(parent)]
+def redrive_children(rowgate, parent: str, loaded: pa.Table | None = None, limit: int | None = None) -> list[ReplayResult]:
+    """After parent rows load, re-drive the child rows refused for their keys: for `loaded` (the rows just
+    inserted) the rows naming them, at most `limit`; without, every open row whose parent key exists now."""
+    results = []
+    for child in rowgate.dictionary.children_of(parent):
+        if loaded is None:
+            results.append(_redrive_waiting(rowgate, child, {parent}))
+            continue
+        keys = {
+            _loaded_key(parent, fk.parent_fields, loaded, i)
+            for fk in child.foreign_keys
+            if fk.parent == parent
+            for i in range(loaded.num_rows)
+        }
+        results.append(redrive_keys(rowgate, child, keys, limit))
+    return results
 
 
-def _replay_table(rowgate, spec, retryable_only: bool) -> ReplayResult:
+def redrive_present(rowgate, table: str, keys: Iterable[str]) -> ReplayResult:
+    """Re-drive the rows of `table` waiting for those of `keys` that exist now. A batch calls it after logging
+    rows refused for a missing parent: a parent committed between our check and our commit found nothing to
+    re-drive, so this side does it (one of the two always sees the other's commit)."""
+    spec = rowgate.dictionary.table(table)
+    return redrive_keys(rowgate, spec, _present(rowgate, set(keys)))
+
+
+def redrive_pending(rowgate) -> list[ReplayResult]:
+    """Every open row waiting for a parent key that exists now, parents first: what the re-drive timer runs.
+    Also rows logged before missing_key existed (retryable, no key): checked once, they get their key."""
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    results = []
+    for spec in rowgate.dictionary.dependency_order():
+        if not spec.foreign_keys:
+            continue
+        result = _redrive_waiting(rowgate, spec, {fk.parent for fk in spec.foreign_keys})
+        result.add(_replay(rowgate, spec, sa.and_(rejections.c.retryable == sa.true(), rejections.c.missing_key.is_(None))))
+        results.append(result)
+    return results
+
+
+def redrive_keys(rowgate, spec, keys: set[str], limit: int | None = None) -> ReplayResult:
+    """The open rows of `spec` waiting for one of `keys`, validated again; at most `limit` of them."""
     rejections = rowgate.metadata.tables[REJECTIONS]
     result = ReplayResult(spec.name)
-    after = 0
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), LOOKUP_PARAMETERS):
+        left = None if limit is None else limit - result.replayed
+        if left is not None and left <= 0:
+            break
+        result.add(_replay(rowgate, spec, rejections.c.missing_key.in_(ordered[start : start + LOOKUP_PARAMETERS]), left))
+    if limit is not None and result.replayed >= limit:
+        log.info("%s: re-drove %d rows, the most one request does; the re-drive timer takes the rest", spec.name, result.replayed)
+    return result
+
+
+def _loaded_key(parent: str, fields: tuple[str, ...], loaded: pa.Table, index: int) -> str:
+    return parent_key(parent, fields, tuple(loaded.column(name)[index].as_py() for name in fields))
+
+
+def _redrive_waiting(rowgate, child, parents: set[str]) -> ReplayResult:
+    """The open rows of `child` waiting for a key of one of `parents` that exists now. The keys they wait for
+    are read a page at a time, so memory stays bounded however many rows wait."""
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    result = ReplayResult(child.name)
+    after = ""
     while True:
         query = (
-            sa.select(rejections.c.id, rejections.c.raw)
-            .where(rejections.c.table_name == spec.name, rejections.c.resolved_at.is_(None), rejections.c.id > after)
-            .order_by(rejections.c.id)
-            .limit(rowgate.settings.chunk_rows)
+            sa.select(rejections.c.missing_key)
+            .distinct()
+            .where(_open(rejections, child.name), rejections.c.missing_key > after)
+            .order_by(rejections.c.missing_key)
+            .limit(KEY_PAGE)
         )
-        if retryable_only:
-            query = query.where(rejections.c.retryable == sa.true())  # T-SQL has IS only for NULL
-        with rowgate.engine.begin() as conn:
-            batch = [(row_id, json.loads(raw)) for row_id, raw in conn.execute(query)]
-            if not batch:
-                return result
-            after = batch[-1][0]
-            # Rows refused for their shape (a list of cells) cannot be mapped to fields; they stay open.
-            batch = [(row_id, raw) for row_id, raw in batch if isinstance(raw, dict)]
-            if batch:
-                _replay_batch(conn, rowgate.metadata, spec, batch, result)
+        with rowgate.engine.connect() as conn:
+            page = list(conn.execute(query).scalars())
+        if not page:
+            return result
+        after = page[-1]
+        waiting = {key for key in page if key.startswith("#") or json.loads(key)[0] in parents}
+        result.add(redrive_keys(rowgate, child, _present(rowgate, waiting)))
+
+
+def _present(rowgate, keys: set[str]) -> set[str]:
+    """Those of `keys` whose parent row exists. A hashed (over-long) key cannot be looked up: it counts as
+    present, so its rows are validated again, which is the real check."""
+    present = {key for key in keys if key.startswith("#")}
+    wanted: dict[tuple[str, tuple[str, ...]], list[list[str]]] = defaultdict(list)
+    for key in keys - present:
+        parent, fields, values = json.loads(key)
+        wanted[(parent, tuple(fields))].append(values)
+    with rowgate.engine.connect() as conn:
+        for (parent, fields), values in wanted.items():
+            present |= _existing(conn, rowgate.metadata.tables[parent], rowgate.dictionary.table(parent), fields, values)
+    return present
+
+
+def _existing(conn: sa.Connection, table: sa.Table, spec, fields: tuple[str, ...], values: list[list[str]]) -> set[str]:
+    """parent_key of each row of `table` among `values` (text, typed here as validation types them)."""
+    typed = []
+    for position, name in enumerate(fields):
+        column, bad = CONVERTERS[spec.field(name).type](pa.array([v[position] for v in values], pa.string()), True)[:2]
+        typed.append([None if bad[i] else value for i, value in enumerate(column.to_pylist())])
+    candidates = {key for key in zip(*typed) if None not in key}
+    columns = [table.c[name] for name in fields]
+    lookup = [key[0] for key in candidates] if len(columns) == 1 else list(candidates)
+    return {parent_key(spec.name, fields, tuple(row)) for row in select_by_keys(conn, sa.select(*columns), columns, lookup)}
+
+
+def _open(rejections: sa.Table, table: str) -> sa.ColumnElement:
+    return sa.and_(rejections.c.table_name == table, rejections.c.resolved_at.is_(None))
+
+
+def _replay(rowgate, spec, which: sa.ColumnElement, limit: int | None = None) -> ReplayResult:
+    """The open rejections of `spec` matching `which`, a page per transaction, each page locked while it is
+    checked: two re-drives of the same rows wait for each other, and the second sees the first's outcome."""
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    result = ReplayResult(spec.name)
+    after, seen = 0, 0
+    while limit is None or seen < limit:
+        size = rowgate.settings.chunk_rows if limit is None else min(rowgate.settings.chunk_rows, limit - seen)
+        query = (
+            sa.select(rejections.c.id, rejections.c.raw)
+            .where(_open(rejections, spec.name), which, rejections.c.id > after)
+            .order_by(rejections.c.id)
+            .limit(size)
+            .with_for_update()  # PostgreSQL: FOR UPDATE; SQLite takes the write lock at BEGIN anyway
+            .with_hint(rejections, "WITH (UPDLOCK, ROWLOCK)", "mssql")  # SQL Server's spelling: SQLAlchemy emits none
+        )
+
+        def page(query=query) -> tuple[int, int, ReplayResult]:
+            with rowgate.engine.begin() as conn:
+                rows = [(row_id, json.loads(raw)) for row_id, raw in conn.execute(query)]
+                done = ReplayResult(spec.name)
+                # Rows refused for their shape (a list of cells) cannot be mapped to fields; they stay open.
+                mapped = [(row_id, raw) for row_id, raw in rows if isinstance(raw, dict)]
+                if mapped:
+                    _replay_batch(conn, rowgate.metadata, spec, mapped, done)
+                return (rows[-1][0] if rows else None), len(rows), done
+
+        last, count, done = retry_key_races(page)
+        if last is None:
+            break
+        after, seen = last, seen + count
+        result.add(done)
+    return result
 
 
 def _replay_batch(conn: sa.Connection, metadata: sa.MetaData, spec, batch: list, result: ReplayResult) -> None:
@@ -70,13 +211,19 @@ def _replay_batch(conn: sa.Connection, metadata: sa.MetaData, spec, batch: list,
     resolved = [int(row_id) for row_id in ids if int(row_id) not in refused]
     by_id = rejections.update().where(rejections.c.id == sa.bindparam("row_id"))
     if resolved:
-        conn.execute(by_id.values(resolved_at=now()), [{"row_id": row_id} for row_id in resolved])
+        conn.execute(by_id.values(resolved_at=now(), missing_key=None), [{"row_id": row_id} for row_id in resolved])
     if refused:
         updates = [
-            {"row_id": row_id, "reasons": json.dumps([e.as_dict() for e in r.errors], ensure_ascii=False), "retryable": r.retryable}
+            {
+                "row_id": row_id,
+                "reasons": json.dumps([e.as_dict() for e in r.errors], ensure_ascii=False),
+                "retryable": r.retryable,
+                "missing_key": r.missing_key if r.retryable else None,
+            }
             for row_id, r in refused.items()
         ]
-        conn.execute(by_id.values(reasons=sa.bindparam("reasons"), retryable=sa.bindparam("retryable")), updates)
+        values = {name: sa.bindparam(name) for name in ("reasons", "retryable", "missing_key")}
+        conn.execute(by_id.values(**values), updates)
     result.replayed += len(ids)
     result.resolved += len(resolved)
     result.still_refused += len(refused)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
-from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
+from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal, parent_key
 from shared.parse import Chunk, python_cell
 
 ARROW_TYPES = {"integer": pa.int64(), "string": pa.string(), "datetime": pa.timestamp("us"), "date": pa.date32()}
@@ -277,13 +277,15 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     unchanged = np.zeros(rows.num_rows, dtype=bool)
     refused: list[Refusal] = []
 
-    def refuse(index: int, error: Error) -> None:
+    def refuse(index: int, error: Error, missing_key: str | None = None) -> None:
         keep[index] = False
-        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error]))
+        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
 
+    copies = []  # (row, its first occurrence) for rows repeated with the same values: they share its fate
     for index, original in _repeats(keys):
         if _row(rows, index) == _row(rows, original):
             keep[index], unchanged[index] = False, True
+            copies.append((index, original))
         else:
             number = chunk.row_numbers[positions[original]]
             refuse(
@@ -315,7 +317,16 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
             continue
         for index in np.flatnonzero(eligible & _among(values, missing)):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
-            refuse(index, Error(fk.fields[0], FOREIGN_KEY, message))
+            refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
+    # A copy of a row refused against the database is refused too: counted unchanged, it would be nowhere.
+    first_refused = {refusal.row_number: refusal for refusal in _merge(refused)}
+    for index, original in copies:
+        first = first_refused.get(int(chunk.row_numbers[positions[original]]))
+        if first is not None:
+            unchanged[index] = False
+            refused.append(
+                Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), list(first.errors), first.missing_key)
+            )
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
 
@@ -327,13 +338,17 @@ def _among(values: np.ndarray, keys: set) -> np.ndarray:
 
 
 def _merge(refused: list[Refusal]) -> list[Refusal]:
-    """One refusal per row, with all its key errors."""
+    """One refusal per row, with all its key errors (new objects: the inputs stay as they were). A row missing
+    several parents waits for the last foreign key's: parents loaded in the dictionary's order make it checked
+    again once, when the last one lands."""
     by_row: dict[int, Refusal] = {}
     for refusal in refused:
-        if refusal.row_number in by_row:
-            by_row[refusal.row_number].errors.extend(refusal.errors)
+        merged = by_row.get(refusal.row_number)
+        if merged is None:
+            by_row[refusal.row_number] = Refusal(refusal.row_number, refusal.raw, list(refusal.errors), refusal.missing_key)
         else:
-            by_row[refusal.row_number] = refusal
+            merged.errors.extend(refusal.errors)
+            merged.missing_key = refusal.missing_key or merged.missing_key
     return list(by_row.values())
 
 

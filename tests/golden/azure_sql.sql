@@ -1,20 +1,14 @@
--- CreateIndex
-CREATE INDEX ix_rejections_open ON rowgate_rejections (table_name, resolved_at);
-
--- CreateIndex
-CREATE INDEX ix_rejections_source ON rowgate_rejections (source_digest, row_number);
-
 -- CreateTable
 CREATE TABLE categories (
 	category_id BIGINT NOT NULL,
-	category_name NVARCHAR(510) NOT NULL,
+	category_name NVARCHAR(255) NOT NULL,
 	CONSTRAINT pk_categories PRIMARY KEY (category_id)
 );
 
 -- CreateTable
 CREATE TABLE courses (
 	course_id BIGINT NOT NULL,
-	course_name NVARCHAR(510) NOT NULL,
+	course_name NVARCHAR(255) NOT NULL,
 	category_id BIGINT NOT NULL,
 	level_id BIGINT NOT NULL,
 	start_date DATETIME2 NOT NULL,
@@ -26,14 +20,14 @@ CREATE TABLE courses (
 -- CreateTable
 CREATE TABLE departments (
 	id BIGINT NOT NULL,
-	department NVARCHAR(510) NOT NULL,
+	department NVARCHAR(255) NOT NULL,
 	CONSTRAINT pk_departments PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE hired_employees (
 	id BIGINT NOT NULL,
-	name NVARCHAR(510) NOT NULL,
+	name NVARCHAR(255) NOT NULL,
 	datetime DATETIME2 NOT NULL,
 	department_id BIGINT NOT NULL,
 	job_id BIGINT NOT NULL,
@@ -45,22 +39,22 @@ CREATE TABLE hired_employees (
 -- CreateTable
 CREATE TABLE jobs (
 	id BIGINT NOT NULL,
-	job NVARCHAR(510) NOT NULL,
+	job NVARCHAR(255) NOT NULL,
 	CONSTRAINT pk_jobs PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE levels (
 	level_id BIGINT NOT NULL,
-	level_name NVARCHAR(510) NOT NULL,
+	level_name NVARCHAR(255) NOT NULL,
 	CONSTRAINT pk_levels PRIMARY KEY (level_id)
 );
 
 -- CreateTable
 CREATE TABLE rowgate_loads (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(256) NOT NULL,
-	source NVARCHAR(2048) NOT NULL,
+	table_name NVARCHAR(128) NOT NULL,
+	source NVARCHAR(1024) NOT NULL,
 	content_hash VARCHAR(80) NOT NULL,
 	status VARCHAR(16) NOT NULL,
 	rows_read BIGINT NOT NULL,
@@ -69,7 +63,7 @@ CREATE TABLE rowgate_loads (
 	rejected BIGINT NOT NULL,
 	started_at DATETIME NOT NULL,
 	finished_at DATETIME NULL,
-	claimed_by NVARCHAR(510) NULL,
+	claimed_by NVARCHAR(255) NULL,
 	claimed_until DATETIME NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_loads_content UNIQUE (table_name, content_hash)
@@ -78,13 +72,13 @@ CREATE TABLE rowgate_loads (
 -- CreateTable
 CREATE TABLE rowgate_rejections (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(256) NOT NULL,
-	source NVARCHAR(2048) NOT NULL,
-	source_digest VARCHAR(64) NOT NULL,
+	table_name NVARCHAR(128) NOT NULL,
+	source NVARCHAR(1024) NOT NULL,
 	row_number BIGINT NULL,
-	raw NVARCHAR(max) NOT NULL,
-	reasons NVARCHAR(max) NOT NULL,
+	raw NTEXT NOT NULL,
+	reasons NTEXT NOT NULL,
 	retryable BIT NOT NULL,
+	missing_key NVARCHAR(300) NULL,
 	created_at DATETIME NOT NULL,
 	resolved_at DATETIME NULL,
 	PRIMARY KEY (id)
@@ -93,13 +87,13 @@ CREATE TABLE rowgate_rejections (
 -- CreateTable
 CREATE TABLE rowgate_stage_departments_run (
 	id BIGINT NULL,
-	department NVARCHAR(510) NULL
+	department NVARCHAR(255) NULL
 );
 
 -- CreateTable
 CREATE TABLE rowgate_stage_jobs_run (
 	id BIGINT NULL,
-	job NVARCHAR(510) NULL
+	job NVARCHAR(255) NULL
 );
 
 -- Delete
@@ -136,7 +130,7 @@ WHERE jobs.id = rowgate_stage_jobs_run.id));
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
 
 -- Insert
-INSERT INTO rowgate_rejections (id, table_name, source, source_digest, row_number, raw, reasons, retryable, created_at, resolved_at) VALUES (:id, :table_name, :source, :source_digest, :row_number, :raw, :reasons, :retryable, :created_at, :resolved_at);
+INSERT INTO rowgate_rejections (id, table_name, source, row_number, raw, reasons, retryable, missing_key, created_at, resolved_at) VALUES (:id, :table_name, :source, :row_number, :raw, :reasons, :retryable, :missing_key, :created_at, :resolved_at);
 
 -- Select
 SELECT (SELECT min(departments.id) AS min_1
@@ -152,6 +146,11 @@ FROM hired_employees) AS anon_2;
 SELECT (SELECT min(jobs.id) AS min_1
 FROM jobs) AS anon_1, (SELECT max(jobs.id) AS max_1
 FROM jobs) AS anon_2;
+
+-- Select
+SELECT DISTINCT TOP 10000 rowgate_rejections.missing_key
+FROM rowgate_rejections
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key > :missing_key_1 ORDER BY rowgate_rejections.missing_key;
 
 -- Select
 SELECT DISTINCT TOP 5 hired_employees.department_id
@@ -173,9 +172,14 @@ FROM hired_employees
 WHERE hired_employees.id > :id_1 ORDER BY hired_employees.id;
 
 -- Select
-SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.created_at, rowgate_rejections.resolved_at
+SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at
 FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
+
+-- Select
+SELECT TOP 1000 rowgate_rejections.id, rowgate_rejections.raw
+FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IN (:missing_key_1_1) AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
 -- Select
 SELECT TOP 5 anon_1.course_id, anon_1.course_name, anon_1.category, anon_1.level, anon_1.start_date
@@ -185,13 +189,13 @@ WHERE anon_1.category = :category_1 AND anon_1.level = :level_1 ORDER BY anon_1.
 
 -- Select
 SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
-FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 AND rowgate_rejections.retryable = 1 ORDER BY rowgate_rejections.id;
+FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
 -- Select
 SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
-FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
+FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IN (:missing_key_1_1, :missing_key_1_2, :missing_key_1_3, :missing_key_1_4, :missing_key_1_5, :missing_key_1_6, :missing_key_1_7, :missing_key_1_8, :missing_key_1_9, :missing_key_1_10, :missing_key_1_11, :missing_key_1_12, :missing_key_1_13, :missing_key_1_14, :missing_key_1_15, :missing_key_1_16, :missing_key_1_17, :missing_key_1_18, :missing_key_1_19, :missing_key_1_20, :missing_key_1_21, :missing_key_1_22, :missing_key_1_23, :missing_key_1_24, :missing_key_1_25, :missing_key_1_26, :missing_key_1_27, :missing_key_1_28, :missing_key_1_29, :missing_key_1_30, :missing_key_1_31, :missing_key_1_32, :missing_key_1_33, :missing_key_1_34, :missing_key_1_35, :missing_key_1_36, :missing_key_1_37, :missing_key_1_38, :missing_key_1_39, :missing_key_1_40, :missing_key_1_41, :missing_key_1_42, :missing_key_1_43, :missing_key_1_44, :missing_key_1_45, :missing_key_1_46, :missing_key_1_47, :missing_key_1_48, :missing_key_1_49, :missing_key_1_50, :missing_key_1_51, :missing_key_1_52, :missing_key_1_53, :missing_key_1_54, :missing_key_1_55, :missing_key_1_56, :missing_key_1_57, :missing_key_1_58, :missing_key_1_59, :missing_key_1_60, :missing_key_1_61, :missing_key_1_62, :missing_key_1_63, :missing_key_1_64, :missing_key_1_65, :missing_key_1_66, :missing_key_1_67, :missing_key_1_68, :missing_key_1_69, :missing_key_1_70, :missing_key_1_71, :missing_key_1_72, :missing_key_1_73, :missing_key_1_74, :missing_key_1_75, :missing_key_1_76, :missing_key_1_77, :missing_key_1_78, :missing_key_1_79, :missing_key_1_80, :missing_key_1_81, :missing_key_1_82, :missing_key_1_83, :missing_key_1_84, :missing_key_1_85, :missing_key_1_86, :missing_key_1_87, :missing_key_1_88, :missing_key_1_89, :missing_key_1_90, :missing_key_1_91, :missing_key_1_92, :missing_key_1_93, :missing_key_1_94, :missing_key_1_95, :missing_key_1_96, :missing_key_1_97, :missing_key_1_98, :missing_key_1_99, :missing_key_1_100, :missing_key_1_101, :missing_key_1_102, :missing_key_1_103, :missing_key_1_104, :missing_key_1_105, :missing_key_1_106, :missing_key_1_107, :missing_key_1_108, :missing_key_1_109, :missing_key_1_110, :missing_key_1_111, :missing_key_1_112, :missing_key_1_113, :missing_key_1_114, :missing_key_1_115, :missing_key_1_116, :missing_key_1_117, :missing_key_1_118, :missing_key_1_119, :missing_key_1_120, :missing_key_1_121, :missing_key_1_122, :missing_key_1_123, :missing_key_1_124, :missing_key_1_125, :missing_key_1_126, :missing_key_1_127, :missing_key_1_128, :missing_key_1_129, :missing_key_1_130, :missing_key_1_131, :missing_key_1_132, :missing_key_1_133, :missing_key_1_134, :missing_key_1_135, :missing_key_1_136, :missing_key_1_137, :missing_key_1_138, :missing_key_1_139, :missing_key_1_140, :missing_key_1_141, :missing_key_1_142, :missing_key_1_143, :missing_key_1_144, :missing_key_1_145, :missing_key_1_146, :missing_key_1_147, :missing_key_1_148, :missing_key_1_149, :missing_key_1_150, :missing_key_1_151, :missing_key_1_152, :missing_key_1_153, :missing_key_1_154, :missing_key_1_155, :missing_key_1_156, :missing_key_1_157, :missing_key_1_158, :missing_key_1_159, :missing_key_1_160, :missing_key_1_161, :missing_key_1_162, :missing_key_1_163, :missing_key_1_164, :missing_key_1_165, :missing_key_1_166, :missing_key_1_167, :missing_key_1_168, :missing_key_1_169, :missing_key_1_170, :missing_key_1_171, :missing_key_1_172) AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
 -- Select
 SELECT anon_1.department, anon_1.job, anon_1.q1, anon_1.q2, anon_1.q3, anon_1.q4
@@ -236,7 +240,7 @@ WHERE rowgate_loads.id = :id_1;
 -- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
-WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
+WHERE rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
 
 -- Select
 WITH hires AS
@@ -275,10 +279,10 @@ UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:c
 UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
-UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable WHERE rowgate_rejections.id = :row_id;
+UPDATE rowgate_rejections SET missing_key=:missing_key, resolved_at=:resolved_at WHERE rowgate_rejections.id = :row_id;
 
 -- Update
-UPDATE rowgate_rejections SET resolved_at=:resolved_at WHERE rowgate_rejections.id = :row_id;
+UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable, missing_key=:missing_key WHERE rowgate_rejections.id = :row_id;
 
 -- backup read
 SELECT categories.category_id, categories.category_name
