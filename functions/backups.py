@@ -41,10 +41,16 @@ def create_backups(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="backups", methods=["GET"])
-@document("Backups, newest first, with time, rows and size", [TABLE_QUERY], responses={200: "Backups"})
+@document(
+    "Backups, newest first, with time, rows and size, and the sets they form (one snapshot each; complete or not)",
+    [TABLE_QUERY],
+    responses={200: "Backups"},
+)
 @handled
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response({"backups": [i.as_dict() for i in backup.list_backups(rowgate(), req.params.get("table"))]})
+    core = rowgate()
+    infos = backup.list_backups(core, req.params.get("table"))
+    return json_response({"backups": [i.as_dict() for i in infos], "sets": [s.as_dict() for s in backup.backup_sets(core)]})
 
 
 @bp.route(route="tables/{table}/restore", methods=["POST"])
