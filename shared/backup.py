@@ -110,8 +110,9 @@ def backup(rowgate: Rowgate, tables: list[str] | None = None, progress: Callable
     at = stamp()
     with snapshot(rowgate.engine) as conn:
         infos = [write_backup(rowgate, conn, spec, at, progress) for spec in specs]
+    keep = complete_set_paths(rowgate)
     for spec in specs:
-        prune(rowgate, spec.name)
+        prune(rowgate, spec.name, keep)
     return infos
 
 
@@ -245,10 +246,13 @@ def _seal(scratch: BinaryIO, checksum: str) -> None:
     scratch.write(checksum.encode())
 
 
-def prune(rowgate: Rowgate, table: str) -> list[str]:
-    """Keep the newest N backups of a table (ROWGATE_BACKUP_RETENTION); return what was deleted."""
+def prune(rowgate: Rowgate, table: str, keep: set[str] | None = None) -> list[str]:
+    """Keep the newest N backups of a table (ROWGATE_BACKUP_RETENTION), and its backup in the newest complete
+    set, which `restore --all` needs however many single-table backups came after; return what was deleted."""
+    if keep is None:
+        keep = complete_set_paths(rowgate)
     names = sorted(rowgate.storage.list(f"{BACKUPS}/{table}/"))
-    doomed = names[: max(0, len(names) - rowgate.settings.max_retained_backups)]
+    doomed = [name for name in names[: max(0, len(names) - rowgate.settings.max_retained_backups)] if name not in keep]
     for name in doomed:
         rowgate.storage.delete(name)
     return doomed
@@ -295,6 +299,13 @@ def _readable(rowgate: Rowgate, path: str) -> bool:
             return META["checksum"] in fastavro.reader(stream).metadata
         except Exception:
             return False
+
+
+def complete_set_paths(rowgate: Rowgate) -> set[str]:
+    try:
+        return set(newest_complete_set(rowgate).backups.values())
+    except BackupNotFound:
+        return set()
 
 
 def newest_complete_set(rowgate: Rowgate, at: str | None = None) -> BackupSet:

@@ -429,3 +429,61 @@ def test_a_restore_refuses_while_a_load_of_the_table_is_running(hires):
     with pytest.raises(RestoreConflict, match="being loaded from elsewhere:big.csv by another-host:1") as refused:
         restore(rowgate, "hired_employees")
     assert refused.value.status == 409
+
+
+def test_retention_keeps_the_newest_complete_set_whatever_came_after(make_rowgate):
+    rowgate = make_rowgate(max_retained_backups=2)
+    insert_rows(rowgate, "jobs", [{"id": 1, "job": "J"}])
+    backup(rowgate)
+    for _ in range(3):
+        time.sleep(0.002)
+        backup(rowgate, ["jobs"])
+    [whole] = [s for s in backup_sets(rowgate) if s.complete]
+    assert len(list_backups(rowgate, "jobs")) == 3, "the two newest, and the one of the complete set"
+    assert restore_all(rowgate)[0].backup.endswith(f"{whole.at}.avro")
+
+
+def test_the_http_listing_shows_sets_and_marks_incomplete_ones(make_rowgate, monkeypatch):
+    rowgate = make_rowgate()
+    insert_rows(rowgate, "jobs", [{"id": 1, "job": "J"}])
+    backup(rowgate)
+    time.sleep(0.002)
+    backup(rowgate, ["jobs"])
+    for name, variable in ENVIRONMENT.items():
+        monkeypatch.setenv(variable, str(getattr(rowgate.settings, name)))
+    runtime.rowgate.cache_clear()
+    try:
+        handler = registered_functions()["list_backups"].get_user_function()
+        answer = json.loads(handler(func.HttpRequest("GET", "/api/backups", body=b"")).get_body())
+    finally:
+        runtime.rowgate().engine.dispose()
+        runtime.rowgate.cache_clear()
+    partial, whole = answer["sets"]
+    assert (partial["complete"], partial["tables"], whole["complete"], whole["missing"]) == (False, ["jobs"], True, [])
+    assert {(b["table"], b["set_complete"]) for b in answer["backups"] if b["created"] == partial["at"]} == {("jobs", False)}
+
+
+@pytest.mark.postgres
+def test_a_restore_whose_connection_is_killed_midway_is_retried_and_completes(make_rowgate, postgres_url, monkeypatch):
+    rowgate = make_rowgate(postgres_url)
+    insert_rows(rowgate, "departments", [{"id": i, "department": f"D{i}"} for i in range(1, 51)])
+    backup(rowgate, ["departments"])
+    insert_rows(rowgate, "departments", [{"id": 99, "department": "later"}])
+    admin = sa.create_engine(postgres_url)
+    locks, attempts = restore_module.lock_tables, []
+
+    def terminated_once(conn, *args):
+        attempts.append(1)
+        if len(attempts) == 1:  # the first attempt loses its server process after staging, mid-transaction
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with admin.begin() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        return locks(conn, *args)
+
+    monkeypatch.setattr(restore_module, "lock_tables", terminated_once)
+    try:
+        result = restore(rowgate, "departments")
+    finally:
+        admin.dispose()
+    assert len(attempts) == 2 and (result.rows, result.deleted) == (50, 1)
+    assert len(rows_of(rowgate, "departments")) == 50
