@@ -18,14 +18,14 @@ TABLE_QUERY = param("table", {"type": "string"}, "only this table")
 
 
 def _backup_errors(function):
-    """A backup that is missing, damaged or would orphan rows: 404, 422 or 409, with the reason."""
+    """A backup that is missing, damaged or would orphan rows (or the table is busy): 404, 422 or 409, with the reason."""
 
     @functools.wraps(function)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         try:
             return function(req)
         except backup.BackupError as exc:
-            raise HttpError(exc.status, {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup"), str(exc)) from None
+            raise HttpError(exc.status, exc.code, str(exc)) from None
 
     return wrapper
 

@@ -36,13 +36,15 @@ META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "create
 
 
 class BackupError(Exception):
-    """A backup that cannot be found or used; `status` is what the API answers."""
+    """A backup that cannot be found or used; `status` and `code` are what the API answers."""
 
     status = 422
+    code = "invalid-backup"
 
 
 class BackupNotFound(BackupError):
     status = 404
+    code = "not-found"
 
 
 @dataclass

@@ -48,9 +48,16 @@ DAYS = (-719162, 2932896)
 
 
 class RestoreConflict(BackupError):
-    """The restore would leave child rows without their parent, or the tables are busy with a load."""
+    """The restore would leave child rows without their parent."""
 
     status = 409
+    code = "would-orphan"
+
+
+class RestoreBusy(RestoreConflict):
+    """A load into a restored table is running, or the tables changed under the restore: try again later."""
+
+    code = "busy"
 
 
 @dataclass
@@ -105,7 +112,7 @@ def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult
                 except sa.exc.IntegrityError as exc:
                     if is_transient(exc):
                         raise
-                    raise RestoreConflict(f"the tables changed while restoring ({_first_line(exc)}); nothing changed, try again") from None
+                    raise RestoreBusy(f"the tables changed while restoring ({_first_line(exc)}); nothing changed, try again") from None
         finally:
             _drop(conn, staged.values())
 
@@ -160,7 +167,7 @@ def _drop(conn: sa.Connection, stages) -> None:
     with suppress(sa.exc.DBAPIError):
         if conn.in_transaction():
             conn.rollback()
-        with conn.begin():
+        with conn.execution_options(sqlite_begin="DEFERRED").begin():  # temporary tables only: no write lock
             for stage in stages:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_quoted(conn, stage)}")
 
@@ -327,7 +334,7 @@ def _refuse_running_loads(conn: sa.Connection, rowgate: Rowgate, names: list[str
     )
     for running in conn.execute(query):
         if not _dead_here(running.claimed_by or ""):
-            raise RestoreConflict(
+            raise RestoreBusy(
                 f"{running.table_name} is being loaded from {running.source} by {running.claimed_by}; restore once that load ends"
             )
 

@@ -487,3 +487,25 @@ def test_a_restore_whose_connection_is_killed_midway_is_retried_and_completes(ma
         admin.dispose()
     assert len(attempts) == 2 and (result.rows, result.deleted) == (50, 1)
     assert len(rows_of(rowgate, "departments")) == 50
+
+
+def test_two_restores_of_a_table_at_once_both_finish_and_agree(hires):
+    rowgate, _ = hires
+    expected = rows_of(rowgate, "hired_employees")
+    insert_rows(rowgate, "hired_employees", [HIRE | {"id": i} for i in range(500, 600)])
+    results, failures = [], []
+
+    def run():
+        try:
+            results.append(restore(rowgate, "hired_employees"))
+        except Exception as exc:  # noqa: BLE001 - counted: there must be none
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(results) == 2
+    assert sorted(r.deleted for r in results) == [0, 100], "one removed the later rows, the other found nothing to do"
+    assert rows_of(rowgate, "hired_employees") == expected
