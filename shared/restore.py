@@ -353,11 +353,13 @@ def undo_loads(conn: sa.Connection, metadata: sa.MetaData, table: str, meta: dic
     else:  # a backup written before its header named its loads: go by the time it was taken
         undone = [row for row in rows if row.finished_at is None or row.finished_at >= taken]
     for row in undone:
-        conn.execute(
-            rejections.delete().where(
-                rejections.c.table_name == table, rejections.c.source == row.source, rejections.c.created_at >= row.started_at
-            )
+        # Rejections name their source, not their load: the load's are those of its source logged while it ran.
+        logged = rejections.delete().where(
+            rejections.c.table_name == table, rejections.c.source == row.source, rejections.c.created_at >= row.started_at
         )
+        if row.finished_at is not None:
+            logged = logged.where(rejections.c.created_at <= row.finished_at)
+        conn.execute(logged)
         conn.execute(loads.delete().where(loads.c.id == row.id))
     conn.execute(rejections.update().where(rejections.c.table_name == table, rejections.c.resolved_at >= taken).values(resolved_at=None))
     return len(undone)
