@@ -25,7 +25,7 @@ def open_rowgate(settings: Settings) -> Rowgate:
     rowgate = Rowgate(
         settings=settings,
         dictionary=data,
-        engine=db.create_engine(settings.database_url),
+        engine=db.create_engine(settings.database_url, settings.lease_seconds),
         metadata=db.build_metadata(data),
         storage=storage.open_storage(settings.storage),
     )

@@ -68,19 +68,36 @@ def require_odbc_driver(name: str = SQL_SERVER_DRIVER) -> None:
         raise RuntimeError(f"the ODBC driver {name!r} is not installed (installed: {installed}); install Microsoft's msodbcsql18 package")
 
 
-def create_engine(url: str) -> sa.Engine:
+def create_engine(url: str, lease_seconds: int = 120) -> sa.Engine:
     """An engine for the URL; SQLite gets its folder, foreign keys on and WAL; SQL Server its driver check
-    and pyodbc's fast_executemany (parameters sent as arrays, not row by row)."""
+    and pyodbc's fast_executemany (parameters sent as arrays, not row by row); PostgreSQL a bound on time idle
+    inside a transaction. Every pooled connection is pinged before use, so one dropped by the server (a
+    failover, a restart, pg_terminate_backend) is replaced instead of failing the next unit of work."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("mssql+pyodbc"):
         require_odbc_driver()
-        return sa.create_engine(url, fast_executemany=True)
-    engine = sa.create_engine(url)
+        return sa.create_engine(url, fast_executemany=True, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
+    if engine.dialect.name == "postgresql":
+        # A process stopped or hung inside a transaction (SIGSTOP, a frozen instance) would hold its row locks
+        # for ever, and a run taking its load over would wait on them. Half the lease: no rowgate transaction
+        # sits idle between statements for more than a few seconds, and the server ends a stalled one (and
+        # frees its locks) before its lease runs out, so a successor never waits on a dead holder.
+        idle_ms = max(1000, lease_seconds * 500)
+        sa.event.listen(engine, "connect", lambda connection, _record: _postgres_session(connection, idle_ms))
     return engine
+
+
+def _postgres_session(dbapi_connection, idle_ms: int) -> None:
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {int(idle_ms)}")
+    dbapi_connection.autocommit = autocommit
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

@@ -13,6 +13,7 @@ CONSTRAINT_ERROR = "constraint-error"
 PRIMARY_KEY = "primary-key"
 FOREIGN_KEY = "foreign-key"
 ENCODING_ERROR = "encoding-error"
+SOURCE_ERROR = "source-error"  # the row could not be read at all: the file is damaged from there on
 
 
 class InputRefused(Exception):

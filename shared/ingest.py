@@ -5,26 +5,34 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from collections.abc import Callable
-from contextlib import suppress
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from shared import replay
+import numpy as np
+import pyarrow as pa
+import sqlalchemy as sa
+
+from shared import parse, replay
 from shared.context import Rowgate
 from shared.dictionary import Table
-from shared.errors import InputRefused
-from shared.load import DONE, LoadBusy, claim, close_load, open_load, refusals_of, release, write_chunk
-from shared.parse import read_csv, read_parquet
+from shared.errors import SOURCE_ERROR, Error, InputRefused, Refusal
+from shared.load import DONE, Lease, LoadBusy, claim, close_load, create_load, hold, open_load, refusals_of, release, write_chunk
+from shared.parse import Unreadable, read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
+from shared.retry import retry_transient
 from shared.storage import content_hash
-from shared.validate import check_keys, check_values
+from shared.validate import Checked, check_keys, check_values
 
 LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]
+KEY_RACES = 5  # times a chunk is checked again after another run inserted one of its keys first
 
 
 @dataclass
@@ -33,7 +41,7 @@ class Source:
     table: Table
     suffix: str
     open: Callable[[], BinaryIO]
-    fingerprint: Callable[[], str]  # a hash of the content: the ledger's key
+    in_place: bool = False  # a local file, read where it is; anything else is spooled once while it is hashed
 
 
 @dataclass
@@ -77,7 +85,7 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
         return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
     try:
         table, suffix = table_for(rowgate, name)
-        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path), lambda: storage.fingerprint(path)))
+        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path)))
     except InputRefused as refused:
         if landed:
             with storage.open_write(f"{REJECTED}/{name}.reason.txt") as out:
@@ -120,41 +128,91 @@ def ingest_local(rowgate: Rowgate, file: Path, table: str | None = None, progres
     if not file.is_file():
         raise InputRefused(f"{file}: no such file")
     spec, suffix = table_for(rowgate, file.as_posix(), table)
-    source = Source(str(file.resolve()), spec, suffix, lambda: file.open("rb"), lambda: _hash_file(file))
+    source = Source(str(file.resolve()), spec, suffix, lambda: file.open("rb"), in_place=True)
     return ingest(rowgate, source, progress)
 
 
-def _hash_file(file: Path) -> str:
-    with file.open("rb") as stream:
-        return content_hash(stream)
-
-
 def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -> IngestResult:
-    """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes."""
+    """Load one file chunk by chunk; the same content again changes nothing, a crashed run resumes.
+
+    The content's fingerprint is a hash of the bytes read here (never what storage says about them), taken
+    before the ledger decides and any row is written. A local file is hashed where it is and read again; a
+    stored one is read once, into a spool in the temporary folder, so the bytes loaded are the bytes hashed."""
+    with tempfile.TemporaryDirectory(prefix="rowgate-") as folder:
+        spool = Path(folder) / "content"
+        with source.open() as stream, nullcontext() if source.in_place else spool.open("wb") as out:
+            probe = _Probe(out)
+            digest = content_hash(stream, copy_to=probe)
+        if source.suffix == ".csv" and probe.longest >= parse.MAX_BLOCK_BYTES:
+            raise InputRefused(
+                f"a line is longer than {parse.MAX_BLOCK_BYTES // 2**20} MiB, the longest record rowgate reads; nothing was loaded"
+            )
+        read = source.open if source.in_place else lambda: spool.open("rb")
+        return _ingest(rowgate, source, read, digest, progress)
+
+
+class _Probe:
+    """Sees the bytes as they are hashed: copies them to the spool (when there is one) and measures the
+    longest line, so a CSV whose record cannot fit a parse block is refused before anything is written."""
+
+    def __init__(self, out: BinaryIO | None):
+        self.out, self.longest, self._open_line = out, 0, 0
+
+    def write(self, block: bytes) -> None:
+        if self.out is not None:
+            self.out.write(block)
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero((data == 10) | (data == 13))
+        if not len(ends):
+            self._open_line += len(block)
+        else:
+            inner = int(np.diff(ends).max()) - 1 if len(ends) > 1 else 0
+            self.longest = max(self.longest, self._open_line + int(ends[0]), inner)
+            self._open_line = len(block) - int(ends[-1]) - 1
+        self.longest = max(self.longest, self._open_line)
+
+
+def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], digest: str, progress: Progress | None) -> IngestResult:
     engine, metadata, table = rowgate.engine, rowgate.metadata, source.table
-    digest = source.fingerprint()  # before the transaction: hashing a big file must not hold the database
-    with engine.begin() as conn:
-        load = open_load(conn, metadata, table.name, source.name, digest)
-        if load.status != DONE:
-            claim(conn, metadata, load)
-    if load.status == DONE:
+    length = timedelta(seconds=rowgate.settings.lease_seconds)
+
+    def start() -> tuple[sa.Row, Lease | None]:
+        create_load(engine, metadata, table.name, source.name, digest)
+        with engine.begin() as conn:
+            load = open_load(conn, metadata, table.name, source.name, digest)
+            return load, (claim(conn, metadata, load, length) if load.status != DONE else None)
+
+    load, lease = retry_transient(start)
+    if lease is None:
         message = f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}"
         return IngestResult(source.name, table.name, "already-loaded", unchanged=load.inserted + load.unchanged, message=message)
+    resume = lease.rows_read
     try:
-        with source.open() as stream:
-            chunks = READERS[source.suffix](stream, table, rowgate.settings.chunk_rows, skip=load.rows_read)
-            # Parsing and value checks need no database, so the next chunk's run beside this one's load.
-            for typed in prefetch(check_values(table, chunk) for chunk in chunks):
-                with engine.begin() as conn:
-                    checked = check_keys(conn, metadata, table, typed)
-                    write_chunk(conn, metadata, table.name, source.name, load.id, typed.chunk.rows_read, checked)
-                if progress:
-                    progress(len(typed.chunk.row_numbers) + len(typed.chunk.refused))
+        try:
+            with read() as stream:
+                chunks = READERS[source.suffix](stream, table, rowgate.settings.chunk_rows, skip=resume)
+                # Chunks a killed run already committed are skipped whole: they write nothing, not even progress.
+                fresh = (chunk for chunk in chunks if chunk.rows_read > resume)
+                # Parsing and value checks need no database, so the next chunk's run beside this one's load.
+                for typed in prefetch(check_values(table, chunk) for chunk in fresh):
+                    _commit(
+                        rowgate, source, lease, typed.chunk.rows_read, lambda conn, typed=typed: check_keys(conn, metadata, table, typed)
+                    )
+                    if progress:
+                        progress(len(typed.chunk.row_numbers) + len(typed.chunk.refused))
+        except Unreadable as unreadable:
+            if lease.rows_read == 0:
+                raise  # nothing written yet: the file is refused whole
+            _refuse_rest(rowgate, source, lease, unreadable)
     except BaseException:
-        _let_go(rowgate, load.id)
+        _let_go(rowgate, lease)
         raise
-    with engine.begin() as conn:
-        load = close_load(conn, metadata, load.id)
+
+    def finish() -> sa.Row:
+        with engine.begin() as conn:
+            return close_load(conn, metadata, lease)
+
+    load = retry_transient(finish)
     if load.rejected:
         _write_rejected_file(rowgate, source)
     if load.inserted:
@@ -162,13 +220,44 @@ def ingest(rowgate: Rowgate, source: Source, progress: Progress | None = None) -
     return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
 
 
-def _let_go(rowgate: Rowgate, load_id: int) -> None:
+def _commit(rowgate: Rowgate, source: Source, lease: Lease, rows_read: int, check: Callable[[sa.Connection], Checked]) -> None:
+    """One chunk in one transaction, fenced by the lease; run again on transient errors, and checked again when
+    another run inserted one of its keys after our check (the database's constraint is the arbiter)."""
+    metadata = rowgate.metadata
+
+    def attempt() -> None:
+        with rowgate.engine.begin() as conn:
+            if hold(conn, metadata, lease, rows_read):
+                write_chunk(conn, metadata, source.table.name, source.name, lease, rows_read, check(conn))
+
+    for race in range(1, KEY_RACES + 1):
+        try:
+            retry_transient(attempt)
+            break
+        except sa.exc.IntegrityError:
+            if race == KEY_RACES:
+                raise
+    lease.rows_read = rows_read
+
+
+def _refuse_rest(rowgate: Rowgate, source: Source, lease: Lease, unreadable: Unreadable) -> None:
+    """A CSV file became unreadable after rows were loaded: those stay, and what could not be read (which
+    cannot be split into records any more) is refused as one record, with the reason."""
+    number = lease.rows_read + 1
+    refused = [
+        Refusal(number, {}, [Error(None, SOURCE_ERROR, f"record {number} and the rest of the file could not be read: {unreadable}")])
+    ]
+    _commit(rowgate, source, lease, number, lambda conn: Checked(pa.table({}), 0, refused))
+
+
+def _let_go(rowgate: Rowgate, lease: Lease) -> None:
     """After a failed run: a load that wrote nothing leaves no ledger row (a fixed file or dictionary can take
-    the content again), and the lease is released so a retry need not wait for it to run out."""
+    the content again), and the lease is released so a retry need not wait for it to run out. Both only while
+    this run still holds the load."""
     loads = rowgate.metadata.tables["rowgate_loads"]
     with suppress(Exception), rowgate.engine.begin() as conn:  # best effort: the run's own error is what matters
-        conn.execute(loads.delete().where(loads.c.id == load_id, loads.c.rows_read == 0))
-        release(conn, rowgate.metadata, load_id)
+        conn.execute(loads.delete().where(loads.c.id == lease.load_id, loads.c.rows_read == 0, loads.c.claimed_by == lease.token))
+        release(conn, rowgate.metadata, lease)
 
 
 def _write_rejected_file(rowgate: Rowgate, source: Source) -> None:

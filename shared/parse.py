@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from shared.dictionary import Table
-from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, Error, InputRefused, Refusal
+from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
 
 BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
@@ -36,6 +36,11 @@ PARQUET_TYPES = {
 }
 
 
+class Unreadable(InputRefused):
+    """A CSV file that cannot be read on from some record (a quote never closed, a record too long): the
+    records before it were read."""
+
+
 @dataclass
 class Chunk:
     rows_read: int  # records consumed from the start of the input: where a resumed load starts
@@ -44,7 +49,15 @@ class Chunk:
     refused: list[Refusal] = field(default_factory=list)
 
     def raw_row(self, index: int) -> dict:
-        return {name: column[index].as_py() for name, column in self.columns.items()}
+        return {name: python_cell(column[index]) for name, column in self.columns.items()}
+
+
+def python_cell(scalar: pa.Scalar):
+    """A cell as Python holds it; as text when Python cannot (nanoseconds, years past 9999)."""
+    try:
+        return scalar.as_py()
+    except (ValueError, OverflowError):
+        return scalar.cast(pa.string()).as_py()
 
 
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
@@ -63,7 +76,7 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
         except _RowTooLong:
             # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
             if block >= MAX_BLOCK_BYTES or not stream.seekable():
-                raise InputRefused(f"the row after record {progress[0]} is longer than {block // 2**20} MiB") from None
+                raise Unreadable(f"the record after record {progress[0]} is longer than {block // 2**20} MiB") from None
             stream.seek(0)
             skip, block = max(skip, progress[0]), block * 8
 
@@ -104,7 +117,7 @@ def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int,
     except pa.ArrowInvalid as exc:
         if "straddling" in str(exc):
             raise _RowTooLong from None
-        raise InputRefused(f"unreadable CSV after record {done}: {exc}") from None
+        raise Unreadable(f"unreadable CSV after record {done}: {exc}") from None
     rest = [m for m in misshapen if m[0] > done]
     if rest or done <= 1:
         last = max([done] + [m[0] for m in rest])
@@ -199,23 +212,38 @@ def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0)
     schema = parquet.schema_arrow
     _check_parquet_schema(schema, table)
     present = [f.name for f in table.fields if f.name in schema.names]
+    empty = {name: pa.array([], schema.field(name).type) for name in present}
     done = 0
-    try:
-        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=present):
-            start, done = done, done + batch.num_rows
-            if done <= skip:
-                continue
-            batch = batch.slice(max(0, skip - start))
-            first = max(start, skip) + 1
-            columns = {name: batch.column(name) for name in present}
-            yield Chunk(done, np.arange(first, first + batch.num_rows, dtype=np.int64), columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputRefused(f"the Parquet file is damaged after row {done}: {exc}") from None
+    for group in range(parquet.num_row_groups):
+        first, size = done, parquet.metadata.row_group(group).num_rows
+        if first + size <= skip:
+            done += size
+            continue
+        try:
+            # One row group at a time: a damaged one refuses its own rows, and the groups after it still load.
+            for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group], columns=present):
+                start, done = done, done + batch.num_rows
+                if done <= skip:
+                    continue
+                batch = batch.slice(max(0, skip - start))
+                begin = max(start, skip) + 1
+                columns = {name: batch.column(name) for name in present}
+                yield Chunk(done, np.arange(begin, begin + batch.num_rows, dtype=np.int64), columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            last = first + size
+            reason = Error(None, SOURCE_ERROR, f"row group {group + 1} (rows {first + 1} to {last}) is damaged: {exc}")
+            for low in range(max(done, skip) + 1, last + 1, chunk_rows):
+                high = min(last, low + chunk_rows - 1)
+                yield Chunk(high, np.zeros(0, dtype=np.int64), empty, [Refusal(n, {}, [reason]) for n in range(low, high + 1)])
+            done = last
     if done == 0:
-        yield Chunk(0, np.zeros(0, dtype=np.int64), {name: pa.array([], schema.field(name).type) for name in present})
+        yield Chunk(0, np.zeros(0, dtype=np.int64), empty)
 
 
 def _check_parquet_schema(schema: pa.Schema, table: Table) -> None:
+    repeated = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if repeated:
+        raise InputRefused(f"the Parquet file names the columns {repeated} more than once")
     unknown = [name for name in schema.names if name not in table.field_names]
     if unknown:
         raise InputRefused(f"the Parquet file has unknown columns {unknown}; {table.name} has {list(table.field_names)}")

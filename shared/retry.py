@@ -2,8 +2,10 @@
 
 Transient, per backend:
 - PostgreSQL (psycopg): serialization failure 40001, deadlock 40P01, lock timeout 55P03, too many
-  connections 53300, the server shutting down or restarting 57P01/57P02/57P03, any connection error
-  (class 08), and a connection lost with no SQLSTATE at all ("server closed the connection").
+  connections 53300, the server shutting down or restarting 57P01/57P02/57P03, a statement cancelled by
+  statement_timeout 57014 and a session ended by idle_in_transaction_session_timeout 25P03 (a stalled run's
+  transaction: run again, its fence decides), any connection error (class 08), and a connection lost with
+  no SQLSTATE at all ("server closed the connection").
 - SQLite: "database is locked" / "database table is locked" (another writer held the lock past busy_timeout).
 - SQL Server / Azure SQL (pyodbc): the error numbers Microsoft's own client retries by default
   (Microsoft.Data.SqlClient's SqlConfigurableRetryFactory transient list: 1204, 1205 deadlock, 1222 lock
@@ -27,7 +29,7 @@ T = TypeVar("T")
 ATTEMPTS = 8  # with the waits below about 40 s in all: Azure SQL serverless resumes from pause within a minute
 FIRST_WAIT, MAX_WAIT = 0.2, 15.0  # seconds: a random pause up to FIRST_WAIT * 2^attempt (racing processes spread out)
 
-POSTGRES_TRANSIENT = {"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03"}
+POSTGRES_TRANSIENT = {"40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03", "57014", "25P03"}
 SQL_SERVER_TRANSIENT = {1204, 1205, 1222, 4060, 4221, 40143, 40197, 40501, 40540, 40613, 10928, 10929, 49918, 49919, 49920}
 SQL_SERVER_TRANSIENT |= {233, 997, 10053, 10054, 10060, 64, 20}  # connection-level failures
 ODBC_TRANSIENT_STATES = {"08S01", "08001", "08003", "08004", "08007", "HYT00", "HYT01", "40001"}

@@ -15,6 +15,7 @@ class Settings:
     storage: str = str(DATA_DIR / "storage")
     dictionary: str = ""
     chunk_rows: int = 50_000
+    lease_seconds: int = 120
     max_retained_backups: int = 7
     function_key: str = ""
     backup_schedule: str = "0 0 2 * * *"
@@ -29,6 +30,7 @@ ENVIRONMENT = {
     "storage": "ROWGATE_STORAGE",
     "dictionary": "ROWGATE_DICTIONARY",
     "chunk_rows": "ROWGATE_CHUNK_ROWS",
+    "lease_seconds": "ROWGATE_LEASE_SECONDS",
     "max_retained_backups": "ROWGATE_BACKUP_RETENTION",
     "function_key": "ROWGATE_FUNCTION_KEY",
     "backup_schedule": "BACKUP_SCHEDULE",
@@ -37,13 +39,14 @@ ENVIRONMENT = {
     "client_id": "AZURE_CLIENT_ID",
 }
 # Read only on a laptop or in tests; Azure gets ROWGATE_SQL_SERVER/DATABASE instead of a URL, manages
-# function keys itself, and uses the bundled dictionary.
-DEV_ONLY = {"ROWGATE_DATABASE_URL", "ROWGATE_FUNCTION_KEY", "ROWGATE_DICTIONARY"}
+# function keys itself, uses the bundled dictionary and the default lease.
+DEV_ONLY = {"ROWGATE_DATABASE_URL", "ROWGATE_FUNCTION_KEY", "ROWGATE_DICTIONARY", "ROWGATE_LEASE_SECONDS"}
 DESCRIPTIONS = {
     "ROWGATE_DATABASE_URL": "SQLAlchemy URL of the database (SQLite file, postgresql+psycopg://..., mssql+pyodbc://...)",
     "ROWGATE_STORAGE": "a local folder, an Azure Storage connection string (UseDevelopmentStorage=true for Azurite), or a blob account URL (managed identity)",
     "ROWGATE_DICTIONARY": "path of a data dictionary (Data Package descriptor) to use instead of the bundled one",
     "ROWGATE_CHUNK_ROWS": "rows validated and committed together; bounds memory and the work a crash repeats",
+    "ROWGATE_LEASE_SECONDS": "how long a load stays claimed by a run that has gone silent before another run may take it over (tests shorten it)",
     "ROWGATE_BACKUP_RETENTION": "backups kept per table",
     "ROWGATE_FUNCTION_KEY": "dev host only: the key non-anonymous routes require (Azure manages its own function keys)",
     "BACKUP_SCHEDULE": "NCRONTAB (6 fields, UTC) of the scheduled backup of all tables; the timer binding reads it",

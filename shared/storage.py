@@ -22,7 +22,7 @@ class StorageError(Exception):
 
 class Storage(Protocol):
     def open_read(self, path: str) -> BinaryIO: ...  # seekable: Parquet reads its footer first
-    def fingerprint(self, path: str) -> str: ...  # a hash of the content, as cheap as the storage allows
+    def fingerprint(self, path: str) -> str: ...  # a hash of the bytes themselves
     def open_write(self, path: str): ...  # context manager yielding a binary writer; visible only on success
     def list(self, prefix: str) -> Iterator[str]: ...
     def exists(self, path: str) -> bool: ...
@@ -39,11 +39,14 @@ def open_storage(location: str) -> Storage:
     return LocalStorage(Path(location))
 
 
-def content_hash(stream: BinaryIO) -> str:
-    """A hash of the bytes, read as a stream, so the same content under any name is recognised."""
+def content_hash(stream: BinaryIO, copy_to: BinaryIO | None = None) -> str:
+    """A hash of the bytes, read as a stream, so the same content under any name is recognised; the bytes
+    are also written to `copy_to` when given (one read both fingerprints and spools a blob)."""
     digest = hashlib.sha256()
     while block := stream.read(CHUNK_BYTES):
         digest.update(block)
+        if copy_to is not None:
+            copy_to.write(block)
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -146,10 +149,8 @@ class BlobStorage:
         return io.BufferedReader(_RangeStream(blob, size), buffer_size=CHUNK_BYTES)
 
     def fingerprint(self, path: str) -> str:
-        """The Content-MD5 Blob Storage keeps for blobs uploaded in one request; else a hash of a read."""
-        md5 = self._blob(path).get_blob_properties().content_settings.content_md5
-        if md5:
-            return f"md5:{bytes(md5).hex()}"
+        """A hash of the bytes read. Never the blob's Content-MD5: any client that uploads can set it to
+        another file's hash, and the file would then be skipped as already loaded."""
         with self.open_read(path) as stream:
             return content_hash(stream)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from shared.db import key_column, select_in_batches
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal
-from shared.parse import Chunk
+from shared.parse import Chunk, python_cell
 
 ARROW_TYPES = {"integer": pa.int64(), "string": pa.string(), "datetime": pa.timestamp("us"), "date": pa.date32()}
 INT64 = pa.decimal128(38, 0)
@@ -96,12 +96,12 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         missing = missing.to_numpy(zero_copy_only=False)
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
-        values, bad = CONVERTERS[spec.type](column, is_text)
+        values, bad, notes = CONVERTERS[spec.type](column, is_text)
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         bad &= ~missing
         if bad.any():
-            problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column)))
+            problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))
         if spec.max_length and is_text:
             too_long = pc.fill_null(pc.greater(pc.utf8_length(column), spec.max_length), False).to_numpy(zero_copy_only=False)
             if too_long.any():
@@ -120,9 +120,10 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
     return typed, problems
 
 
-def _type_message(spec: Field, column: pa.Array) -> Callable[[int], str]:
+def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Callable[[int], str]:
+    """The converter's own words for a cell when it has some (out of range, nanoseconds, NUL), else the type's."""
     kind = {"integer": "a 64-bit integer", "datetime": "an ISO 8601 datetime", "date": "an ISO 8601 date"}.get(spec.type, spec.type)
-    return lambda i: f"{spec.name} {_show(column[i].as_py())} is not {kind}"
+    return lambda i: f"{spec.name} {_show(python_cell(column[i]))} {notes.get(i, f'is not {kind}')}"
 
 
 def _show(value) -> str:
@@ -130,43 +131,98 @@ def _show(value) -> str:
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
-def _as_integers(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+Converted = tuple[pa.Array, np.ndarray, dict[int, str]]  # typed values, cells refused, why (where not the type)
+
+# The range Python's datetime (and so every driver) can hold: years 1 to 9999.
+MIN_MICROS = (datetime(1, 1, 1) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
+OUT_OF_RANGE = "is outside the years 1 to 9999"
+
+
+def _as_integers(column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
-        return pc.cast(column, pa.int64()), np.zeros(len(column), dtype=bool)
+        if column.type == pa.uint64():
+            too_big = pc.fill_null(pc.greater(column, pa.scalar(2**63 - 1, pa.uint64())), False).to_numpy(zero_copy_only=False)
+            values = pc.cast(pc.if_else(pa.array(too_big), None, column), pa.int64())
+            return values, too_big, dict.fromkeys(np.flatnonzero(too_big).tolist(), "is larger than a 64-bit integer holds")
+        return pc.cast(column, pa.int64()), np.zeros(len(column), dtype=bool), {}
     text = pc.utf8_trim_whitespace(column)
     try:  # the common case, a clean column, in one cast; empty cells are reported as missing elsewhere
         values = pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.int64())
-        return values, np.zeros(len(column), dtype=bool)
+        return values, np.zeros(len(column), dtype=bool), {}
     except pa.ArrowInvalid:
         pass
     shaped = pc.fill_null(pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(text), 38)), False)
     numbers = pc.cast(pc.if_else(shaped, text, "0"), INT64)
     ok = pc.and_(shaped, pc.and_(pc.greater_equal(numbers, INT64_MIN), pc.less_equal(numbers, INT64_MAX)))
     values = pc.cast(pc.if_else(ok, numbers, None), pa.int64())
-    return values, ~ok.to_numpy(zero_copy_only=False)
+    return values, ~ok.to_numpy(zero_copy_only=False), {}
 
 
-def _as_strings(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
-    return pc.cast(column, pa.string()), np.zeros(len(column), dtype=bool)
+def _as_strings(column: pa.Array, is_text: bool) -> Converted:
+    values = pc.cast(column, pa.string())
+    # PostgreSQL cannot store NUL in text, and SQL Server and SQLite drivers cut strings at it: refused everywhere.
+    nul = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
+    return values, nul, dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
 
 
-def _as_datetimes(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+def _as_datetimes(column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            column = pc.cast(column, pa.timestamp("us", "UTC"))
-        return pc.cast(column, pa.timestamp("us")), np.zeros(len(column), dtype=bool)
+        return _arrow_datetimes(column)
     text = pc.utf8_trim_whitespace(column)
     # Fast path for the common form; every other ISO 8601 spelling goes through Python's parser.
     fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
-    return _fill_slow(text, fast, pa.timestamp("us"), parse_datetime)
+    values, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_datetime)
+    return _in_range(values, bad, {})
 
 
-def _as_dates(column: pa.Array, is_text: bool) -> tuple[pa.Array, np.ndarray]:
+def _arrow_datetimes(column: pa.Array) -> Converted:
+    """Parquet timestamps (any unit, any zone: stored as UTC) and dates as naive UTC microseconds. Refused:
+    sub-microsecond digits (rowgate keeps microseconds and does not cut data silently) and years out of range."""
+    size = len(column)
+    nulls = pc.is_null(column).to_numpy(zero_copy_only=False)
+    if pa.types.is_date(column.type):
+        days = pc.fill_null(pc.cast(column, pa.date32()).cast(pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        counts, unit = days, 86_400_000_000
+    else:
+        counts, unit = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), column.type.unit
+    bad, notes = np.zeros(size, dtype=bool), {}
+    if unit == "ns":
+        fine = (counts % 1000 != 0) & ~nulls
+        bad |= fine
+        notes.update(dict.fromkeys(np.flatnonzero(fine).tolist(), "has digits below the microsecond, which rowgate does not keep"))
+        micros = counts // 1000
+    else:
+        factor = unit if isinstance(unit, int) else MICROS_PER[unit]
+        outside = ((counts < MIN_MICROS // factor) | (counts > MAX_MICROS // factor)) & ~nulls
+        micros = np.where(outside, 0, counts) * factor
+        bad |= outside
+        notes.update(dict.fromkeys(np.flatnonzero(outside).tolist(), OUT_OF_RANGE))
+    values = pa.array(micros, pa.timestamp("us"), mask=nulls | bad)
+    return _in_range(values, bad, notes)
+
+
+def _in_range(values: pa.Array, bad: np.ndarray, notes: dict[int, str]) -> Converted:
+    """Timestamps out of the years 1 to 9999 (year 0 parses in Arrow; no database or driver takes it) refused."""
+    micros = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    outside = ((micros < MIN_MICROS) | (micros > MAX_MICROS)) & pc.is_valid(values).to_numpy(zero_copy_only=False) & ~bad
+    if outside.any():
+        notes = notes | dict.fromkeys(np.flatnonzero(outside).tolist(), OUT_OF_RANGE)
+        values = pc.if_else(pa.array(outside), pa.scalar(None, values.type), values)
+    return values, bad | outside, notes
+
+
+def _as_dates(column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
-        return pc.cast(column, pa.date32()), np.zeros(len(column), dtype=bool)
-    text = pc.utf8_trim_whitespace(column)
-    fast = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
-    return _fill_slow(text, fast, pa.date32(), lambda value: datetime.strptime(value, "%Y-%m-%d").date())
+        stamps, bad, notes = _arrow_datetimes(column)
+    else:
+        text = pc.utf8_trim_whitespace(column)
+        fast = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.timestamp("us"))
+        stamps, bad = _fill_slow(text, fast, pa.timestamp("us"), lambda value: datetime.strptime(value, "%Y-%m-%d"))
+        stamps, bad, notes = _in_range(stamps, bad, {})
+    days = pc.cast(stamps, pa.date32(), safe=False)
+    return days, bad, notes
 
 
 def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: Callable) -> tuple[pa.Array, np.ndarray]:
@@ -181,7 +237,7 @@ def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: C
     for index in slow:
         try:
             parsed = parse(text[index].as_py())
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an offset that moves year 1 or 9999 out of range
             bad[index] = True
             continue
         values[index] = pa.scalar(parsed, arrow_type).cast(storage).as_py()

@@ -176,6 +176,11 @@ FROM rowgate_loads
 WHERE rowgate_loads.table_name = :table_name_1 AND rowgate_loads.content_hash = :content_hash_1;
 
 -- Select
+SELECT rowgate_loads.rows_read
+FROM rowgate_loads
+WHERE rowgate_loads.id = :id_1;
+
+-- Select
 SELECT rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.claimed_by
 FROM rowgate_loads
 WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2) AND rowgate_loads.status != :status_1 AND rowgate_loads.claimed_until > :claimed_until_1;
@@ -198,13 +203,22 @@ WHERE hires.hired * (SELECT count(*) AS count_1
 FROM departments) > anon_2.total) AS anon_1 ORDER BY anon_1.hired DESC, anon_1.id;
 
 -- Update
-UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
+UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.status = :status_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
 
 -- Update
-UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1), claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
+UPDATE rowgate_loads SET claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1 AND rowgate_loads.status = :status_1 AND rowgate_loads.rows_read = :rows_read_1;
+
+-- Update
+UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1) WHERE rowgate_loads.id = :id_1;
+
+-- Update
+UPDATE rowgate_loads SET rows_read=:rows_read, inserted=(rowgate_loads.inserted + :inserted_1), unchanged=(rowgate_loads.unchanged + :unchanged_1), rejected=(rowgate_loads.rejected + :rejected_1) WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
 UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1;
+
+-- Update
+UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
 UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable WHERE rowgate_rejections.id = :row_id;

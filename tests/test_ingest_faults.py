@@ -1,0 +1,340 @@
+"""Exactly once under faults: real processes killed (SIGKILL) and stopped (SIGSTOP) at chosen points, several
+at once on PostgreSQL, their database connections terminated mid-load; then every row and the ledger are
+counted. Blob fingerprints are checked against Azurite with a forged Content-MD5."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shared.ingest import ingest_local, ingest_stored
+from tests.conftest import ROOT
+
+ROWS = 20_000
+RUNNER = """
+import os, signal, sys
+from pathlib import Path
+import shared.ingest as ingest
+from shared.context import open_rowgate
+from shared.load import LoadBusy
+from shared.settings import from_environment
+
+mode, stop_at, path = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+rowgate = open_rowgate(from_environment())
+chunks = [0]
+
+def stop_here():
+    chunks[0] += 1
+    if chunks[0] == stop_at:
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+if mode == "in-transaction":  # stop after the chunk's rows are written, before its commit
+    write = ingest.write_chunk
+    def write_then_stop(*args):
+        write(*args)
+        stop_here()
+    ingest.write_chunk = write_then_stop
+try:
+    result = ingest.ingest_local(rowgate, path, progress=(lambda n: stop_here()) if mode == "between-chunks" else None)
+except LoadBusy as busy:
+    print("busy:", busy)
+    sys.exit(3)
+print("loaded", result.inserted, result.unchanged, result.rejected)
+"""
+
+
+def departments_file(path: Path, rows: int = ROWS, seed: int = 0) -> Path:
+    """Departments with every kind of row: good ones, empty names (refused), a key repeated with the same
+    values (unchanged) and with other values (refused)."""
+    lines = []
+    for number in range(1, rows + 1):
+        key = seed * 1_000_000 + number
+        if number % 97 == 0:
+            lines.append(f"{key},")  # refused: department is required
+        elif number % 89 == 0:
+            lines.append(f"{key - 1},dept {key - 1}")  # the previous key again, same values: unchanged
+        elif number % 83 == 0:
+            lines.append(f"{key - 1},other {key - 1}")  # the previous key again, other values: refused
+        else:
+            lines.append(f"{key},dept {key}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def environment(database_url: str, tmp_path: Path, **extra: str) -> dict:
+    return {
+        **os.environ,
+        "ROWGATE_DATABASE_URL": database_url,
+        "ROWGATE_STORAGE": str(tmp_path / "storage"),
+        "ROWGATE_CHUNK_ROWS": "500",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "shared.cli", "ingest", *args]
+
+
+def ledger(engine: sa.Engine) -> list[sa.Row]:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT source, status, rows_read, inserted, unchanged, rejected, claimed_by FROM rowgate_loads ORDER BY id")
+        ).all()
+
+
+def wait_for(condition, timeout: float = 120, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def rows_read(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT coalesce(max(rows_read), 0) FROM rowgate_loads")).scalar_one()
+
+
+def claimed_by_pid(engine: sa.Engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        holders = conn.execute(sa.text("SELECT claimed_by FROM rowgate_loads")).scalars().all()
+    return any(h and h.split(":")[1] == str(pid) for h in holders)
+
+
+def assert_exactly_once(engine: sa.Engine, files: list[Path], rows: int = ROWS) -> None:
+    """Every row of every file once in the table or the rejections; the ledger's counts are the truth."""
+    with engine.connect() as conn:
+        loads = conn.execute(sa.text("SELECT source, status, inserted, unchanged, rejected FROM rowgate_loads")).all()
+        in_table = conn.execute(sa.text("SELECT count(*) FROM departments")).scalar_one()
+        logged = conn.execute(sa.text("SELECT source, row_number FROM rowgate_rejections")).all()
+    assert sorted(load.source for load in loads) == sorted(str(f.resolve()) for f in files)
+    for load in loads:
+        assert load.status == "done", load
+        assert load.inserted + load.unchanged + load.rejected == rows, load
+    duplicates = [key for key, times in Counter(logged).items() if times > 1]
+    assert duplicates == [], f"{len(duplicates)} rows logged more than once"
+    assert len(logged) == sum(load.rejected for load in loads)
+    assert in_table == sum(load.inserted for load in loads)
+
+
+def table_content(engine: sa.Engine) -> set[tuple]:
+    with engine.connect() as conn:
+        return {tuple(row) for row in conn.execute(sa.text("SELECT id, department FROM departments"))}
+
+
+def clean_content(tmp_path: Path, files: list[Path]) -> set[tuple]:
+    from shared.context import open_rowgate
+    from shared.settings import Settings
+
+    clean = open_rowgate(Settings(database_url=f"sqlite:///{tmp_path / 'clean.db'}", storage=str(tmp_path / "clean")))
+    for file in files:
+        ingest_local(clean, file)
+    content = table_content(clean.engine)
+    clean.engine.dispose()
+    return content
+
+
+def test_a_resumed_load_skips_committed_chunks_without_writing_a_lower_rows_read(make_rowgate, database_url, tmp_path):
+    rowgate = make_rowgate(database_url, chunk_rows=500)
+    path = departments_file(tmp_path / "departments.csv")
+    seen: list[int] = []
+
+    def crash_after_ten_chunks(_rows: int) -> None:
+        seen.append(rows_read(rowgate.engine))
+        if len(seen) == 10:
+            raise KeyboardInterrupt  # a run stopped between two chunks
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_local(rowgate, path, progress=crash_after_ten_chunks)
+    resume_point = rows_read(rowgate.engine)
+    assert resume_point == 5000
+    seen.clear()
+    ingest_local(rowgate, path, progress=lambda _rows: seen.append(rows_read(rowgate.engine)))
+    assert seen == sorted(seen) and seen[0] > resume_point, "a resumed run wrote a lower rows_read"
+    assert len(seen) == (ROWS - resume_point) // 500
+    assert_exactly_once(rowgate.engine, [path])
+    assert table_content(rowgate.engine) == clean_content(tmp_path, [path])
+    rowgate.engine.dispose()
+
+
+def test_sigkilled_twice_in_a_row_at_several_points_every_row_lands_once(make_rowgate, database_url, tmp_path):
+    env = environment(database_url, tmp_path)
+    make_rowgate(database_url).engine.dispose()  # the schema
+    engine = sa.create_engine(database_url)
+    path = departments_file(tmp_path / "departments.csv")
+    kills = 0
+    for point in (2_000, 9_000, 15_000):
+        first = subprocess.Popen(cli(str(path)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda point=point, first=first: rows_read(engine) >= point or first.poll() is not None, what=f"rows_read {point}")
+        first.kill()
+        first.wait()
+        before = rows_read(engine)
+        # The next run is killed as soon as it holds the load: inside the window where it passes over the
+        # chunks committed already. Nothing it does there may lower the ledger or repeat a row later.
+        second = subprocess.Popen(cli(str(path)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda second=second: claimed_by_pid(engine, second.pid) or second.poll() is not None, what="the second run's claim")
+        time.sleep(0.05)
+        second.kill()
+        second.wait()
+        kills += 2
+        assert rows_read(engine) >= before, "a killed resume lowered rows_read"
+    finished = subprocess.run(cli(str(path), "--json"), env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert kills == 6
+    assert_exactly_once(engine, [path])
+    assert table_content(engine) == clean_content(tmp_path, [path])
+    engine.dispose()
+
+
+def stop_and_take_over(database_url: str, tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess, float, tuple[str, str], Path]:
+    """A run stopped (SIGSTOP) past its 3-second lease at its 8th chunk; a second run takes the load over and
+    finishes; the first is resumed (SIGCONT) and must stop without writing. Returns the second run, its time,
+    and the first run's output."""
+    env = environment(database_url, tmp_path, ROWGATE_LEASE_SECONDS="3")
+    path = departments_file(tmp_path / "departments.csv")
+    stalled = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, mode, "8", str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: _state(stalled.pid) == "T" or stalled.poll() is not None, what="the first run to stop")
+    assert stalled.poll() is None, stalled.communicate()
+    time.sleep(3.5)  # past the lease
+    started = time.monotonic()
+    successor = subprocess.run(cli(str(path), "--json"), env=env, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    stalled.send_signal(signal.SIGCONT)
+    output = stalled.communicate(timeout=60)
+    return successor, took, output, path
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["between-chunks", "in-transaction"])
+def test_a_run_stopped_past_its_lease_stops_without_writing_once_resumed(postgres_url, tmp_path, mode):
+    successor, took, (out, err), path = stop_and_take_over(postgres_url, tmp_path, mode)
+    assert successor.returncode == 0, successor.stderr
+    # In a transaction the stopped run holds the ledger row's lock: the server ends its session after half
+    # the lease (idle_in_transaction_session_timeout), so the successor waits seconds, not for ever.
+    assert took < 30, f"the successor waited {took:.0f} s"
+    assert "busy: this run lost load" in out and "Traceback" not in err, (out, err)
+    engine = sa.create_engine(postgres_url)
+    assert_exactly_once(engine, [path])
+    assert table_content(engine) == clean_content(tmp_path, [path])
+    engine.dispose()
+
+
+def test_sqlite_a_run_stopped_between_chunks_past_its_lease_stops_without_writing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rowgate.db'}"
+    successor, _took, (out, err), path = stop_and_take_over(url, tmp_path, "between-chunks")
+    assert successor.returncode == 0, successor.stderr
+    assert "busy: this run lost load" in out and "Traceback" not in err, (out, err)
+    engine = sa.create_engine(url)
+    assert_exactly_once(engine, [path])
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_eight_processes_loading_overlapping_keys_never_crash_and_every_row_lands_once(make_rowgate, postgres_url, tmp_path):
+    env = environment(postgres_url, tmp_path, ROWGATE_CHUNK_ROWS="200")
+    make_rowgate(postgres_url).engine.dispose()  # the schema, as a deployment's first start makes it
+    files = []
+    for index in range(8):
+        # Keys overlap between files: 600 shared with the next file with the same values, and every key
+        # divisible by 50 with values of this file's own (only the first to land is loaded; others refused).
+        keys = range(index * 1000, index * 1000 + 1600)
+        lines = [f"{key},dept {key}" if key % 50 else f"{key},file {index}" for key in keys]
+        files.append(tmp_path / f"part{index}" / "departments.csv")
+        files[-1].parent.mkdir()
+        files[-1].write_text("\n".join(lines) + "\n")
+    same = tmp_path / "same" / "departments.csv"
+    same.parent.mkdir()
+    same.write_text("".join(f"{key},dept {key}\n" for key in range(100_000, 100_300)))
+    processes = [subprocess.Popen(cli(str(f)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
+    processes += [subprocess.Popen(cli(str(same)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    outcomes = [(p.wait(timeout=300), *p.communicate()) for p in processes]
+    assert [code for code, _, _ in outcomes[:8]] == [0] * 8, [err for _, _, err in outcomes if err]
+    assert all(code in (0, 2) and "Traceback" not in err for code, _, err in outcomes[8:]), outcomes[8:]
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM rowgate_loads WHERE source = :s"), {"s": str(same.resolve())}).scalar_one() == 1
+        loads = conn.execute(sa.text("SELECT source, status, inserted, unchanged, rejected FROM rowgate_loads")).all()
+        table = dict(conn.execute(sa.text("SELECT id, department FROM departments")).all())
+        logged = conn.execute(sa.text("SELECT source, row_number, reasons FROM rowgate_rejections")).all()
+    assert all(load.status == "done" for load in loads)
+    assert {load.source: load.inserted + load.unchanged + load.rejected for load in loads} == {
+        **{str(f.resolve()): 1600 for f in files},
+        str(same.resolve()): 300,
+    }
+    assert len(table) == sum(load.inserted for load in loads) == 7 * 1000 + 1600 + 300
+    assert len(logged) == len({(s, n) for s, n, _ in logged}) == sum(load.rejected for load in loads)
+    assert all("already loaded with other values" in reasons for _, _, reasons in logged)
+    for key, value in table.items():  # a shared key holds the values of one of the files that carry it
+        assert value == f"dept {key}" or (key % 50 == 0 and value.startswith("file "))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_load_whose_database_connection_is_terminated_completes_with_exact_counts(make_rowgate, postgres_url, tmp_path):
+    env = environment(postgres_url, tmp_path, PGAPPNAME="rowgate-victim", ROWGATE_CHUNK_ROWS="200")
+    make_rowgate(postgres_url).engine.dispose()
+    path = departments_file(tmp_path / "departments.csv", rows=30_000)
+    engine = sa.create_engine(postgres_url)
+    process = subprocess.Popen(cli(str(path)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    terminated = 0
+    for point in (3_000, 10_000, 18_000, 25_000):
+        wait_for(lambda point=point: rows_read(engine) >= point or process.poll() is not None, what=f"rows_read {point}")
+        with engine.connect() as conn:
+            terminated += conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'rowgate-victim') t"
+                )
+            ).scalar_one()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert terminated >= 4
+    assert_exactly_once(engine, [path], rows=30_000)
+    engine.dispose()
+
+
+@pytest.mark.azurite
+def test_a_blob_with_a_forged_content_md5_is_fingerprinted_by_its_bytes(make_rowgate, azurite_storage):
+    from azure.storage.blob import BlobServiceClient, ContentSettings
+
+    rowgate = make_rowgate(storage=azurite_storage)
+    first, second = b"1,Sales\n2,Legal\n3,Ops\n", b"4,Data\n5,Art\n6,Law\n"
+    with rowgate.storage.open_write("landing/departments.csv") as out:
+        out.write(first)
+    assert ingest_stored(rowgate, "landing/departments.csv").inserted == 3
+    with rowgate.storage.open_write("landing/departments/next.csv") as out:
+        out.write(second)
+    blob = BlobServiceClient.from_connection_string(azurite_storage).get_blob_client("landing", "departments/next.csv")
+    blob.set_http_headers(ContentSettings(content_md5=bytearray(hashlib.md5(first).digest())))  # any client can
+    assert bytes(blob.get_blob_properties().content_settings.content_md5) == hashlib.md5(first).digest()
+    result = ingest_stored(rowgate, "landing/departments/next.csv")
+    assert (result.status, result.inserted) == ("loaded", 3)
+    assert len(table_content(rowgate.engine)) == 6
+    rowgate.engine.dispose()
+
+
+def test_the_cli_reports_the_ingest_as_json_with_no_traceback(tmp_path):
+    env = environment(f"sqlite:///{tmp_path / 'rowgate.db'}", tmp_path)
+    path = departments_file(tmp_path / "departments.csv", rows=1000)
+    run = subprocess.run(cli(str(path), "--json"), env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and json.loads(run.stdout)[0]["status"] == "loaded"
