@@ -35,6 +35,7 @@ async def start_singleton(client, name: str, instance_id: str, value=None) -> bo
     return True
 
 
+
 @bp.route(route="backups", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @document(
@@ -56,10 +57,16 @@ async def create_backups(req: func.HttpRequest, client) -> func.HttpResponse:  #
 
 
 @bp.route(route="backups", methods=["GET"])
-@document("Backups, newest first, with time, rows and size", [TABLE_QUERY], responses={200: "Backups"})
+@document(
+    "Backups, newest first, with time, rows and size, and the sets they form (one snapshot each; complete or not)",
+    [TABLE_QUERY],
+    responses={200: "Backups"},
+)
 @handled
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response({"backups": [i.as_dict() for i in backup.list_backups(rowgate(), query_text(req, "table"))]})
+    core = rowgate()
+    infos = backup.list_backups(core, query_text(req, "table"))
+    return json_response({"backups": [i.as_dict() for i in infos], "sets": [s.as_dict() for s in backup.backup_sets(core)]})
 
 
 @bp.route(route="tables/{table}/restore", methods=["POST"])

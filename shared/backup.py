@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import shutil
 import tempfile
@@ -15,8 +16,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.context import Rowgate
-from shared.db import snapshot
+from shared.db import LOADS, snapshot
 from shared.dictionary import Table
+from shared.load import DONE
 from shared.prefetch import prefetch
 
 BACKUPS = "backups"
@@ -30,29 +32,55 @@ AVRO_TYPES = {
     "date": {"type": "int", "logicalType": "date"},
 }
 TEMPORAL = ("datetime", "date")
-META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum")}
+META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum", "loads")}
 
 
 class BackupError(Exception):
-    """A backup that cannot be found or used; `status` is what the API answers."""
+    """A backup that cannot be found or used; `status` and `code` are what the API answers."""
 
     status = 422
+    code = "invalid-backup"
 
 
 class BackupNotFound(BackupError):
     status = 404
+    code = "not-found"
 
 
 @dataclass
 class BackupInfo:
     name: str  # the storage path
     table: str
-    created: str
-    rows: int
+    created: str  # also the set it belongs to: every backup taken from one snapshot has the same stamp
+    rows: int  # -1: the header cannot be read
     size: int
+    set_complete: bool | None = None  # filled in by the listing
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class BackupSet:
+    """The backups taken from one snapshot. Complete when it holds a readable backup of every table."""
+
+    at: str
+    backups: dict[str, str]  # table -> path
+    missing: list[str]  # tables of the dictionary with no backup in the set
+    unreadable: list[str]  # tables whose backup's header cannot be read
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.unreadable
+
+    def as_dict(self) -> dict:
+        return {
+            "at": self.at,
+            "complete": self.complete,
+            "tables": sorted(self.backups),
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+        }
 
 
 def avro_schema(table: Table) -> dict:
@@ -84,8 +112,9 @@ def backup(rowgate: Rowgate, tables: list[str] | None = None, progress: Callable
     at = stamp()
     with snapshot(rowgate.engine) as conn:
         infos = [write_backup(rowgate, conn, spec, at, progress) for spec in specs]
+    keep = complete_set_paths(rowgate)
     for spec in specs:
-        prune(rowgate, spec.name)
+        prune(rowgate, spec.name, keep)
     return infos
 
 
@@ -99,6 +128,7 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
         META["dictionary"]: rowgate.dictionary.digest,
         META["created"]: at,
         META["checksum"]: CHECKSUM_PLACEHOLDER,
+        META["loads"]: done_loads(conn, rowgate.metadata),
     }
     path = backup_path(spec.name, at)
     # Dates and times are read as the driver gives them (no SQLAlchemy parsing) and turned into the Avro
@@ -129,6 +159,31 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
             shutil.copyfileobj(scratch, out, 4 * 1024 * 1024)
         size = scratch.tell()
     return BackupInfo(path, spec.name, at, rows, size)
+
+
+def done_loads(conn: sa.Connection, metadata: sa.MetaData) -> str:
+    """The ids of the loads done in this snapshot, as ranges ("1-40,42"): a restore undoes the loads of
+    its tables that are not among them, whose rows the backup does not hold."""
+    loads = metadata.tables[LOADS]
+    ranges: list[list[int]] = []
+    for (load_id,) in conn.execute(sa.select(loads.c.id).where(loads.c.status == DONE).order_by(loads.c.id)):
+        if ranges and ranges[-1][1] == load_id - 1:
+            ranges[-1][1] = load_id
+        else:
+            ranges.append([load_id, load_id])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def load_ids(ranges: str) -> Callable[[int], bool]:
+    """Whether a load id is in ranges written by `done_loads`."""
+    spans = [tuple(int(n) for n in part.split("-")) if "-" in part else (int(part), int(part)) for part in ranges.split(",") if part]
+    starts = [a for a, _ in spans]
+
+    def contains(load_id: int) -> bool:
+        index = bisect.bisect_right(starts, load_id) - 1
+        return index >= 0 and spans[index][0] <= load_id <= spans[index][1]
+
+    return contains
 
 
 def fetch_batches(conn: sa.Connection, query: sa.Select):
@@ -193,30 +248,79 @@ def _seal(scratch: BinaryIO, checksum: str) -> None:
     scratch.write(checksum.encode())
 
 
-def prune(rowgate: Rowgate, table: str) -> list[str]:
-    """Keep the newest N backups of a table (ROWGATE_BACKUP_RETENTION); return what was deleted."""
+def prune(rowgate: Rowgate, table: str, keep: set[str] | None = None) -> list[str]:
+    """Keep the newest N backups of a table (ROWGATE_BACKUP_RETENTION), and its backup in the newest complete
+    set, which `restore --all` needs however many single-table backups came after; return what was deleted."""
+    if keep is None:
+        keep = complete_set_paths(rowgate)
     names = sorted(rowgate.storage.list(f"{BACKUPS}/{table}/"))
-    doomed = names[: max(0, len(names) - rowgate.settings.max_retained_backups)]
+    doomed = [name for name in names[: max(0, len(names) - rowgate.settings.max_retained_backups)] if name not in keep]
     for name in doomed:
         rowgate.storage.delete(name)
     return doomed
 
 
 def list_backups(rowgate: Rowgate, table: str | None = None) -> list[BackupInfo]:
-    """Backups, newest first, with what their headers say."""
+    """Backups, newest first, with what their headers say and whether their set is complete."""
+    complete = {s.at: s.complete for s in backup_sets(rowgate)}
     tables = [rowgate.dictionary.table(table).name] if table else list(rowgate.dictionary.tables)
-    infos = []
-    for name in tables:
-        for path in rowgate.storage.list(f"{BACKUPS}/{name}/"):
-            with rowgate.storage.open_read(path) as stream:
-                try:
-                    meta = fastavro.reader(stream).metadata
-                except Exception:  # listed, marked unreadable: restore will say why
-                    meta = {}
-            rows = meta.get(META["rows"], "")
-            created = meta.get(META["created"], stamp_of(path))
-            infos.append(BackupInfo(path, name, created, int(rows) if rows.isdigit() else -1, rowgate.storage.size(path)))
+    infos = [_info(rowgate, name, path) for name in tables for path in rowgate.storage.list(f"{BACKUPS}/{name}/")]
+    for info in infos:
+        info.set_complete = complete.get(info.created, False)
     return sorted(infos, key=lambda info: (info.created, info.table), reverse=True)
+
+
+def _info(rowgate: Rowgate, table: str, path: str) -> BackupInfo:
+    with rowgate.storage.open_read(path) as stream:
+        try:
+            meta = fastavro.reader(stream).metadata
+        except Exception:  # listed, marked unreadable: restore will say why
+            meta = {}
+    rows = meta.get(META["rows"], "")
+    return BackupInfo(path, table, stamp_of(path), int(rows) if rows.isdigit() else -1, rowgate.storage.size(path))
+
+
+def backup_sets(rowgate: Rowgate) -> list[BackupSet]:
+    """The backups grouped by the snapshot they come from (the stamp in their names), newest first."""
+    found: dict[str, dict[str, str]] = {}
+    for name in rowgate.dictionary.tables:
+        for path in rowgate.storage.list(f"{BACKUPS}/{name}/"):
+            found.setdefault(stamp_of(path), {})[name] = path
+    sets = []
+    for at in sorted(found, reverse=True):
+        backups = found[at]
+        missing = [name for name in rowgate.dictionary.tables if name not in backups]
+        unreadable = [name for name, path in backups.items() if not _readable(rowgate, path)]
+        sets.append(BackupSet(at, backups, missing, unreadable))
+    return sets
+
+
+def _readable(rowgate: Rowgate, path: str) -> bool:
+    with rowgate.storage.open_read(path) as stream:
+        try:
+            return META["checksum"] in fastavro.reader(stream).metadata
+        except Exception:
+            return False
+
+
+def complete_set_paths(rowgate: Rowgate) -> set[str]:
+    try:
+        return set(newest_complete_set(rowgate).backups.values())
+    except BackupNotFound:
+        return set()
+
+
+def newest_complete_set(rowgate: Rowgate, at: str | None = None) -> BackupSet:
+    """The newest complete set (at or before the timestamp `at`): a state of every table that existed."""
+    sets = [s for s in backup_sets(rowgate) if at is None or s.at <= at]
+    for candidate in sets:
+        if candidate.complete:
+            return candidate
+    where = f" at or before {at}" if at else ""
+    if not sets:
+        raise BackupNotFound(f"no backup set{where}")
+    described = "; ".join(f"{s.at} lacks {', '.join(s.missing + s.unreadable)}" for s in sets[:3])
+    raise BackupNotFound(f"no complete backup set{where} ({described})")
 
 
 def newest(rowgate: Rowgate, table: str, at: str | None = None) -> str:

@@ -178,7 +178,7 @@ def backup_command(ctx: click.Context, tables: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the list as JSON")
 @click.pass_context
 def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> None:
-    """List backups, newest first: time, rows, size."""
+    """List backup sets (one snapshot each; incomplete ones marked) and backups, newest first: time, rows, size."""
     rowgate = _rowgate(ctx)
     if table:
         _check_table(rowgate, table)
@@ -186,7 +186,14 @@ def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> Non
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
         return
-    _print_report(reports.Report(["name", "created", "rows", "size"], [(i.name, i.created, i.rows, i.size) for i in infos]), "table")
+    sets = [
+        (s.at, "complete" if s.complete else "INCOMPLETE", ", ".join(s.missing + [f"{t} (unreadable)" for t in s.unreadable]))
+        for s in backup.backup_sets(rowgate)
+    ]
+    _print_report(reports.Report(["set", "state", "lacks"], sets), "table")
+    click.echo()
+    rows = [(i.name, i.created, i.rows, i.size, "complete" if i.set_complete else "incomplete") for i in infos]
+    _print_report(reports.Report(["name", "created", "rows", "size", "set"], rows), "table")
 
 
 @main.command("restore")
@@ -196,7 +203,7 @@ def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> Non
 @click.option("--at", help="with --all: the newest set at or before this timestamp (as in backup names)")
 @click.pass_context
 def restore_command(ctx: click.Context, table: str | None, name: str | None, everything: bool, at: str | None) -> None:
-    """Replace a table's rows (or every table's) with a verified backup, all or nothing."""
+    """Replace a table's rows (or every table's, from the newest complete set) with a verified backup, all or nothing."""
     if everything == bool(table):
         raise click.UsageError("name a TABLE or give --all")
     if (name and everything) or (at and not everything):
@@ -210,7 +217,8 @@ def restore_command(ctx: click.Context, table: str | None, name: str | None, eve
         click.echo(f"restore refused, nothing changed: {exc}", err=True)
         sys.exit(2 if exc.status == 404 else 1)
     for r in results:
-        click.echo(f"{r.table} <- {r.backup}: {r.rows} rows (inserted {r.inserted}, updated {r.updated}, deleted {r.deleted})")
+        undone = f"; {r.loads_undone} later loads undone in the ledger" if r.loads_undone else ""
+        click.echo(f"{r.table} <- {r.backup}: {r.rows} rows (inserted {r.inserted}, updated {r.updated}, deleted {r.deleted}){undone}")
 
 
 @main.group()

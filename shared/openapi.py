@@ -73,10 +73,26 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "Rejections": _object({"rejections": {"type": "array", "items": {"type": "object"}}}),
         "Replay": _object({"results": {"type": "array", "items": {"type": "object"}}}),
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
-        "Backups": _object(
-            {"backups": {"type": "array", "items": _object({"name": _s, "table": _s, "created": _s, "rows": _i, "size": _i})}}
-        ),
-        "Restore": _object({"table": _s, "backup": _s, "rows": _i, "deleted": _i, "inserted": _i, "updated": _i}),
+        "Backups": {
+            "type": "object",
+            "properties": {
+                "backups": {
+                    "type": "array",
+                    "items": _object(
+                        {"name": _s, "table": _s, "created": _s, "rows": _i, "size": _i, "set_complete": {"type": ["boolean", "null"]}}
+                    ),
+                },
+                "sets": {
+                    "type": "array",
+                    "items": _object(
+                        {"at": _s, "complete": {"type": "boolean"}, "tables": _s_list, "missing": _s_list, "unreadable": _s_list}
+                    ),
+                },
+            },
+            "required": ["backups"],  # the listing adds the sets the backups form
+            "additionalProperties": False,
+        },
+        "Restore": _object({"table": _s, "backup": _s, "rows": _i, "deleted": _i, "inserted": _i, "updated": _i, "loads_undone": _i}),
         "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
         "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
         "MigratePrefix": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/?$"},
@@ -104,6 +120,7 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
 
 
 _s, _i = {"type": "string"}, {"type": "integer"}
+_s_list = {"type": "array", "items": _s}
 _REJECTION = {
     "type": "object",
     "properties": {"index": _i, "row": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}}},

@@ -1,33 +1,63 @@
 """Restore: verify Avro backups and replace tables' rows with them in one transaction.
 
-Each file is streamed into a staging table while its checksum and row count are checked; then keys
-that would be orphaned are looked for; only then are the live rows replaced (deletes children
-first, inserts and updates parents first). Any failure rolls everything back: nothing changes.
+Two steps on one connection. First each file is streamed into a temporary staging table keyed like the live
+table, while its checksum, row count and every value (the ingest validator: required, types, lengths, keys)
+are checked; this writes no live table, so on SQLite other writers go on meanwhile. Then, in one write
+transaction that locks the tables involved against writers: keys that would be orphaned are looked for, the
+live rows are replaced (deletes children first, inserts and updates parents first), and the load ledger is
+set back to what the backup holds. Any failure rolls everything back: nothing changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from contextlib import suppress
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import fastavro
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from shared.backup import BACKUPS, META, BackupError, BackupNotFound, avro_schema, newest, plain_schema
+from shared.backup import (
+    BACKUPS,
+    META,
+    BackupError,
+    BackupNotFound,
+    avro_schema,
+    load_ids,
+    newest,
+    newest_complete_set,
+    plain_schema,
+)
 from shared.context import Rowgate
-from shared.db import bulk_insert
+from shared.db import LOADS, REJECTIONS, bulk_insert, select_by_keys
 from shared.dictionary import Table
-from shared.validate import ARROW_TYPES
+from shared.load import DONE, _dead_here, now
+from shared.parse import Chunk
+from shared.retry import is_transient, retry_transient
+from shared.validate import ARROW_TYPES, check_values
 
 BATCH = 50_000
+# What Python's datetime and every backend's column hold: years 1 to 9999, as Avro's stored integers.
+MICROS = (-62135596800 * 10**6, 253402300800 * 10**6 - 1)
+DAYS = (-719162, 2932896)
 
 
 class RestoreConflict(BackupError):
     """The restore would leave child rows without their parent."""
 
     status = 409
+    code = "would-orphan"
+
+
+class RestoreBusy(RestoreConflict):
+    """A load into a restored table is running, or the tables changed under the restore: try again later."""
+
+    code = "busy"
 
 
 @dataclass
@@ -38,6 +68,7 @@ class RestoreResult:
     deleted: int
     inserted: int
     updated: int
+    loads_undone: int = 0  # ledger entries of loads whose rows the backup does not hold
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -51,36 +82,55 @@ def restore(rowgate: Rowgate, table: str, backup: str | None = None) -> RestoreR
 
 
 def restore_all(rowgate: Rowgate, at: str | None = None) -> list[RestoreResult]:
-    """Every table from its newest backup (at or before `at`), as one operation, parents first."""
-    return restore_set(rowgate, {spec.name: newest(rowgate, spec.name, at) for spec in rowgate.dictionary.dependency_order()})
+    """Every table from the newest complete backup set (at or before `at`), as one operation, parents first."""
+    return restore_set(rowgate, newest_complete_set(rowgate, at).backups)
 
 
 def restore_set(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult]:
-    """Restore these tables from these backups in one transaction."""
+    """Restore these tables from these backups in one transaction; retried whole on transient database errors."""
+    return retry_transient(lambda: _restore_once(rowgate, paths))
+
+
+def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult]:
     order = [spec for spec in rowgate.dictionary.dependency_order() if spec.name in paths]
+    tables = rowgate.metadata.tables
     run = uuid.uuid4().hex[:8]
-    staged: dict[str, sa.Table] = {}
-    with rowgate.engine.begin() as conn:
+    with rowgate.engine.connect() as conn:
+        staged = {spec.name: stage_table(tables[spec.name], run, conn.dialect.name) for spec in order}
         try:
-            counts = {}
-            for spec in order:
-                staged[spec.name] = stage_table(rowgate.metadata.tables[spec.name], run)
-                staged[spec.name].create(conn)
-                counts[spec.name] = _load_file(rowgate, conn, spec, paths[spec.name], staged[spec.name])
-            for spec in order:
-                _check_references(rowgate, conn, spec, staged)
-            deleted = {
-                spec.name: _delete_missing(conn, rowgate.metadata.tables[spec.name], spec, staged[spec.name]) for spec in reversed(order)
-            }
-            results = []
-            for spec in order:
-                live, stage = rowgate.metadata.tables[spec.name], staged[spec.name]
-                updated = _update_existing(conn, live, spec, stage)
-                inserted = _insert_new(conn, live, spec, stage)
-                results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated))
+            counts, headers = {}, {}
+            # SQLite: a deferred transaction writing only temporary tables leaves the database to other writers.
+            with conn.execution_options(sqlite_begin="DEFERRED").begin():
+                for spec in order:
+                    staged[spec.name].create(conn)
+                    counts[spec.name], headers[spec.name] = _stage_file(rowgate, conn, spec, paths[spec.name], staged[spec.name])
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"ANALYZE {_quoted(conn, staged[spec.name])}")  # temporary tables get no autovacuum
+            with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                try:
+                    return _replace(rowgate, conn, order, paths, staged, counts, headers)
+                except sa.exc.IntegrityError as exc:
+                    if is_transient(exc):
+                        raise
+                    raise RestoreBusy(f"the tables changed while restoring ({_first_line(exc)}); nothing changed, try again") from None
         finally:
-            for stage in staged.values():
-                stage.drop(conn, checkfirst=True)
+            _drop(conn, staged.values())
+
+
+def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, staged, counts, headers) -> list[RestoreResult]:
+    tables = rowgate.metadata.tables
+    lock_tables(conn, rowgate, [spec.name for spec in order])
+    _refuse_running_loads(conn, rowgate, [spec.name for spec in order])
+    for spec in order:
+        _check_references(rowgate, conn, spec, staged)
+    deleted = {spec.name: _delete_missing(conn, tables[spec.name], spec, staged[spec.name]) for spec in reversed(order)}
+    results = []
+    for spec in order:
+        live, stage = tables[spec.name], staged[spec.name]
+        updated = _update_existing(conn, live, spec, stage)
+        inserted = _insert_new(conn, live, spec, stage)
+        undone = undo_loads(conn, rowgate.metadata, spec.name, headers[spec.name])
+        results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated, undone))
     return results
 
 
@@ -92,19 +142,43 @@ def _table(rowgate: Rowgate, name: str) -> Table:
 
 
 def _named(rowgate: Rowgate, spec: Table, backup: str) -> str:
+    """`backups/<table>/<file>` or just `<file>`; nothing outside the table's folder."""
     path = backup if "/" in backup else f"{BACKUPS}/{spec.name}/{backup}"
-    if not path.startswith(f"{BACKUPS}/{spec.name}/") or not rowgate.storage.exists(path):
-        raise BackupNotFound(f"no backup named {backup!r} for {spec.name}")
+    folder, _, file = path.rpartition("/")
+    shown = backup if len(backup) <= 80 else backup[:77] + "..."
+    if folder != f"{BACKUPS}/{spec.name}" or file in ("", ".", "..") or "\x00" in file or not rowgate.storage.exists(path):
+        raise BackupNotFound(f"no backup named {shown!r} for {spec.name}")
     return path
 
 
-def stage_table(live: sa.Table, run: str) -> sa.Table:
-    columns = [sa.Column(c.name, c.type, nullable=True) for c in live.columns]
-    return sa.Table(f"rowgate_stage_{live.name}_{run}", sa.MetaData(), *columns)
+def stage_table(live: sa.Table, run: str, dialect: str = "") -> sa.Table:
+    """A temporary table shaped and keyed like `live`: its primary key makes every key lookup of the
+    restore an index search, so the restore stays linear in the rows."""
+    columns = [sa.Column(c.name, c.type, nullable=not c.primary_key) for c in live.columns]
+    key = sa.PrimaryKeyConstraint(*(c.name for c in live.primary_key.columns))
+    name = f"rowgate_stage_{live.name}_{run}"
+    if dialect == "mssql":  # SQL Server's temporary tables are named #...
+        return sa.Table(f"#{name}", sa.MetaData(), *columns, key)
+    return sa.Table(name, sa.MetaData(), *columns, key, prefixes=["TEMPORARY"])
 
 
-def _load_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> int:
-    """Stream the backup into the staging table, checking what its header claims; return its row count."""
+def _drop(conn: sa.Connection, stages) -> None:
+    # Temporary tables end with the session anyway; dropping them keeps a pooled connection clean.
+    with suppress(sa.exc.DBAPIError):
+        if conn.in_transaction():
+            conn.rollback()
+        with conn.execution_options(sqlite_begin="DEFERRED").begin():  # temporary tables only: no write lock
+            for stage in stages:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_quoted(conn, stage)}")
+
+
+def _quoted(conn: sa.Connection, table: sa.Table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)
+
+
+def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict]:
+    """Stream the backup into the staging table, checking what its header claims and every value; return
+    its row count and its header."""
     arrow_schema = pa.schema([(f.name, ARROW_TYPES[f.type]) for f in spec.fields])
     with rowgate.storage.open_read(path) as stream:
         try:
@@ -120,18 +194,22 @@ def _load_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, st
                 block.writer_schema, block.reader_schema = plain, None
                 batch.extend(block)
                 if len(batch) >= BATCH:
-                    total += _flush(conn, stage, batch, arrow_schema)
+                    total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
                     batch = []
-            total += _flush(conn, stage, batch, arrow_schema)
+            total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
         except BackupError:
             raise
+        except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
+            if is_transient(exc):
+                raise
+            raise BackupError(f"{path}: the database refused its rows: {_first_line(exc)}") from None
         except Exception as exc:  # zlib, EOF, schema and decoding errors all mean: this file is damaged
             raise BackupError(f"{path} is damaged or truncated: {type(exc).__name__}: {exc}") from None
     if digest.hexdigest() != meta.get(META["checksum"]):
         raise BackupError(f"{path}: the data does not match its checksum; the file is damaged")
     if str(total) != meta.get(META["rows"]):
         raise BackupError(f"{path}: holds {total} rows but its header says {meta.get(META['rows'])}")
-    return total
+    return total, meta
 
 
 def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> None:
@@ -148,24 +226,143 @@ def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> No
         raise BackupError(f"{path}: its schema does not fit {spec.name} (different: {differ}, unknown: {extra}, order: {list(found)})")
 
 
-def _flush(conn: sa.Connection, stage: sa.Table, batch: list[dict], arrow_schema: pa.Schema) -> int:
+def _flush(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: list[dict], arrow_schema: pa.Schema, before: int) -> int:
+    """Check one batch of records (numbered from before + 1) as ingestion would, then stage it."""
     if not batch:
         return 0
+    numbers = np.arange(before + 1, before + len(batch) + 1)
     columns = {}
     for field in arrow_schema:
         values = [record[field.name] for record in batch]
-        if pa.types.is_timestamp(field.type):
-            columns[field.name] = pa.array(values, pa.int64()).cast(field.type)
-        elif pa.types.is_date(field.type):
-            columns[field.name] = pa.array(values, pa.int32()).cast(field.type)
+        if pa.types.is_timestamp(field.type) or pa.types.is_date(field.type):
+            low, high = MICROS if pa.types.is_timestamp(field.type) else DAYS
+            stored = pa.array(values, pa.int64())
+            outside = pc.fill_null(pc.or_(pc.less(stored, low), pc.greater(stored, high)), False).to_numpy(zero_copy_only=False)
+            if outside.any():
+                _refuse(path, int(numbers[np.argmax(outside)]), field.name, "type-error", f"{field.name} is outside the years 1 to 9999")
+            columns[field.name] = stored.cast(pa.int32() if pa.types.is_date(field.type) else pa.int64()).cast(field.type)
         else:
             columns[field.name] = pa.array(values, field.type)
-    bulk_insert(conn, stage, pa.table(columns))
+            if pa.types.is_string(field.type):
+                nul = pc.fill_null(pc.match_substring(columns[field.name], "\x00"), False).to_numpy(zero_copy_only=False)
+                if nul.any():
+                    _refuse(path, int(numbers[np.argmax(nul)]), field.name, "type-error", f"{field.name} contains a NUL character")
+    typed = check_values(spec, Chunk(before + len(batch), numbers, columns))
+    if typed.refused:
+        first = typed.refused[0]
+        error = first.errors[0]
+        _refuse(path, first.row_number, error.field, error.code, error.message)
+    keys = _keys(typed.rows, spec)
+    _refuse_repeated_keys(path, spec, keys, numbers)
+    try:
+        with conn.begin_nested():
+            bulk_insert(conn, stage, typed.rows)
+    except (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
+        _refuse_staged_keys(conn, path, spec, stage, keys, numbers)
+        raise
     return len(batch)
 
 
-def _key_match(live: sa.Table, stage: sa.Table, spec: Table) -> sa.ColumnElement:
-    return sa.and_(*(live.c[k] == stage.c[k] for k in spec.primary_key))
+def _refuse(path: str, record: int | None, field: str | None, code: str, message: str):
+    raise BackupError(f"{path}: record {record}: {field or 'key'}: {code}: {message}; nothing was restored")
+
+
+def _keys(rows: pa.Table, spec: Table) -> list:
+    columns = [rows.column(name).to_pylist() for name in spec.primary_key]
+    return columns[0] if len(columns) == 1 else list(zip(*columns))
+
+
+def _key_text(spec: Table, key) -> str:
+    return f"{'/'.join(spec.primary_key)} {key!r}"
+
+
+def _refuse_repeated_keys(path: str, spec: Table, keys: list, numbers: np.ndarray) -> None:
+    first: dict = {}
+    for index, key in enumerate(keys):
+        seen = first.setdefault(key, index)
+        if seen != index:
+            _refuse(
+                path, int(numbers[index]), None, "primary-key", f"{_key_text(spec, key)} appears again (first in record {numbers[seen]})"
+            )
+
+
+def _refuse_staged_keys(conn: sa.Connection, path: str, spec: Table, stage: sa.Table, keys: list, numbers: np.ndarray) -> None:
+    """After the staging table refused a batch: the key an earlier batch of the file already had."""
+    columns = [stage.c[name] for name in spec.primary_key]
+    rows = select_by_keys(conn, sa.select(*columns), columns, keys)
+    staged = {row[0] if len(columns) == 1 else tuple(row) for row in rows}
+    for index, key in enumerate(keys):
+        if key in staged:
+            _refuse(path, int(numbers[index]), None, "primary-key", f"{_key_text(spec, key)} appears again (in an earlier record)")
+
+
+def _first_line(exc: BaseException) -> str:
+    error = getattr(exc, "orig", None) or exc
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+
+
+def lock_tables(conn: sa.Connection, rowgate: Rowgate, restored: list[str]) -> None:
+    """Hold off writers of the restored tables and of their parents and children until the restore commits;
+    readers go on. Children first, the order writers take them in (an insert locks its table, then its
+    parents' rows), so a restore and a batch cannot deadlock. SQLite's write transaction already excludes
+    every other writer."""
+    related = set(restored)
+    for name in restored:
+        related |= {fk.parent for fk in rowgate.dictionary.table(name).foreign_keys}
+        related |= {child.name for child in rowgate.dictionary.children_of(name)}
+    for spec in reversed(rowgate.dictionary.dependency_order()):
+        if spec.name in related:
+            statement = lock_statement(conn.dialect, rowgate.metadata.tables[spec.name], spec.name in restored)
+            if statement:
+                conn.exec_driver_sql(statement)
+
+
+def lock_statement(dialect: sa.Dialect, table: sa.Table, exclusive: bool) -> str | None:
+    quoted = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        return f"LOCK TABLE {quoted} IN {'EXCLUSIVE' if exclusive else 'SHARE'} MODE"
+    if dialect.name == "mssql":
+        return f"SELECT TOP 0 1 FROM {quoted} WITH ({'TABLOCKX' if exclusive else 'TABLOCK'}, HOLDLOCK)"
+    return None
+
+
+def _refuse_running_loads(conn: sa.Connection, rowgate: Rowgate, names: list[str]) -> None:
+    """A file load running into a restored table would go on writing after the restore: refuse (409)."""
+    loads = rowgate.metadata.tables[LOADS]
+    query = sa.select(loads.c.table_name, loads.c.source, loads.c.claimed_by).where(
+        loads.c.table_name.in_(names), loads.c.status != DONE, loads.c.claimed_until > now()
+    )
+    for running in conn.execute(query):
+        if not _dead_here(running.claimed_by or ""):
+            raise RestoreBusy(
+                f"{running.table_name} is being loaded from {running.source} by {running.claimed_by}; restore once that load ends"
+            )
+
+
+def undo_loads(conn: sa.Connection, metadata: sa.MetaData, table: str, meta: dict) -> int:
+    """Make the ledger describe the restored table: the loads the backup does not hold (not done in its
+    snapshot) are forgotten with their rejections, so loading their files again loads their rows again;
+    rejections resolved after the snapshot (their rows replayed in, now gone) are open again."""
+    loads, rejections = metadata.tables[LOADS], metadata.tables[REJECTIONS]
+    taken = datetime.strptime(meta[META["created"]], "%Y%m%dT%H%M%S%fZ")
+    query = sa.select(loads.c.id, loads.c.source, loads.c.started_at, loads.c.finished_at).where(loads.c.table_name == table)
+    rows = conn.execute(query).all()
+    if META["loads"] in meta:
+        held = load_ids(meta[META["loads"]])
+        undone = [row for row in rows if not held(row.id)]
+    else:  # a backup written before its header named its loads: go by the time it was taken
+        undone = [row for row in rows if row.finished_at is None or row.finished_at >= taken]
+    for row in undone:
+        # Rejections name their source, not their load: the load's are those of its source logged while it ran.
+        logged = rejections.delete().where(
+            rejections.c.table_name == table, rejections.c.source == row.source, rejections.c.created_at >= row.started_at
+        )
+        if row.finished_at is not None:
+            logged = logged.where(rejections.c.created_at <= row.finished_at)
+        conn.execute(logged)
+        conn.execute(loads.delete().where(loads.c.id == row.id))
+    conn.execute(rejections.update().where(rejections.c.table_name == table, rejections.c.resolved_at >= taken).values(resolved_at=None))
+    return len(undone)
 
 
 def _check_references(rowgate: Rowgate, conn: sa.Connection, spec: Table, staged: dict[str, sa.Table]) -> None:
@@ -215,6 +412,10 @@ def _update_existing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa
 
 def _insert_new(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
     return conn.execute(insert_new(live, spec, stage)).rowcount
+
+
+def _key_match(live: sa.Table, stage: sa.Table, spec: Table) -> sa.ColumnElement:
+    return sa.and_(*(live.c[k] == stage.c[k] for k in spec.primary_key))
 
 
 def delete_missing(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Delete:

@@ -62,6 +62,11 @@ GOLDEN = Path(__file__).parent / "golden" / "azure_sql.sql"
 MSSQL = sql_server_dialect()
 PARAMETER_LIMIT = 2100
 LARGE_OBJECTS = {exp.DataType.Type.TEXT, exp.DataType.Type.IMAGE}  # sqlglot reads NTEXT as TEXT
+SAVEPOINTS = (sa.sql.expression.SavepointClause, sa.sql.expression.ReleaseSavepointClause, sa.sql.expression.RollbackToSavepointClause)
+
+
+def _staging(element: sa.ClauseElement) -> bool:
+    return "rowgate_stage_" in str(element.compile(dialect=MSSQL))
 
 
 @functools.lru_cache(maxsize=512)
@@ -99,7 +104,9 @@ def captured(rowgate, run) -> list[sa.ClauseElement]:
     elements: list[sa.ClauseElement] = []
 
     def capture(conn, element, *args):
-        if isinstance(element, sa.ClauseElement):
+        # Savepoints are the dialect's own (SQL Server: SAVE TRANSACTION); staging tables are SQLite's temporary
+        # ones here, so the restore's statements are compiled below against SQL Server's #temporary tables.
+        if isinstance(element, sa.ClauseElement) and not isinstance(element, SAVEPOINTS) and not _staging(element):
             elements.append(element)
 
     sa.event.listen(rowgate.engine, "before_execute", capture)
@@ -146,15 +153,24 @@ def app_statements(rowgate, run) -> list[tuple[str, str]]:
     for name, define in reports.DEFINITIONS.items():
         for sql in view_ddl(MSSQL, name, define(tables)):
             found.setdefault(_normal(sql), "view")
+    stages = {name: restore.stage_table(table, "run", "mssql") for name, table in tables.items() if name in rowgate.dictionary.tables}
     for spec in rowgate.dictionary.tables.values():
-        live, stage = tables[spec.name], restore.stage_table(tables[spec.name], "run")
-        for statement in (
+        live, stage = tables[spec.name], stages[spec.name]
+        found.setdefault(_normal(str(sa.schema.CreateTable(stage).compile(dialect=MSSQL))), "restore staging table")
+        found.setdefault(_normal(str(stage.insert().compile(dialect=MSSQL))), "restore staging (pyodbc fast_executemany)")
+        for exclusive in (True, False):
+            found.setdefault(restore.lock_statement(MSSQL, live, exclusive), "restore lock")
+        references = [(fk.fields, fk.parent, fk.parent_fields) for fk in spec.foreign_keys]
+        statements = [
             restore.delete_missing(live, spec, stage),
             restore.update_existing(live, spec, stage),
             restore.insert_new(live, spec, stage),
-        ):
+            *(restore.dangling_keys(stage, f, stages[p], pf) for f, p, pf in references),
+            *(restore.dangling_keys(live, f, stages[p], pf) for f, p, pf in references),
+        ]
+        for statement in statements:
             if statement is not None:
-                found.setdefault(_normal(str(statement.compile(dialect=MSSQL))), "restore")
+                found.setdefault(_normal(str(statement.compile(dialect=MSSQL, compile_kwargs={"render_postcompile": True}))), "restore")
         columns = [sa.type_coerce(live.c[f.name], sa.String) if f.type in backup.TEMPORAL else live.c[f.name] for f in spec.fields]
         read = sa.select(*columns).order_by(*(live.c[k] for k in spec.primary_key))
         found.setdefault(_normal(str(read.compile(dialect=MSSQL))), "backup read")
@@ -331,7 +347,8 @@ def test_statements_use_sql_server_forms():
     assert "DATEPART(month, hired_employees.datetime)" in golden
     assert "CREATE OR ALTER VIEW report_hires_by_quarter" in golden
     assert "datetime DATETIME2 NOT NULL" in golden and "NVARCHAR(510)" in golden and "NVARCHAR(max)" in golden
-    assert "UPDATE departments SET department=rowgate_stage_departments_run.department FROM" in golden
+    assert "UPDATE departments SET department=[#rowgate_stage_departments_run].department FROM" in golden
+    assert "CREATE TABLE [#rowgate_stage_departments_run] (" in golden and "TEMPORARY" not in golden
     assert "TOP __[POSTCOMPILE" not in golden and "LIMIT" not in golden
 
 

@@ -141,5 +141,5 @@ def test_migrate_backup_list_and_restore_from_the_terminal(run, challenge, tmp_p
     assert run("restore").exit_code == 2
     assert run("restore", "jobs", "--all").exit_code == 2
     whole = run("restore", "--all")
-    assert whole.exit_code == 2 and "no backup of " in whole.output
+    assert whole.exit_code == 2 and "no complete backup set" in whole.output
     assert run("migrate", tmp_path / "empty").exit_code == 2

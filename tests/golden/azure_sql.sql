@@ -1,14 +1,23 @@
+-- CreateIndex
+CREATE INDEX ix_rejections_missing_key ON rowgate_rejections (missing_key);
+
+-- CreateIndex
+CREATE INDEX ix_rejections_open ON rowgate_rejections (table_name, resolved_at);
+
+-- CreateIndex
+CREATE INDEX ix_rejections_source ON rowgate_rejections (source_digest, row_number);
+
 -- CreateTable
 CREATE TABLE categories (
 	category_id BIGINT NOT NULL,
-	category_name NVARCHAR(255) NOT NULL,
+	category_name NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_categories PRIMARY KEY (category_id)
 );
 
 -- CreateTable
 CREATE TABLE courses (
 	course_id BIGINT NOT NULL,
-	course_name NVARCHAR(255) NOT NULL,
+	course_name NVARCHAR(510) NOT NULL,
 	category_id BIGINT NOT NULL,
 	level_id BIGINT NOT NULL,
 	start_date DATETIME2 NOT NULL,
@@ -20,14 +29,14 @@ CREATE TABLE courses (
 -- CreateTable
 CREATE TABLE departments (
 	id BIGINT NOT NULL,
-	department NVARCHAR(255) NOT NULL,
+	department NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_departments PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE hired_employees (
 	id BIGINT NOT NULL,
-	name NVARCHAR(255) NOT NULL,
+	name NVARCHAR(510) NOT NULL,
 	datetime DATETIME2 NOT NULL,
 	department_id BIGINT NOT NULL,
 	job_id BIGINT NOT NULL,
@@ -39,22 +48,22 @@ CREATE TABLE hired_employees (
 -- CreateTable
 CREATE TABLE jobs (
 	id BIGINT NOT NULL,
-	job NVARCHAR(255) NOT NULL,
+	job NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_jobs PRIMARY KEY (id)
 );
 
 -- CreateTable
 CREATE TABLE levels (
 	level_id BIGINT NOT NULL,
-	level_name NVARCHAR(255) NOT NULL,
+	level_name NVARCHAR(510) NOT NULL,
 	CONSTRAINT pk_levels PRIMARY KEY (level_id)
 );
 
 -- CreateTable
 CREATE TABLE rowgate_loads (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
 	content_hash VARCHAR(80) NOT NULL,
 	status VARCHAR(16) NOT NULL,
 	rows_read BIGINT NOT NULL,
@@ -63,7 +72,7 @@ CREATE TABLE rowgate_loads (
 	rejected BIGINT NOT NULL,
 	started_at DATETIME NOT NULL,
 	finished_at DATETIME NULL,
-	claimed_by NVARCHAR(255) NULL,
+	claimed_by NVARCHAR(510) NULL,
 	claimed_until DATETIME NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_loads_content UNIQUE (table_name, content_hash)
@@ -72,65 +81,24 @@ CREATE TABLE rowgate_loads (
 -- CreateTable
 CREATE TABLE rowgate_rejections (
 	id BIGINT NOT NULL IDENTITY,
-	table_name NVARCHAR(128) NOT NULL,
-	source NVARCHAR(1024) NOT NULL,
+	table_name NVARCHAR(256) NOT NULL,
+	source NVARCHAR(2048) NOT NULL,
+	source_digest VARCHAR(64) NOT NULL,
 	row_number BIGINT NULL,
-	raw NTEXT NOT NULL,
-	reasons NTEXT NOT NULL,
+	raw NVARCHAR(max) NOT NULL,
+	reasons NVARCHAR(max) NOT NULL,
 	retryable BIT NOT NULL,
-	missing_key NVARCHAR(300) NULL,
+	missing_key NVARCHAR(600) NULL,
 	created_at DATETIME NOT NULL,
 	resolved_at DATETIME NULL,
 	PRIMARY KEY (id)
 );
 
--- CreateTable
-CREATE TABLE rowgate_stage_departments_run (
-	id BIGINT NULL,
-	department NVARCHAR(255) NULL
-);
-
--- CreateTable
-CREATE TABLE rowgate_stage_jobs_run (
-	id BIGINT NULL,
-	job NVARCHAR(255) NULL
-);
-
--- Delete
-DELETE FROM departments WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_departments_run
-WHERE departments.id = rowgate_stage_departments_run.id));
-
--- Delete
-DELETE FROM jobs WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_jobs_run
-WHERE jobs.id = rowgate_stage_jobs_run.id));
-
--- DropTable
-DROP TABLE rowgate_stage_departments_run;
-
--- DropTable
-DROP TABLE rowgate_stage_jobs_run;
-
--- Insert
-INSERT INTO departments (id, department) SELECT rowgate_stage_departments_run.id, rowgate_stage_departments_run.department
-FROM rowgate_stage_departments_run
-WHERE NOT (EXISTS (SELECT *
-FROM departments
-WHERE departments.id = rowgate_stage_departments_run.id));
-
--- Insert
-INSERT INTO jobs (id, job) SELECT rowgate_stage_jobs_run.id, rowgate_stage_jobs_run.job
-FROM rowgate_stage_jobs_run
-WHERE NOT (EXISTS (SELECT *
-FROM jobs
-WHERE jobs.id = rowgate_stage_jobs_run.id));
-
 -- Insert
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
 
 -- Insert
-INSERT INTO rowgate_rejections (id, table_name, source, row_number, raw, reasons, retryable, missing_key, created_at, resolved_at) VALUES (:id, :table_name, :source, :row_number, :raw, :reasons, :retryable, :missing_key, :created_at, :resolved_at);
+INSERT INTO rowgate_rejections (id, table_name, source, source_digest, row_number, raw, reasons, retryable, missing_key, created_at, resolved_at) VALUES (:id, :table_name, :source, :source_digest, :row_number, :raw, :reasons, :retryable, :missing_key, :created_at, :resolved_at);
 
 -- Select
 SELECT (SELECT min(departments.id) AS min_1
@@ -153,28 +121,14 @@ FROM rowgate_rejections
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key > :missing_key_1 ORDER BY rowgate_rejections.missing_key;
 
 -- Select
-SELECT DISTINCT TOP 5 hired_employees.department_id
-FROM hired_employees
-WHERE hired_employees.department_id IS NOT NULL AND NOT (EXISTS (SELECT *
-FROM rowgate_stage_departments_run
-WHERE rowgate_stage_departments_run.id = hired_employees.department_id));
-
--- Select
-SELECT DISTINCT TOP 5 hired_employees.job_id
-FROM hired_employees
-WHERE hired_employees.job_id IS NOT NULL AND NOT (EXISTS (SELECT *
-FROM rowgate_stage_jobs_run
-WHERE rowgate_stage_jobs_run.id = hired_employees.job_id));
-
--- Select
 SELECT TOP 10 hired_employees.id, hired_employees.name, hired_employees.datetime, hired_employees.department_id, hired_employees.job_id
 FROM hired_employees
 WHERE hired_employees.id > :id_1 ORDER BY hired_employees.id;
 
 -- Select
-SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at
+SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at
 FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
 
 -- Select
 SELECT TOP 1000 rowgate_rejections.id, rowgate_rejections.raw
@@ -223,6 +177,16 @@ FROM jobs
 WHERE jobs.id IN (:id_1_1, :id_1_2, :id_1_3, :id_1_4, :id_1_5, :id_1_6, :id_1_7, :id_1_8, :id_1_9, :id_1_10, :id_1_11, :id_1_12, :id_1_13, :id_1_14, :id_1_15, :id_1_16, :id_1_17, :id_1_18, :id_1_19, :id_1_20, :id_1_21, :id_1_22, :id_1_23, :id_1_24, :id_1_25, :id_1_26, :id_1_27, :id_1_28, :id_1_29, :id_1_30, :id_1_31, :id_1_32, :id_1_33, :id_1_34, :id_1_35, :id_1_36, :id_1_37, :id_1_38, :id_1_39, :id_1_40, :id_1_41, :id_1_42, :id_1_43, :id_1_44, :id_1_45, :id_1_46, :id_1_47, :id_1_48, :id_1_49, :id_1_50, :id_1_51, :id_1_52, :id_1_53, :id_1_54, :id_1_55, :id_1_56, :id_1_57, :id_1_58, :id_1_59, :id_1_60, :id_1_61, :id_1_62, :id_1_63, :id_1_64, :id_1_65, :id_1_66, :id_1_67, :id_1_68, :id_1_69, :id_1_70, :id_1_71, :id_1_72, :id_1_73, :id_1_74, :id_1_75, :id_1_76, :id_1_77, :id_1_78, :id_1_79, :id_1_80, :id_1_81, :id_1_82, :id_1_83, :id_1_84, :id_1_85, :id_1_86, :id_1_87, :id_1_88, :id_1_89, :id_1_90, :id_1_91, :id_1_92, :id_1_93, :id_1_94, :id_1_95, :id_1_96, :id_1_97, :id_1_98, :id_1_99, :id_1_100, :id_1_101, :id_1_102, :id_1_103, :id_1_104, :id_1_105, :id_1_106, :id_1_107, :id_1_108, :id_1_109, :id_1_110, :id_1_111, :id_1_112, :id_1_113, :id_1_114, :id_1_115, :id_1_116, :id_1_117, :id_1_118, :id_1_119, :id_1_120, :id_1_121, :id_1_122, :id_1_123, :id_1_124, :id_1_125, :id_1_126, :id_1_127, :id_1_128, :id_1_129, :id_1_130, :id_1_131, :id_1_132, :id_1_133, :id_1_134, :id_1_135, :id_1_136, :id_1_137, :id_1_138, :id_1_139, :id_1_140, :id_1_141, :id_1_142, :id_1_143, :id_1_144, :id_1_145, :id_1_146, :id_1_147, :id_1_148, :id_1_149, :id_1_150, :id_1_151, :id_1_152, :id_1_153, :id_1_154, :id_1_155, :id_1_156, :id_1_157, :id_1_158, :id_1_159, :id_1_160, :id_1_161, :id_1_162, :id_1_163, :id_1_164, :id_1_165, :id_1_166, :id_1_167, :id_1_168, :id_1_169, :id_1_170, :id_1_171, :id_1_172);
 
 -- Select
+SELECT rowgate_loads.id
+FROM rowgate_loads
+WHERE rowgate_loads.status = :status_1 ORDER BY rowgate_loads.id;
+
+-- Select
+SELECT rowgate_loads.id, rowgate_loads.source, rowgate_loads.started_at, rowgate_loads.finished_at
+FROM rowgate_loads
+WHERE rowgate_loads.table_name = :table_name_1;
+
+-- Select
 SELECT rowgate_loads.id, rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.content_hash, rowgate_loads.status, rowgate_loads.rows_read, rowgate_loads.inserted, rowgate_loads.unchanged, rowgate_loads.rejected, rowgate_loads.started_at, rowgate_loads.finished_at, rowgate_loads.claimed_by, rowgate_loads.claimed_until
 FROM rowgate_loads
 WHERE rowgate_loads.id = :id_1;
@@ -238,9 +202,14 @@ FROM rowgate_loads
 WHERE rowgate_loads.id = :id_1;
 
 -- Select
+SELECT rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.claimed_by
+FROM rowgate_loads
+WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2) AND rowgate_loads.status != :status_1 AND rowgate_loads.claimed_until > :claimed_until_1;
+
+-- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
-WHERE rowgate_rejections.source = :source_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
+WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.created_at >= :created_at_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
 
 -- Select
 WITH hires AS
@@ -253,12 +222,6 @@ FROM (SELECT hires.year AS year, sum(hires.hired) AS total
 FROM hires GROUP BY hires.year) AS anon_2 JOIN hires ON hires.year = anon_2.year JOIN departments ON departments.id = hires.department_id
 WHERE hires.hired * (SELECT count(*) AS count_1
 FROM departments) > anon_2.total) AS anon_1 ORDER BY anon_1.hired DESC, anon_1.id;
-
--- Update
-UPDATE departments SET department=rowgate_stage_departments_run.department FROM departments, rowgate_stage_departments_run WHERE departments.id = rowgate_stage_departments_run.id AND NOT EXISTS (SELECT departments.department INTERSECT SELECT rowgate_stage_departments_run.department);
-
--- Update
-UPDATE jobs SET job=rowgate_stage_jobs_run.job FROM jobs, rowgate_stage_jobs_run WHERE jobs.id = rowgate_stage_jobs_run.id AND NOT EXISTS (SELECT jobs.job INTERSECT SELECT rowgate_stage_jobs_run.job);
 
 -- Update
 UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.status = :status_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
@@ -283,6 +246,9 @@ UPDATE rowgate_rejections SET missing_key=:missing_key, resolved_at=:resolved_at
 
 -- Update
 UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable, missing_key=:missing_key WHERE rowgate_rejections.id = :row_id;
+
+-- Update
+UPDATE rowgate_rejections SET resolved_at=:resolved_at WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at >= :resolved_at_1;
 
 -- backup read
 SELECT categories.category_id, categories.category_name
@@ -331,63 +297,251 @@ INSERT INTO rowgate_loads (id, table_name, source, content_hash, status, rows_re
 
 -- restore
 DELETE FROM categories WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_categories_run
-WHERE categories.category_id = rowgate_stage_categories_run.category_id));
+FROM [#rowgate_stage_categories_run]
+WHERE categories.category_id = [#rowgate_stage_categories_run].category_id));
 
 -- restore
 DELETE FROM courses WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_courses_run
-WHERE courses.course_id = rowgate_stage_courses_run.course_id));
+FROM [#rowgate_stage_courses_run]
+WHERE courses.course_id = [#rowgate_stage_courses_run].course_id));
+
+-- restore
+DELETE FROM departments WHERE NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_departments_run]
+WHERE departments.id = [#rowgate_stage_departments_run].id));
 
 -- restore
 DELETE FROM hired_employees WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_hired_employees_run
-WHERE hired_employees.id = rowgate_stage_hired_employees_run.id));
+FROM [#rowgate_stage_hired_employees_run]
+WHERE hired_employees.id = [#rowgate_stage_hired_employees_run].id));
+
+-- restore
+DELETE FROM jobs WHERE NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_jobs_run]
+WHERE jobs.id = [#rowgate_stage_jobs_run].id));
 
 -- restore
 DELETE FROM levels WHERE NOT (EXISTS (SELECT *
-FROM rowgate_stage_levels_run
-WHERE levels.level_id = rowgate_stage_levels_run.level_id));
+FROM [#rowgate_stage_levels_run]
+WHERE levels.level_id = [#rowgate_stage_levels_run].level_id));
 
 -- restore
-INSERT INTO categories (category_id, category_name) SELECT rowgate_stage_categories_run.category_id, rowgate_stage_categories_run.category_name
-FROM rowgate_stage_categories_run
+INSERT INTO categories (category_id, category_name) SELECT [#rowgate_stage_categories_run].category_id, [#rowgate_stage_categories_run].category_name
+FROM [#rowgate_stage_categories_run]
 WHERE NOT (EXISTS (SELECT *
 FROM categories
-WHERE categories.category_id = rowgate_stage_categories_run.category_id));
+WHERE categories.category_id = [#rowgate_stage_categories_run].category_id));
 
 -- restore
-INSERT INTO courses (course_id, course_name, category_id, level_id, start_date) SELECT rowgate_stage_courses_run.course_id, rowgate_stage_courses_run.course_name, rowgate_stage_courses_run.category_id, rowgate_stage_courses_run.level_id, rowgate_stage_courses_run.start_date
-FROM rowgate_stage_courses_run
+INSERT INTO courses (course_id, course_name, category_id, level_id, start_date) SELECT [#rowgate_stage_courses_run].course_id, [#rowgate_stage_courses_run].course_name, [#rowgate_stage_courses_run].category_id, [#rowgate_stage_courses_run].level_id, [#rowgate_stage_courses_run].start_date
+FROM [#rowgate_stage_courses_run]
 WHERE NOT (EXISTS (SELECT *
 FROM courses
-WHERE courses.course_id = rowgate_stage_courses_run.course_id));
+WHERE courses.course_id = [#rowgate_stage_courses_run].course_id));
 
 -- restore
-INSERT INTO hired_employees (id, name, datetime, department_id, job_id) SELECT rowgate_stage_hired_employees_run.id, rowgate_stage_hired_employees_run.name, rowgate_stage_hired_employees_run.datetime, rowgate_stage_hired_employees_run.department_id, rowgate_stage_hired_employees_run.job_id
-FROM rowgate_stage_hired_employees_run
+INSERT INTO departments (id, department) SELECT [#rowgate_stage_departments_run].id, [#rowgate_stage_departments_run].department
+FROM [#rowgate_stage_departments_run]
+WHERE NOT (EXISTS (SELECT *
+FROM departments
+WHERE departments.id = [#rowgate_stage_departments_run].id));
+
+-- restore
+INSERT INTO hired_employees (id, name, datetime, department_id, job_id) SELECT [#rowgate_stage_hired_employees_run].id, [#rowgate_stage_hired_employees_run].name, [#rowgate_stage_hired_employees_run].datetime, [#rowgate_stage_hired_employees_run].department_id, [#rowgate_stage_hired_employees_run].job_id
+FROM [#rowgate_stage_hired_employees_run]
 WHERE NOT (EXISTS (SELECT *
 FROM hired_employees
-WHERE hired_employees.id = rowgate_stage_hired_employees_run.id));
+WHERE hired_employees.id = [#rowgate_stage_hired_employees_run].id));
 
 -- restore
-INSERT INTO levels (level_id, level_name) SELECT rowgate_stage_levels_run.level_id, rowgate_stage_levels_run.level_name
-FROM rowgate_stage_levels_run
+INSERT INTO jobs (id, job) SELECT [#rowgate_stage_jobs_run].id, [#rowgate_stage_jobs_run].job
+FROM [#rowgate_stage_jobs_run]
+WHERE NOT (EXISTS (SELECT *
+FROM jobs
+WHERE jobs.id = [#rowgate_stage_jobs_run].id));
+
+-- restore
+INSERT INTO levels (level_id, level_name) SELECT [#rowgate_stage_levels_run].level_id, [#rowgate_stage_levels_run].level_name
+FROM [#rowgate_stage_levels_run]
 WHERE NOT (EXISTS (SELECT *
 FROM levels
-WHERE levels.level_id = rowgate_stage_levels_run.level_id));
+WHERE levels.level_id = [#rowgate_stage_levels_run].level_id));
 
 -- restore
-UPDATE categories SET category_name=rowgate_stage_categories_run.category_name FROM categories, rowgate_stage_categories_run WHERE categories.category_id = rowgate_stage_categories_run.category_id AND NOT EXISTS (SELECT categories.category_name INTERSECT SELECT rowgate_stage_categories_run.category_name);
+SELECT DISTINCT TOP 5 [#rowgate_stage_courses_run].category_id
+FROM [#rowgate_stage_courses_run]
+WHERE [#rowgate_stage_courses_run].category_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_categories_run]
+WHERE [#rowgate_stage_categories_run].category_id = [#rowgate_stage_courses_run].category_id));
 
 -- restore
-UPDATE courses SET course_name=rowgate_stage_courses_run.course_name, category_id=rowgate_stage_courses_run.category_id, level_id=rowgate_stage_courses_run.level_id, start_date=rowgate_stage_courses_run.start_date FROM courses, rowgate_stage_courses_run WHERE courses.course_id = rowgate_stage_courses_run.course_id AND (NOT EXISTS (SELECT courses.course_name INTERSECT SELECT rowgate_stage_courses_run.course_name) OR NOT EXISTS (SELECT courses.category_id INTERSECT SELECT rowgate_stage_courses_run.category_id) OR NOT EXISTS (SELECT courses.level_id INTERSECT SELECT rowgate_stage_courses_run.level_id) OR NOT EXISTS (SELECT courses.start_date INTERSECT SELECT rowgate_stage_courses_run.start_date));
+SELECT DISTINCT TOP 5 [#rowgate_stage_courses_run].level_id
+FROM [#rowgate_stage_courses_run]
+WHERE [#rowgate_stage_courses_run].level_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_levels_run]
+WHERE [#rowgate_stage_levels_run].level_id = [#rowgate_stage_courses_run].level_id));
 
 -- restore
-UPDATE hired_employees SET name=rowgate_stage_hired_employees_run.name, datetime=rowgate_stage_hired_employees_run.datetime, department_id=rowgate_stage_hired_employees_run.department_id, job_id=rowgate_stage_hired_employees_run.job_id FROM hired_employees, rowgate_stage_hired_employees_run WHERE hired_employees.id = rowgate_stage_hired_employees_run.id AND (NOT EXISTS (SELECT hired_employees.name INTERSECT SELECT rowgate_stage_hired_employees_run.name) OR NOT EXISTS (SELECT hired_employees.datetime INTERSECT SELECT rowgate_stage_hired_employees_run.datetime) OR NOT EXISTS (SELECT hired_employees.department_id INTERSECT SELECT rowgate_stage_hired_employees_run.department_id) OR NOT EXISTS (SELECT hired_employees.job_id INTERSECT SELECT rowgate_stage_hired_employees_run.job_id));
+SELECT DISTINCT TOP 5 [#rowgate_stage_hired_employees_run].department_id
+FROM [#rowgate_stage_hired_employees_run]
+WHERE [#rowgate_stage_hired_employees_run].department_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_departments_run]
+WHERE [#rowgate_stage_departments_run].id = [#rowgate_stage_hired_employees_run].department_id));
 
 -- restore
-UPDATE levels SET level_name=rowgate_stage_levels_run.level_name FROM levels, rowgate_stage_levels_run WHERE levels.level_id = rowgate_stage_levels_run.level_id AND NOT EXISTS (SELECT levels.level_name INTERSECT SELECT rowgate_stage_levels_run.level_name);
+SELECT DISTINCT TOP 5 [#rowgate_stage_hired_employees_run].job_id
+FROM [#rowgate_stage_hired_employees_run]
+WHERE [#rowgate_stage_hired_employees_run].job_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_jobs_run]
+WHERE [#rowgate_stage_jobs_run].id = [#rowgate_stage_hired_employees_run].job_id));
+
+-- restore
+SELECT DISTINCT TOP 5 courses.category_id
+FROM courses
+WHERE courses.category_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_categories_run]
+WHERE [#rowgate_stage_categories_run].category_id = courses.category_id));
+
+-- restore
+SELECT DISTINCT TOP 5 courses.level_id
+FROM courses
+WHERE courses.level_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_levels_run]
+WHERE [#rowgate_stage_levels_run].level_id = courses.level_id));
+
+-- restore
+SELECT DISTINCT TOP 5 hired_employees.department_id
+FROM hired_employees
+WHERE hired_employees.department_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_departments_run]
+WHERE [#rowgate_stage_departments_run].id = hired_employees.department_id));
+
+-- restore
+SELECT DISTINCT TOP 5 hired_employees.job_id
+FROM hired_employees
+WHERE hired_employees.job_id IS NOT NULL AND NOT (EXISTS (SELECT *
+FROM [#rowgate_stage_jobs_run]
+WHERE [#rowgate_stage_jobs_run].id = hired_employees.job_id));
+
+-- restore
+UPDATE categories SET category_name=[#rowgate_stage_categories_run].category_name FROM categories, [#rowgate_stage_categories_run] WHERE categories.category_id = [#rowgate_stage_categories_run].category_id AND NOT EXISTS (SELECT categories.category_name INTERSECT SELECT [#rowgate_stage_categories_run].category_name);
+
+-- restore
+UPDATE courses SET course_name=[#rowgate_stage_courses_run].course_name, category_id=[#rowgate_stage_courses_run].category_id, level_id=[#rowgate_stage_courses_run].level_id, start_date=[#rowgate_stage_courses_run].start_date FROM courses, [#rowgate_stage_courses_run] WHERE courses.course_id = [#rowgate_stage_courses_run].course_id AND (NOT EXISTS (SELECT courses.course_name INTERSECT SELECT [#rowgate_stage_courses_run].course_name) OR NOT EXISTS (SELECT courses.category_id INTERSECT SELECT [#rowgate_stage_courses_run].category_id) OR NOT EXISTS (SELECT courses.level_id INTERSECT SELECT [#rowgate_stage_courses_run].level_id) OR NOT EXISTS (SELECT courses.start_date INTERSECT SELECT [#rowgate_stage_courses_run].start_date));
+
+-- restore
+UPDATE departments SET department=[#rowgate_stage_departments_run].department FROM departments, [#rowgate_stage_departments_run] WHERE departments.id = [#rowgate_stage_departments_run].id AND NOT EXISTS (SELECT departments.department INTERSECT SELECT [#rowgate_stage_departments_run].department);
+
+-- restore
+UPDATE hired_employees SET name=[#rowgate_stage_hired_employees_run].name, datetime=[#rowgate_stage_hired_employees_run].datetime, department_id=[#rowgate_stage_hired_employees_run].department_id, job_id=[#rowgate_stage_hired_employees_run].job_id FROM hired_employees, [#rowgate_stage_hired_employees_run] WHERE hired_employees.id = [#rowgate_stage_hired_employees_run].id AND (NOT EXISTS (SELECT hired_employees.name INTERSECT SELECT [#rowgate_stage_hired_employees_run].name) OR NOT EXISTS (SELECT hired_employees.datetime INTERSECT SELECT [#rowgate_stage_hired_employees_run].datetime) OR NOT EXISTS (SELECT hired_employees.department_id INTERSECT SELECT [#rowgate_stage_hired_employees_run].department_id) OR NOT EXISTS (SELECT hired_employees.job_id INTERSECT SELECT [#rowgate_stage_hired_employees_run].job_id));
+
+-- restore
+UPDATE jobs SET job=[#rowgate_stage_jobs_run].job FROM jobs, [#rowgate_stage_jobs_run] WHERE jobs.id = [#rowgate_stage_jobs_run].id AND NOT EXISTS (SELECT jobs.job INTERSECT SELECT [#rowgate_stage_jobs_run].job);
+
+-- restore
+UPDATE levels SET level_name=[#rowgate_stage_levels_run].level_name FROM levels, [#rowgate_stage_levels_run] WHERE levels.level_id = [#rowgate_stage_levels_run].level_id AND NOT EXISTS (SELECT levels.level_name INTERSECT SELECT [#rowgate_stage_levels_run].level_name);
+
+-- restore lock
+SELECT TOP 0 1 FROM categories WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM categories WITH (TABLOCKX, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM courses WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM courses WITH (TABLOCKX, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM departments WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM departments WITH (TABLOCKX, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM hired_employees WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM hired_employees WITH (TABLOCKX, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM jobs WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM jobs WITH (TABLOCKX, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM levels WITH (TABLOCK, HOLDLOCK);
+
+-- restore lock
+SELECT TOP 0 1 FROM levels WITH (TABLOCKX, HOLDLOCK);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_categories_run] (category_id, category_name) VALUES (:category_id, :category_name);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_courses_run] (course_id, course_name, category_id, level_id, start_date) VALUES (:course_id, :course_name, :category_id, :level_id, :start_date);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_departments_run] (id, department) VALUES (:id, :department);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_hired_employees_run] (id, name, datetime, department_id, job_id) VALUES (:id, :name, :datetime, :department_id, :job_id);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_jobs_run] (id, job) VALUES (:id, :job);
+
+-- restore staging (pyodbc fast_executemany)
+INSERT INTO [#rowgate_stage_levels_run] (level_id, level_name) VALUES (:level_id, :level_name);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_categories_run] (
+	category_id BIGINT NOT NULL IDENTITY,
+	category_name NVARCHAR(510) NULL,
+	PRIMARY KEY (category_id)
+);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_courses_run] (
+	course_id BIGINT NOT NULL IDENTITY,
+	course_name NVARCHAR(510) NULL,
+	category_id BIGINT NULL,
+	level_id BIGINT NULL,
+	start_date DATETIME2 NULL,
+	PRIMARY KEY (course_id)
+);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_departments_run] (
+	id BIGINT NOT NULL IDENTITY,
+	department NVARCHAR(510) NULL,
+	PRIMARY KEY (id)
+);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_hired_employees_run] (
+	id BIGINT NOT NULL IDENTITY,
+	name NVARCHAR(510) NULL,
+	datetime DATETIME2 NULL,
+	department_id BIGINT NULL,
+	job_id BIGINT NULL,
+	PRIMARY KEY (id)
+);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_jobs_run] (
+	id BIGINT NOT NULL IDENTITY,
+	job NVARCHAR(510) NULL,
+	PRIMARY KEY (id)
+);
+
+-- restore staging table
+CREATE TABLE [#rowgate_stage_levels_run] (
+	level_id BIGINT NOT NULL IDENTITY,
+	level_name NVARCHAR(510) NULL,
+	PRIMARY KEY (level_id)
+);
 
 -- view
 CREATE OR ALTER VIEW report_departments_above_mean AS WITH hires AS
