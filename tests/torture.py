@@ -379,6 +379,9 @@ class Torture:
             self.stats.http[response.status_code] += 1
             if response.status_code == 200:
                 return
+            if response.status_code in (429, 503):  # "busy, come back": what a client is told to do, not a failure
+                time.sleep(_retry_after(response.headers.get("retry-after")))
+                continue
             self.stats.http_errors.append(f"{batch.request_id} {response.status_code}: {response.text[:200]}")
             if response.status_code < 500:
                 return  # a refusal of a valid batch: reported, not retried
@@ -463,6 +466,13 @@ class Torture:
                 run.popen.send_signal(signal.SIGCONT)
                 run.popen.kill()
             run.popen.wait(10)
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(5.0, max(0.1, float(value or 0.5)))
+    except ValueError:  # an HTTP date: not worth parsing for a test
+        return 0.5
 
 
 def _resolved_counts(text: str) -> list[str]:
