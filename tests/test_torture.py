@@ -16,7 +16,8 @@ pytestmark = pytest.mark.torture
 def test_every_row_lands_exactly_once_under_kills_stalls_and_races(database_url, tmp_path):
     seed = torture.seed_from_environment()
     seconds = torture.seconds_from_environment()
-    corpus = torture.make_corpus(seed, clients=6, batches_per_client=20)
+    rounds = max(1, round(seconds / 30))  # a longer budget lands more files, not just idles
+    corpus = torture.make_corpus(seed, clients=6, batches_per_client=20 * rounds, rounds=rounds)
     run = torture.Torture(tmp_path / "torture", database_url, corpus, seed, seconds)
     header = f"torture seed {seed} (replay with ROWGATE_TORTURE_SEED={seed}), backend {database_url.split(':')[0]}; {torture.lease_note()}"
     try:
@@ -47,14 +48,13 @@ def test_torture_checks_catch_planted_defects(tmp_path):
     from shared.ingest import ingest_stored
     from shared.settings import Settings
 
-    corpus = torture.make_corpus(7, clients=1, batches_per_client=4)
+    corpus = torture.make_corpus(7, clients=1, batches_per_client=4, rounds=2)
     calm = torture.Torture(tmp_path / "calm", f"sqlite:///{tmp_path / 'calm.db'}", corpus, 7, 0)
     rowgate = open_rowgate(Settings(database_url=calm.database_url, storage=str(calm.storage), chunk_rows=torture.CHUNK_ROWS))
     order = list(torture.FIELDS)
-    for wave in (1, 2):
-        for file in sorted((f for f in corpus.files if f.wave == wave), key=lambda f: order.index(f.table)):
-            calm.land(file)
-            ingest_stored(rowgate, file.path)
+    for file in sorted(corpus.files, key=lambda f: (f.round, f.wave, order.index(f.table))):
+        calm.land(file)
+        ingest_stored(rowgate, file.path)
     for batch in corpus.batches:
         insert_rows(rowgate, batch.table, batch.rows, request_id=batch.request_id)
     reference = torture.clean_tables(tmp_path, corpus)

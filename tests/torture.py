@@ -8,7 +8,8 @@ What runs (tests/test_torture.py, once per SQL backend):
   dropped connection, a timeout or a 5xx (so a retried batch is a replay, as a real client's would be);
 - a chaos thread that, until the chaos deadline, picks a random live process (ingest run or host) and
   SIGKILLs it, or SIGSTOPs it for longer than the lease and SIGCONTs it; a killed host is restarted;
-- a second wave of files landing at the same paths as first-wave files once those have left landing/.
+- files landing later at the same paths as earlier files once those have left landing/ (waves), and
+  with a longer budget, rounds of new files landing during the chaos (one round per 30 s).
 Then everything is restarted until done (landing empty, every batch answered), `rowgate replay` runs
 once (the operator's re-drive of rows refused for a missing parent: a re-drive lost in a race is
 recovered there, and the number it resolved is reported), and the end state is checked.
@@ -27,14 +28,17 @@ hire is in its table exactly when its parents exist (parents exist whatever the 
 replay re-drives hires refused before their parent came). For a key with conflicting versions the order
 decides which version wins (or none: a version refused for a missing parent may come first), so the
 check there is: the key holds one of its versions or is absent, and every row not in the table is
-refused (check 1). A clean sequential run of
-the same inputs (files in dependency order, then batches, then replay, on a fresh SQLite) gives the
-reference for the non-conflicting keys, compared as sets.
+refused (check 1). A clean sequential run of the same inputs (files in dependency order, then batches,
+then replay, on a fresh SQLite) gives the reference for the non-conflicting keys, compared as sets.
+
+Stalls: the processes get ROWGATE_LEASE_SECONDS (3 unless set), a SIGSTOP lasts 1.5 s longer. A 503
+or 429 with Retry-After is retried, not counted as a failure. Not covered here: restores racing
+loads, Blob Storage (Azurite), the dev host's own blob trigger, Parquet files.
 
 What is checked, exactly (each failure names the invariant, a count, a few examples, and the seed):
 1. each input row (source, row number, cells) ends exactly once: its values are in its table, or it
    has one open rejection; never both, never neither; rows repeated identically under one source (the
-   second wave reuses first-wave paths) are counted together;
+   later waves reuse earlier paths) are counted together;
 2. no duplicate rejection: a (source, row, cells) is logged no more often than it occurs;
 3. every file and every batch has exactly one ledger row, `done`, with inserted + unchanged + rejected
    equal to its rows; no ledger row is left `loading`;
@@ -115,7 +119,12 @@ class Landed:
     path: str  # landing/...
     table: str
     rows: list[tuple[str, ...]]
-    wave: int
+    wave: int  # 1 for the first file at its path, 2 for the next one there, ...
+    round: int = 0  # lands at round x (chaos seconds / rounds) after the start, once its path is free
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} (wave {self.wave})"
 
     @property
     def data(self) -> bytes:
@@ -142,7 +151,7 @@ class Corpus:
         return [batch for client in self.clients for batch in client]
 
 
-def make_corpus(seed: int, clients: int, batches_per_client: int) -> Corpus:
+def make_corpus(seed: int, clients: int, batches_per_client: int, rounds: int = 1) -> Corpus:
     rng = random.Random(seed)
     versions: dict[tuple[str, int], list[tuple[str, ...]]] = {}
     for table in ("departments", "jobs"):
@@ -159,22 +168,24 @@ def make_corpus(seed: int, clients: int, batches_per_client: int) -> Corpus:
         return rng.choice(versions[table, rng.randint(1, size)])
 
     files = []
-    paths = ["landing/{t}.csv", "landing/a/{t}/part.csv", "landing/b/{t}/part.csv", "landing/{t}/{t}-extra.csv", "landing/{t}.csv"]
-    for table in FIELDS:
-        for number, template in enumerate(paths):
-            path = template.format(t=table)
-            wave = 2 if number == len(paths) - 1 else 1
-            size = PARENT_KEYS if table != "hired_employees" else HIRE_KEYS
-            keys = rng.sample(range(1, size + 1), k=size // 2)
-            rows = [rng.choice(versions[table, key]) for key in keys]
-            for _ in range(rng.randint(0, 2)):  # a row repeated identically: unchanged
-                rows.append(rng.choice(rows))
-            tag = f"{table}-{number}"
-            bad = [_bad_row(rng, table, f"{tag}-{n}") for n in range(rng.randint(1, 3))]
-            for row in bad:
-                rows.insert(rng.randrange(len(rows) + 1), row)
-            rng.shuffle(rows)
-            files.append(Landed(path, table, rows, wave))
+    first = ["landing/{t}.csv", "landing/a/{t}/part.csv", "landing/b/{t}/part.csv", "landing/{t}/{t}-extra.csv", "landing/{t}.csv"]
+    later = ["landing/{t}/r{r}.csv", "landing/{t}.csv", "landing/b/{t}/part.csv"]  # each later round: one new path, two reused
+    waves: collections.Counter = collections.Counter()
+    plan = [(r, t, n, template) for r in range(rounds) for t in FIELDS for n, template in enumerate(later if r else first)]
+    for round_, table, number, template in plan:
+        path = template.format(t=table, r=round_)
+        waves[path] += 1
+        size = PARENT_KEYS if table != "hired_employees" else HIRE_KEYS
+        keys = rng.sample(range(1, size + 1), k=size // 2)
+        rows = [rng.choice(versions[table, key]) for key in keys]
+        for _ in range(rng.randint(0, 2)):  # a row repeated identically: unchanged
+            rows.append(rng.choice(rows))
+        tag = f"{table}-{round_}-{number}"
+        bad = [_bad_row(rng, table, f"{tag}-{n}") for n in range(rng.randint(1, 3))]
+        for row in bad:
+            rows.insert(rng.randrange(len(rows) + 1), row)
+        rng.shuffle(rows)
+        files.append(Landed(path, table, rows, waves[path], round_))
 
     seen: set[str] = set()
     all_clients = []
@@ -335,13 +346,18 @@ class Torture:
     def landing_empty(self) -> bool:
         return not any(p.is_file() for p in (self.storage / "landing").rglob("*"))
 
-    def second_wave(self) -> None:
-        pending = [f for f in self.corpus.files if f.wave == 2]
+    def lander(self) -> None:
+        """Each file at its round's time, once the file before it at the same path has left landing/."""
+        pending = [f for f in self.corpus.files if f.round or f.wave > 1]
+        interval = self.seconds / max(1, max(f.round for f in self.corpus.files))
         while pending and time.monotonic() < self.hard_deadline:
+            busy = set()
             for file in list(pending):
-                if not (self.storage / file.path).exists():
+                due = self.started + file.round * interval <= time.monotonic()
+                if due and file.path not in busy and not (self.storage / file.path).exists():
                     self.land(file)
                     pending.remove(file)
+                busy.add(file.path)  # a later wave at this path waits for this one
             time.sleep(0.1)
         self.waves_done.set()
 
@@ -424,9 +440,9 @@ class Torture:
         setup = open_rowgate(Settings(database_url=self.database_url, storage=str(self.storage), chunk_rows=CHUNK_ROWS))
         setup.engine.dispose()  # the schema exists before the processes start: start-up races are another test's
         for file in self.corpus.files:
-            if file.wave == 1:
+            if file.round == 0 and file.wave == 1:
                 self.land(file)
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         self.chaos_deadline = started + self.seconds
         self.hard_deadline = started + self.seconds + finish_seconds
         try:
@@ -437,7 +453,7 @@ class Torture:
 
     def _run_everything(self) -> None:
         self.start_host()
-        threads = [threading.Thread(target=self.second_wave), threading.Thread(target=self.chaos)]
+        threads = [threading.Thread(target=self.lander), threading.Thread(target=self.chaos)]
         threads += [threading.Thread(target=self.ingest_slot) for _ in range(self.ingest_slots)]
         threads += [threading.Thread(target=self.client, args=(n, b)) for n, b in enumerate(self.corpus.clients)]
         keeper = threading.Thread(target=self.host_keeper)
@@ -687,7 +703,7 @@ def _check_storage(findings: Findings, torture: Torture, loads: list) -> None:
     for file in torture.corpus.files:
         count = archived.pop(file.data, 0)
         if count != 1:
-            findings.add("landed file not archived exactly once", f"{file.path} (wave {file.wave}) archived {count}x")
+            findings.add("landed file not archived exactly once", f"{file.label} archived {count}x")
     for data, count in archived.items():
         findings.add("archive holds a file that never landed", f"{count}x {data[:40]!r}")
     rejected_of = {load["content_hash"]: load["rejected"] for load in loads}
@@ -703,15 +719,13 @@ def _check_storage(findings: Findings, torture: Torture, loads: list) -> None:
             findings.add("rejected/ file that is no one file's refused rows", f"{name} ({len(lines)} rows, {len(owners)} candidates)")
             continue
         owner = owners[0]
-        matched[owner.path, owner.wave] += 1
+        matched[owner.label] += 1
         want = rejected_of.get(content_hash(io.BytesIO(owner.data)))
         if want is not None and len(lines) != want:
             findings.add("rejected-rows file count != ledger's rejected", f"{name}: {len(lines)} rows, ledger {want}")
     for file in torture.corpus.files:
-        if matched[file.path, file.wave] != 1:
-            findings.add(
-                "landed file without exactly one rejected-rows file", f"{file.path} (wave {file.wave}): {matched[file.path, file.wave]}"
-            )
+        if matched[file.label] != 1:
+            findings.add("landed file without exactly one rejected-rows file", f"{file.label}: {matched[file.label]}")
 
 
 def _rows_of(file: Landed, lines: list[list[str]]) -> bool:
