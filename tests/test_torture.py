@@ -1,18 +1,25 @@
 """The torture test: kills, stalls and races on both SQL backends, then every row counted (see tests/torture.py).
 
-Marked `torture`: CI runs it (scripts/test.sh deselects nothing); a developer skips it with -m "not torture".
+The torture test is marked `torture`: CI runs it (scripts/test.sh deselects nothing); a developer skips it with -m "not torture".
 ROWGATE_TORTURE_SEED replays a run's inputs and chaos schedule; ROWGATE_TORTURE_SECONDS sets the chaos time.
 """
 
 from __future__ import annotations
 
-import pytest
+import subprocess
+import sys
 
+import pytest
+import sqlalchemy as sa
+
+from shared.batch import insert_rows
+from shared.context import open_rowgate
+from shared.ingest import ingest_stored
+from shared.settings import Settings
 from tests import torture
 
-pytestmark = pytest.mark.torture
 
-
+@pytest.mark.torture
 def test_every_row_lands_exactly_once_under_kills_stalls_and_races(database_url, tmp_path):
     seed = torture.seed_from_environment()
     seconds = torture.seconds_from_environment()
@@ -32,22 +39,13 @@ def test_every_row_lands_exactly_once_under_kills_stalls_and_races(database_url,
         f"logs and end state: {run.workdir}"
     )
     print(summary)
-    assert not findings.by_check, f"{summary}\nbroken invariants:\n{findings.report()}"
+    if findings.by_check:
+        pytest.fail(f"{summary}\nbroken invariants:\n{findings.report()}", pytrace=False)
 
 
 def test_torture_checks_catch_planted_defects(tmp_path):
     """The checks are only worth their failures: run the inputs calmly in one process, then plant one
     defect of each kind and see each check report it (so a passing torture test means something)."""
-    import subprocess
-    import sys
-
-    import sqlalchemy as sa
-
-    from shared.batch import insert_rows
-    from shared.context import open_rowgate
-    from shared.ingest import ingest_stored
-    from shared.settings import Settings
-
     corpus = torture.make_corpus(7, clients=1, batches_per_client=4, rounds=2)
     calm = torture.Torture(tmp_path / "calm", f"sqlite:///{tmp_path / 'calm.db'}", corpus, 7, 0)
     rowgate = open_rowgate(Settings(database_url=calm.database_url, storage=str(calm.storage), chunk_rows=torture.CHUNK_ROWS))
