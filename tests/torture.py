@@ -257,6 +257,7 @@ class Stats:
     unanswered: list[str] = field(default_factory=list)
     replay_resolved: int = 0
     leftovers: list[str] = field(default_factory=list)
+    harness_errors: list[str] = field(default_factory=list)
     peak_ingest_runs: int = 0
     host_restarts: int = 0
 
@@ -453,10 +454,10 @@ class Torture:
 
     def _run_everything(self) -> None:
         self.start_host()
-        threads = [threading.Thread(target=self.lander), threading.Thread(target=self.chaos)]
-        threads += [threading.Thread(target=self.ingest_slot) for _ in range(self.ingest_slots)]
-        threads += [threading.Thread(target=self.client, args=(n, b)) for n, b in enumerate(self.corpus.clients)]
-        keeper = threading.Thread(target=self.host_keeper)
+        threads = [self.thread(self.lander), self.thread(self.chaos)]
+        threads += [self.thread(self.ingest_slot) for _ in range(self.ingest_slots)]
+        threads += [self.thread(self.client, n, b) for n, b in enumerate(self.corpus.clients)]
+        keeper = self.thread(self.host_keeper)
         for thread in [*threads, keeper]:
             thread.start()
         for thread in threads:
@@ -470,6 +471,17 @@ class Torture:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.reap(final, timeout=120)
         self.stats.replay_resolved = sum(int(n) for n in _resolved_counts(final.stdout.read_text()))
+
+    def thread(self, target, *arguments) -> threading.Thread:
+        """An actor's thread; an error of the harness itself is a finding, never a silently shorter run."""
+
+        def guarded():
+            try:
+                target(*arguments)
+            except Exception as exc:
+                self.stats.harness_errors.append(f"{target.__name__}: {type(exc).__name__}: {exc}")
+
+        return threading.Thread(target=guarded, name=f"torture-{target.__name__}")
 
     def _end_leftovers(self) -> None:
         """A process still running at the end is a finding (it hung), and is killed so nothing outlives the test."""
@@ -748,6 +760,8 @@ def _check_processes(findings: Findings, torture: Torture) -> None:
         findings.add("traceback or crash in a process", f"{count}x {error}")
     for error in torture.stats.http_errors:
         findings.add("HTTP answer other than 200", error)
+    for error in torture.stats.harness_errors:
+        findings.add("the harness itself failed (the run is incomplete)", error)
     for leftover in torture.stats.leftovers:
         findings.add("process still running at the deadline (hung)", leftover)
     for request_id in torture.stats.unanswered:
