@@ -29,8 +29,9 @@ def test_every_row_lands_exactly_once_under_kills_stalls_and_races(database_url,
     header = f"torture seed {seed} (replay with ROWGATE_TORTURE_SEED={seed}), backend {database_url.split(':')[0]}; {torture.lease_note()}"
     try:
         run.run()
-    finally:
-        print(f"{header}: {run.stats.summary()}")
+    except BaseException:
+        print(f"{header}: {run.stats.summary()}")  # the seed, whatever went wrong
+        raise
     reference = torture.clean_tables(tmp_path, corpus)
     findings = torture.check(run, reference)
     rows = sum(len(f.rows) for f in corpus.files) + sum(len(b.rows) for b in corpus.batches)
@@ -38,9 +39,9 @@ def test_every_row_lands_exactly_once_under_kills_stalls_and_races(database_url,
         f"{header}, {len(corpus.files)} files + {len(corpus.batches)} batches = {rows} rows, {run.elapsed:.0f} s\n{run.stats.summary()}\n"
         f"logs and end state: {run.workdir}"
     )
-    print(summary)
     if findings.by_check:
         pytest.fail(f"{summary}\nbroken invariants:\n{findings.report()}", pytrace=False)
+    print(summary)
 
 
 def test_torture_checks_catch_planted_defects(tmp_path):
