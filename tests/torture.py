@@ -295,7 +295,6 @@ class Torture:
         self.host: Run | None = None
         self.closing = threading.Event()
         self.waves_done = threading.Event()
-        self.clients_done = 0
 
     # processes
 
@@ -381,8 +380,6 @@ class Torture:
             for batch in batches:
                 time.sleep(rng.uniform(0, 2 * pause) if time.monotonic() < self.chaos_deadline else 0)
                 self.post(http, batch)
-        with self.lock:
-            self.clients_done += 1
 
     def post(self, http: httpx.Client, batch: Batch) -> None:
         url = f"{self.base}/api/tables/{batch.table}/rows"
