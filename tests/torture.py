@@ -517,7 +517,9 @@ def _free_port() -> int:
 
 def clean_tables(workdir: Path, corpus: Corpus) -> dict[str, dict[int, tuple[str, ...]]]:
     folder = workdir / "clean"
-    rowgate = open_rowgate(Settings(database_url=f"sqlite:///{folder / 'clean.db'}", storage=str(folder / "storage")))
+    rowgate = open_rowgate(
+        Settings(database_url=f"sqlite:///{folder / 'clean.db'}", storage=str(folder / "storage"), chunk_rows=CHUNK_ROWS)
+    )
     order = {name: i for i, name in enumerate(FIELDS)}
     for number, file in enumerate(sorted(corpus.files, key=lambda f: order[f.table])):
         local = folder / "files" / str(number) / Path(file.path).name
