@@ -604,6 +604,7 @@ def check(torture: Torture, reference: dict[str, dict[int, tuple[str, ...]]]) ->
                     rejections_table.c.row_number,
                     rejections_table.c.raw,
                     rejections_table.c.resolved_at,
+                    rejections_table.c.reasons,
                 )
             ).all()
     finally:
@@ -638,8 +639,10 @@ def _check_rows(findings: Findings, inputs: list[Input], tables: dict, rejection
             table_of[identity] = item.table
     open_logged: collections.Counter = collections.Counter()
     all_logged: collections.Counter = collections.Counter()
-    for table, source, row_number, raw, resolved_at in rejections:
+    reason: dict[tuple, str] = {}
+    for table, source, row_number, raw, resolved_at, reasons in rejections:
         identity = (source, row_number, _cells(table, json.loads(raw)))
+        reason.setdefault(identity, "; ".join(str(e.get("message")) for e in json.loads(reasons))[:120])
         all_logged[identity] += 1
         if resolved_at is None:
             open_logged[identity] += 1
@@ -655,7 +658,7 @@ def _check_rows(findings: Findings, inputs: list[Input], tables: dict, rejection
         in_table = key is not None and tables[table].get(key) == cells
         logged = open_logged[identity]
         if in_table and logged:
-            findings.add("row both in its table and open in rejections", f"{table} {source} row {row_number}")
+            findings.add("row both in its table and open in rejections", f"{table} {source} row {row_number} {cells} ({reason[identity]})")
         elif not in_table and logged < count:
             how = "marked resolved, not in its table" if all_logged[identity] > logged else "never logged"
             findings.add("row lost (neither in its table nor open in rejections)", f"{table} {source} row {row_number} {cells} ({how})")
