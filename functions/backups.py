@@ -35,7 +35,6 @@ async def start_singleton(client, name: str, instance_id: str, value=None) -> bo
     return True
 
 
-
 @bp.route(route="backups", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 @document(
