@@ -56,6 +56,7 @@ print("loaded", result.inserted, result.unchanged, result.rejected)
 def departments_file(path: Path, rows: int = ROWS, seed: int = 0) -> Path:
     """Departments with every kind of row: good ones, empty names (refused), a key repeated with the same
     values (unchanged) and with other values (refused)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     for number in range(1, rows + 1):
         key = seed * 1_000_000 + number
@@ -287,6 +288,18 @@ def test_eight_processes_loading_overlapping_keys_never_crash_and_every_row_land
     assert all("already loaded with other values" in reasons for _, _, reasons in logged)
     for key, value in table.items():  # a shared key holds the values of one of the files that carry it
         assert value == f"dept {key}" or (key % 50 == 0 and value.startswith("file "))
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_instances_starting_at_once_on_a_new_database_all_create_the_schema_and_load(postgres_url, tmp_path):
+    env = environment(postgres_url, tmp_path)
+    files = [departments_file(tmp_path / f"p{index}" / "departments.csv", rows=50, seed=index + 1) for index in range(6)]
+    processes = [subprocess.Popen(cli(str(f)), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for f in files]
+    outcomes = [(p.wait(timeout=120), p.communicate()[1]) for p in processes]
+    assert [code for code, _ in outcomes] == [0] * 6, [err[-2000:] for _, err in outcomes if err]
+    engine = sa.create_engine(postgres_url)
+    assert_exactly_once(engine, files, rows=50)
     engine.dispose()
 
 
