@@ -38,6 +38,11 @@ def request_of_test_http(host: str, blob_name: str) -> httpx.Request:
     return httpx.Request(method, url, headers=headers, content=body.strip().encode())
 
 
+def archived(storage) -> list[str]:
+    """The archive's files with the run's stamp taken out (`archive/departments.<UTC stamp>.csv` -> `departments.csv`)."""
+    return [re.sub(r"\.\d{8}T\d{12}Z(?=\.)", "", path.removeprefix("archive/")) for path in storage.list("archive/")]
+
+
 def wait_for(condition, timeout: float = 20) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,7 +80,7 @@ def test_the_test_http_request_ingests_a_dropped_file_through_the_dev_host(dev_h
     with httpx.Client() as client:
         response = client.send(request_of_test_http(url, "departments.csv"))
     assert response.status_code == 202
-    assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+    assert wait_for(lambda: archived(host.storage) == ["departments.csv"])
     assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
 
 
@@ -128,7 +133,7 @@ def test_watch_forwards_local_drops_to_the_host(dev_host, tmp_path):
     done = run_watch(str(host.storage.root), url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"landing/departments.csv: BlobCreated posted to {url}"]
-    assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+    assert wait_for(lambda: archived(host.storage) == ["departments.csv"])
 
 
 def test_watch_reports_a_host_that_refuses_and_exits_1(dev_host, tmp_path):
@@ -149,5 +154,5 @@ def test_watch_forwards_azurite_drops_to_a_dev_host_with_azurite(monkeypatch, tm
             out.write(DEPARTMENTS)
         done = run_watch(azurite_storage, url, tmp_path)
         assert done.returncode == 0, done.stderr
-        assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+        assert wait_for(lambda: archived(host.storage) == ["departments.csv"])
         assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3

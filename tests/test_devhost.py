@@ -270,7 +270,9 @@ def test_the_access_log_redacts_the_key_and_escapes_control_characters(served):
     assert httpx.get(f"{url}/api/tables%0AINFO%20forged%20line", params={"code": "wrong"}).status_code == 404
     (storage / "landing").mkdir(parents=True, exist_ok=True)
     (storage / "landing" / "evil\nWARNING forged.csv").write_bytes(b"1,x\n")
-    time.sleep(1.5)  # the poller hands it to the blob trigger, which logs its name
+    deadline = time.monotonic() + 20  # the poller hands it over once settled (2 s), and the blob trigger logs its name
+    while "forged.csv" not in stderr.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
     text = stderr.read_text()
     assert "s3cret-key" not in text
     assert '"GET /api/tables?code=[redacted]" 200' in text and "CODE=[redacted]" in text

@@ -332,14 +332,14 @@ def test_cli_and_http_refuse_a_bad_backup_with_one_line_422_and_exit_1(hires, mo
         monkeypatch.setenv(variable, str(getattr(rowgate.settings, name)))
     runtime.rowgate.cache_clear()
     try:
-        handler = registered_functions()["restore_table"].get_user_function()
-        request = func.HttpRequest("POST", "/api/tables/hired_employees/restore", body=b"", route_params={"table": "hired_employees"})
-        answer = handler(request)
+        # POST .../restore answers 202 and runs this activity in the restore_job orchestration: its output is the refusal.
+        activity = registered_functions()["restore_backup"].get_user_function()
+        output = activity({"table": "hired_employees", "backup": None})
     finally:
         runtime.rowgate().engine.dispose()
         runtime.rowgate.cache_clear()
-    assert answer.status_code == 422
-    assert "name is 5000 characters long" in json.loads(answer.get_body())["error"]["message"]
+    assert output["error"]["status"] == 422
+    assert "name is 5000 characters long" in output["error"]["message"] and "\n" not in output["error"]["message"]
 
 
 # 6. A restore racing batches into a child table: 409 or success, never anything else.
