@@ -203,7 +203,11 @@ class DevHost:
         except (ValueError, RecursionError):
             return _error(400, "malformed-json", "the body is not JSON")
         if request.headers.get("aeg-event-type", "").lower() == "subscriptionvalidation":
-            code = events[0].get("data", {}).get("validationCode") if isinstance(events, list) and events else None
+            first = events[0] if isinstance(events, list) and events else None
+            code = first.get("data") if isinstance(first, dict) else None
+            code = code.get("validationCode") if isinstance(code, dict) else None
+            if not isinstance(code, str):
+                return _error(400, "not-an-event", 'a SubscriptionValidation body is [{"data": {"validationCode": "..."}}]')
             return JSONResponse({"validationResponse": code})
         try:
             paths = created_blobs(events)

@@ -106,6 +106,18 @@ def test_the_webhook_refuses_what_is_not_a_blob_created_event(dev_host):
     assert httpx.get(f"{url}/api/tables/departments/rows").json()["rows"] == []
 
 
+@pytest.mark.parametrize("body", [[1], [{"data": 5}], [{"data": {"validationCode": 7}}], [], {"data": {}}, "x"], ids=repr)
+def test_a_malformed_subscription_validation_is_a_400_not_a_500(dev_host, body):
+    url, _host = dev_host
+    response = httpx.post(
+        f"{url}{eventgrid.WEBHOOK}",
+        params={"functionName": "Host.Functions.ingest_landed_blob"},
+        json=body,
+        headers={"aeg-event-type": "SubscriptionValidation"},
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "not-an-event", response.text[:200]
+
+
 def test_the_webhook_needs_the_key_when_one_is_set(monkeypatch, tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", storage=str(tmp_path / "s"), function_key="s3cret")
     with live_host(monkeypatch, settings, poll_seconds=3600) as (url, _host):
