@@ -120,6 +120,13 @@ def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
     return value
 
 
+def no_body(req: func.HttpRequest, route: str) -> None:
+    """Routes that take their arguments in the query refuse a body, so {"table": "jobs"} cannot start the
+    job for every table instead of the one the caller meant. An empty body or {} is no body."""
+    if read_json(req, 1024, empty={}) != {}:
+        raise HttpError(400, "wrong-shape", f"{route} takes no body; name the table with ?table=")
+
+
 def _int64(text: str) -> int:
     if len(text.lstrip("-")) > 19 or not INT64[0] <= int(text) <= INT64[1]:
         raise HttpError(400, "number-too-large", f"an integer of {len(text)} characters is outside 64 bits")
