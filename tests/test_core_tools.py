@@ -90,6 +90,7 @@ def test_the_webhook_refuses_what_is_not_a_blob_created_event(dev_host):
         "/etc/passwd",
         "/blobServices/default/containers/landing/blobs/../../etc/passwd",
         f"{eventgrid.SUBJECT_PREFIX}landing/blobs/",
+        f"{eventgrid.SUBJECT_PREFIX}landing/x/blobs/departments.csv",  # no container name holds a /
     ):
         refused = httpx.post(hook, params=good, json={"type": eventgrid.BLOB_CREATED, "subject": subject})
         assert refused.json()["error"]["code"] == "not-an-event", subject
