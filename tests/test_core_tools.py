@@ -164,3 +164,15 @@ def test_watch_forwards_azurite_drops_to_a_dev_host_with_azurite(monkeypatch, tm
         assert done.returncode == 0, done.stderr
         assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
         assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
+
+
+@pytest.mark.parametrize(
+    "forward", ["localhost:7071", "file:///etc/passwd", "ftp://host/", "http://[::1", "http://h:port", "http://h/?code=k"]
+)
+def test_watch_refuses_a_forward_that_is_not_an_http_url_as_a_usage_error(tmp_path, forward):
+    storage = tmp_path / "storage"
+    (storage / "landing").mkdir(parents=True)
+    (storage / "landing" / "departments.csv").write_bytes(DEPARTMENTS)
+    done = run_watch(str(storage), forward, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-500:]
+    assert "--forward" in done.stderr and done.stdout == ""
