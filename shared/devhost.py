@@ -44,6 +44,7 @@ access_log = logging.getLogger("rowgate.devhost.access")
 ROUTE_PREFIX = "/api"
 STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
 MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit
+MAX_EVENTS = 5000  # Event Grid's largest batch (maxEventsPerBatch is 1 to 5,000)
 MAX_BODY_BYTES = 8 * 1024 * 1024  # above every route's own limit (a batch is 4 MiB); the body is never read past it
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 SECRET_PARAMETER = "code"  # the function key's query parameter, redacted in the access log
@@ -209,22 +210,28 @@ class DevHost:
             if not isinstance(code, str):
                 return _error(400, "not-an-event", 'a SubscriptionValidation body is [{"data": {"validationCode": "..."}}]')
             return JSONResponse({"validationResponse": code})
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            return _error(413, "too-many-events", f"{len(events)} events in one body; Event Grid sends at most {MAX_EVENTS}")
         try:
             paths = created_blobs(events)
         except ValueError as exc:
             return _error(400, "not-an-event", str(exc))
         container = hosted.trigger.path.split("/", 1)[0]
-        for path in paths:
+        mine = []
+        for path in dict.fromkeys(paths):  # a blob named twice in one body runs once
             if path.split("/", 1)[0] == container:
-                threading.Thread(target=self._fire_blob, args=(hosted, path), daemon=True, name="devhost-webhook").start()
+                mine.append(path)
             else:
                 log.info("event for %s ignored: %s watches %s/", printable(path), hosted.name, container)
+        if mine:  # one thread per delivery, the blobs in turn: a body of thousands of events is not thousands of threads
+            threading.Thread(target=self._fire_blobs, args=(hosted, mine), daemon=True, name="devhost-webhook").start()
         return Response(status_code=202)
 
-    def _fire_blob(self, hosted: Hosted, path: str) -> None:
-        with suppress(Exception):  # logged by _invoke; the poller (or the next event) tries again
-            if self.storage.exists(path):
-                self._invoke(hosted, "blob", self._blob_argument(path))
+    def _fire_blobs(self, hosted: Hosted, paths: list[str]) -> None:
+        for path in paths:
+            with suppress(Exception):  # logged by _invoke; the poller (or the next event) tries again
+                if self.storage.exists(path):
+                    self._invoke(hosted, "blob", self._blob_argument(path))
 
     def _authorized(self, hosted: Hosted, request: Request) -> bool:
         level = str(getattr(hosted.trigger.auth_level, "value", hosted.trigger.auth_level)).lower()

@@ -8,9 +8,11 @@ answers that same request over real HTTP, so one request works against both host
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -117,6 +119,24 @@ def test_a_malformed_subscription_validation_is_a_400_not_a_500(dev_host, body):
         headers={"aeg-event-type": "SubscriptionValidation"},
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "not-an-event", response.text[:200]
+
+
+def test_a_delivery_of_many_events_runs_each_blob_once_on_one_thread_and_over_5000_is_413(dev_host, caplog):
+    caplog.set_level(logging.INFO, logger="rowgate.devhost")
+    url, host = dev_host
+    with host.storage.open_write("landing/departments.csv") as out:
+        out.write(DEPARTMENTS)
+    hook, params = f"{url}{eventgrid.WEBHOOK}", {"functionName": "Host.Functions.ingest_landed_blob"}
+    event = eventgrid.blob_created("http://x", "landing", "departments.csv", len(DEPARTMENTS))
+    assert httpx.post(hook, params=params, json=[event] * 5001).status_code == 413
+    threads = threading.active_count()
+    assert httpx.post(hook, params=params, json=[event] * 2000).status_code == 202
+    assert threading.active_count() <= threads + 1  # one worker thread for the delivery, not one per event
+    assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+    assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
+    time.sleep(0.5)
+    runs = [r for r in caplog.records if r.getMessage().startswith("Executed 'ingest_landed_blob' (blob")]
+    assert len(runs) == 1, [r.getMessage() for r in runs][:5]  # one event per blob per delivery, not 2,000 at once
 
 
 def test_the_webhook_needs_the_key_when_one_is_set(monkeypatch, tmp_path):
