@@ -17,6 +17,7 @@ from functions.http import (
     error_response,
     handled,
     json_response,
+    no_body,
     param,
     query_choice,
     query_datetime,
@@ -216,6 +217,7 @@ def rejections(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handled
 async def replay_rejections(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
+    no_body(req, "rejections/replay")
     table = query_text(req, "table") or None
     if table:
         rowgate().dictionary.table(table)

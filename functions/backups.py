@@ -9,7 +9,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions.http import HttpError, check_text, document, handled, json_response, param, query_text, read_json
+from functions.http import HttpError, check_text, document, handled, json_response, no_body, param, query_text, read_json
 from functions.runtime import rowgate
 from shared import backup
 
@@ -45,6 +45,7 @@ async def start_singleton(client, name: str, instance_id: str, value=None) -> bo
 )
 @handled
 async def create_backups(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
+    no_body(req, "backups")
     table = query_text(req, "table")
     if table:
         instance = await client.start_new("backup_all", None, [rowgate().dictionary.table(table).name])

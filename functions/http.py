@@ -99,7 +99,8 @@ def refuse_cross_site(req: func.HttpRequest) -> None:
 
 def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
     """The body as JSON, or HttpError 400/413/415 naming what is wrong: a body over max_bytes, malformed JSON,
-    nesting deeper than MAX_DEPTH, an integer outside 64 bits, NaN or Infinity, NUL or a lone surrogate."""
+    nesting deeper than MAX_DEPTH, an integer outside 64 bits, NaN or Infinity, NUL or a lone surrogate, a key
+    twice in one object."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     body = req.get_body()
     if len(body) > max_bytes:
@@ -109,7 +110,7 @@ def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
     if content_type != "application/json":
         raise HttpError(415, "unsupported-media-type", "send the body as application/json")
     try:
-        value = json.loads(body, parse_int=_int64, parse_float=_finite, parse_constant=_no_constant)
+        value = json.loads(body, parse_int=_int64, parse_float=_finite, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except HttpError:
         raise
     except RecursionError:
@@ -118,6 +119,13 @@ def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
         raise HttpError(400, "malformed-json", f"the body is not JSON: {str(exc)[:200]}") from None
     _check_json(value)
     return value
+
+
+def no_body(req: func.HttpRequest, route: str) -> None:
+    """Routes that take their arguments in the query refuse a body, so {"table": "jobs"} cannot start the
+    job for every table instead of the one the caller meant. An empty body or {} is no body."""
+    if read_json(req, 1024, empty={}) != {}:
+        raise HttpError(400, "wrong-shape", f"{route} takes no body; name the table with ?table=")
 
 
 def _int64(text: str) -> int:
@@ -130,6 +138,16 @@ def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise HttpError(400, "number-too-large", f"the number {text[:40]!r} is outside a 64-bit float")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A key twice in one object is refused: Python keeps the last, a proxy or a log reader may keep the first."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise HttpError(400, "duplicate-key", f"the key {twice[:60]!r} appears twice in one JSON object")
     return value
 
 

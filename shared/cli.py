@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import click
 from tqdm import tqdm
@@ -307,8 +307,23 @@ def serve(ctx: click.Context, address: str, port: int, poll: float) -> None:
     run_host(DevHost(registered(), rowgate.storage, settings.function_key, poll), address, port)
 
 
+def _host_url(_ctx, _param, value: str) -> str:
+    """--forward is an http(s) URL with a host: anything else (localhost:7071, file:///, a broken [::1) is a
+    usage error at once, not a traceback or a failed post per blob."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise click.BadParameter(f"{value[:100]!r} is not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise click.BadParameter(f"give the host as http(s)://host[:port] (the key goes in --code), got {value[:100]!r}")
+    return value
+
+
 @main.command()
-@click.option("--forward", required=True, metavar="URL", help="the Functions host, e.g. http://localhost:7071 (func start)")
+@click.option(
+    "--forward", required=True, metavar="URL", callback=_host_url, help="the Functions host, e.g. http://localhost:7071 (func start)"
+)
 @click.option("--function", "function_name", default="ingest_landed_blob", show_default=True, help="the blob trigger to run")
 @click.option("--container", default="landing", show_default=True, help="the container (or folder) to watch")
 @click.option("--code", envvar="ROWGATE_WEBHOOK_KEY", help="the host's blobs_extension key; Core Tools needs none")

@@ -23,7 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
@@ -48,9 +48,10 @@ STATUS_ROUTE = "/runtime/webhooks/durabletask/instances"
 MAX_BLOB_ATTEMPTS = 5  # like the host's poison-blob limit (maxDequeueCount)
 SETTLE_SECONDS = 2.0  # a landed file is taken once unchanged for this long (and across two polls)
 MAX_RETRY_SECONDS = 60.0
+MAX_EVENTS = 5000  # Event Grid's largest batch (maxEventsPerBatch is 1 to 5,000)
 MAX_BODY_BYTES = 8 * 1024 * 1024  # above every route's own limit (a batch is 4 MiB); the body is never read past it
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-SECRET_PARAMETER = re.compile(r"(?i)([?&]code=)[^&]*")
+SECRET_PARAMETER = "code"  # the function key's query parameter, redacted in the access log
 
 
 @dataclass
@@ -213,24 +214,34 @@ class DevHost:
         except (ValueError, RecursionError):
             return _error(400, "malformed-json", "the body is not JSON")
         if request.headers.get("aeg-event-type", "").lower() == "subscriptionvalidation":
-            code = events[0].get("data", {}).get("validationCode") if isinstance(events, list) and events else None
+            first = events[0] if isinstance(events, list) and events else None
+            code = first.get("data") if isinstance(first, dict) else None
+            code = code.get("validationCode") if isinstance(code, dict) else None
+            if not isinstance(code, str):
+                return _error(400, "not-an-event", 'a SubscriptionValidation body is [{"data": {"validationCode": "..."}}]')
             return JSONResponse({"validationResponse": code})
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            return _error(413, "too-many-events", f"{len(events)} events in one body; Event Grid sends at most {MAX_EVENTS}")
         try:
             paths = created_blobs(events)
         except ValueError as exc:
             return _error(400, "not-an-event", str(exc))
         container = hosted.trigger.path.split("/", 1)[0]
-        for path in paths:
+        mine = []
+        for path in dict.fromkeys(paths):  # a blob named twice in one body runs once
             if path.split("/", 1)[0] == container:
-                threading.Thread(target=self._fire_blob, args=(hosted, path), daemon=True, name="devhost-webhook").start()
+                mine.append(path)
             else:
                 log.info("event for %s ignored: %s watches %s/", printable(path), hosted.name, container)
+        if mine:  # one thread per delivery, the blobs in turn: a body of thousands of events is not thousands of threads
+            threading.Thread(target=self._fire_blobs, args=(hosted, mine), daemon=True, name="devhost-webhook").start()
         return Response(status_code=202)
 
-    def _fire_blob(self, hosted: Hosted, path: str) -> None:
-        with suppress(Exception):  # logged by _invoke; the poller (or the next event) tries again
-            if self.storage.exists(path):
-                self._invoke(hosted, "blob", self._blob_argument(path))
+    def _fire_blobs(self, hosted: Hosted, paths: list[str]) -> None:
+        for path in paths:
+            with suppress(Exception):  # logged by _invoke; the poller (or the next event) tries again
+                if self.storage.exists(path):
+                    self._invoke(hosted, "blob", self._blob_argument(path))
 
     def _authorized(self, hosted: Hosted, request: Request) -> bool:
         level = str(getattr(hosted.trigger.auth_level, "value", hosted.trigger.auth_level)).lower()
@@ -495,12 +506,23 @@ def _guarded(app):
                 await app(scope, receive, sending)
         finally:
             query = scope.get("query_string", b"").decode("latin-1")
-            target = SECRET_PARAMETER.sub(r"\1[redacted]", scope["path"] + (f"?{query}" if query else ""))
+            target = scope["path"] + (f"?{redacted(query)}" if query else "")
             client = (scope.get("client") or ("-", 0))[0]
             took = (time.perf_counter() - started) * 1000
             access_log.info('%s "%s %s" %s %.0f ms', client, scope["method"], printable(target), status["code"], took)
 
     return guarded
+
+
+def redacted(query: str) -> str:
+    """The query string with the key's value hidden, however its name is cased or percent-encoded (%63ode=
+    is code= to the query parser, so a regular expression on the raw text would log that key in clear)."""
+    parts = []
+    for part in query.split("&"):
+        name, equals, _value = part.partition("=")
+        secret = equals and unquote_plus(name).strip().lower() == SECRET_PARAMETER
+        parts.append(f"{name}=[redacted]" if secret else part)
+    return "&".join(parts)
 
 
 def _cross_site(headers: dict[str, str]) -> bool:

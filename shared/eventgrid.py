@@ -47,7 +47,7 @@ def created_blobs(body) -> list[str]:
         if not isinstance(subject, str) or not subject.startswith(SUBJECT_PREFIX) or "/blobs/" not in subject:
             raise ValueError(f"a BlobCreated subject reads {SUBJECT_PREFIX}<container>/blobs/<name>, got {str(subject)[:120]!r}")
         container, name = subject[len(SUBJECT_PREFIX) :].split("/blobs/", 1)
-        if not container or not name or ".." in name.split("/") or any(ord(c) < 32 for c in subject):
+        if not container or "/" in container or not name or ".." in name.split("/") or any(ord(c) < 32 for c in subject):
             raise ValueError(f"the subject {subject[:120]!r} names no container or blob, or a name with .. or control characters")
         paths.append(f"{container}/{name}")
     return paths

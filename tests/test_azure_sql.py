@@ -61,6 +61,9 @@ from tests.conftest import unavailable
 GOLDEN = Path(__file__).parent / "golden" / "azure_sql.sql"
 MSSQL = sql_server_dialect()
 PARAMETER_LIMIT = 2100
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+NOT_TSQL_NAMES = {exp.OnConflict: "ON CONFLICT (MERGE)", exp.ILike: "ILIKE"}
+NOT_TSQL = tuple(NOT_TSQL_NAMES)
 LARGE_OBJECTS = {exp.DataType.Type.TEXT, exp.DataType.Type.IMAGE}  # sqlglot reads NTEXT as TEXT
 SAVEPOINTS = (sa.sql.expression.SavepointClause, sa.sql.expression.ReleaseSavepointClause, sa.sql.expression.RollbackToSavepointClause)
 
@@ -81,14 +84,28 @@ def parameter_count(sql: str) -> int:
 def tsql_problems(sql: str) -> list[str]:
     """What SQL Server would refuse in one statement although sqlglot parses it as T-SQL."""
     problems = []
-    if any(token.token_type == TokenType.LIMIT for token in TSQL().tokenize(sql)):
+    tokenized = TSQL().tokenize(sql)
+    tokens = {token.token_type for token in tokenized}
+    if TokenType.LIMIT in tokens:
         problems.append("LIMIT is not T-SQL (TOP, or ORDER BY ... OFFSET ... FETCH)")
+    if TokenType.DCOLON in tokens:
+        problems.append(":: casts are not T-SQL (CAST(... AS ...))")
+    if any(token.token_type == TokenType.RETURNING and token.text.upper() == "RETURNING" for token in tokenized):
+        problems.append("RETURNING is not T-SQL (OUTPUT)")  # sqlglot parses both as exp.Returning
     tree = _parse(sql)
     for node in tree.walk():
         if isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null):
             problems.append(f"IS {node.expression.sql('tsql')}: T-SQL has only IS [NOT] NULL")
         elif isinstance(node, exp.In) and isinstance(node.this, exp.Tuple):
             problems.append("row-value IN: T-SQL has no (a, b) IN (...)")
+        elif isinstance(node, COMPARISONS) and (isinstance(node.this, exp.Tuple) or isinstance(node.expression, exp.Tuple)):
+            problems.append("row-value comparison: T-SQL has no (a, b) = (...) nor (a, b) > (...)")
+        elif isinstance(node, exp.Boolean) and not isinstance(node.parent, exp.Is):
+            problems.append("TRUE/FALSE: T-SQL has no boolean literal (BIT 1/0)")
+        elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.BOOLEAN:
+            problems.append("BOOLEAN: T-SQL has no boolean type (BIT)")
+        elif isinstance(node, NOT_TSQL):
+            problems.append(f"{NOT_TSQL_NAMES[type(node)]} is not T-SQL")
         elif isinstance(node, exp.DataType) and node.this in LARGE_OBJECTS:
             problems.append(f"{node.sql('tsql')}: deprecated large-object type, use NVARCHAR(MAX)/VARBINARY(MAX)")
         elif isinstance(node, exp.Offset) and not node.parent.args.get("order"):
@@ -220,8 +237,33 @@ def test_every_statement_and_index_key_keeps_sql_server_rules(make_rowgate, chal
         ("SELECT a FROM t ORDER BY a LIMIT 5", "LIMIT is not T-SQL"),
         ("SELECT a FROM t OFFSET 5 ROWS", "OFFSET without ORDER BY"),
         ("SELECT a FROM t WHERE a IN (" + ", ".join(f":p{i}" for i in range(2101)) + ")", "2101 parameters"),
+        ("SELECT a FROM t WHERE (a, b) = (?, ?)", "row-value comparison"),
+        ("SELECT a FROM t WHERE (a, b) > (?, ?) ORDER BY a, b", "row-value comparison"),
+        ("SELECT a FROM t WHERE b = TRUE", "TRUE/FALSE"),
+        ("CREATE TABLE t (b BOOLEAN NOT NULL)", "BOOLEAN"),
+        ("INSERT INTO t (a) VALUES (?) RETURNING a", "RETURNING"),
+        ("INSERT INTO t (a) VALUES (?) ON CONFLICT DO NOTHING", "ON CONFLICT"),
+        ("SELECT a FROM t WHERE a ILIKE ?", "ILIKE"),
+        ("SELECT a::int FROM t", ":: casts"),
     ],
-    ids=["is-not-null", "row-value-in", "ntext", "text", "image", "limit", "offset-unordered", "2101-parameters"],
+    ids=[
+        "is-not-null",
+        "row-value-in",
+        "ntext",
+        "text",
+        "image",
+        "limit",
+        "offset-unordered",
+        "2101-parameters",
+        "row-value-equals",
+        "row-value-greater",
+        "true-literal",
+        "boolean-type",
+        "returning",
+        "on-conflict",
+        "ilike",
+        "double-colon-cast",
+    ],
 )
 def test_each_tsql_rule_fails_on_a_statement_that_breaks_it(sql, problem):
     sqlglot.parse_one(sql, read="tsql")  # sqlglot alone accepts every one of them
@@ -236,8 +278,11 @@ def test_each_tsql_rule_fails_on_a_statement_that_breaks_it(sql, problem):
         "SELECT a FROM t ORDER BY a OFFSET 5 ROWS FETCH NEXT 5 ROWS ONLY",
         "CREATE TABLE t (raw NVARCHAR(max) NOT NULL, k NVARCHAR(20) COLLATE Latin1_General_100_BIN2_UTF8 NOT NULL)",
         "SELECT a FROM t WHERE a IN (" + ", ".join(f":p{i}" for i in range(2100)) + ")",
+        "INSERT INTO t (a, b) OUTPUT inserted.a VALUES (?, 1)",
+        "SELECT a FROM t WHERE b = 1 AND c = 'TRUE' AND d LIKE 'x::y'",
+        "CREATE TABLE t (b BIT NOT NULL)",
     ],
-    ids=["is-null", "top", "offset-ordered", "nvarchar-max", "2100-parameters"],
+    ids=["is-null", "top", "offset-ordered", "nvarchar-max", "2100-parameters", "output", "bit-and-strings", "bit-type"],
 )
 def test_the_tsql_rules_pass_what_sql_server_takes(sql):
     assert tsql_problems(sql) == []

@@ -8,9 +8,11 @@ answers that same request over real HTTP, so one request works against both host
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -95,6 +97,7 @@ def test_the_webhook_refuses_what_is_not_a_blob_created_event(dev_host):
         "/etc/passwd",
         "/blobServices/default/containers/landing/blobs/../../etc/passwd",
         f"{eventgrid.SUBJECT_PREFIX}landing/blobs/",
+        f"{eventgrid.SUBJECT_PREFIX}landing/x/blobs/departments.csv",  # no container name holds a /
     ):
         refused = httpx.post(hook, params=good, json={"type": eventgrid.BLOB_CREATED, "subject": subject})
         assert refused.json()["error"]["code"] == "not-an-event", subject
@@ -109,6 +112,36 @@ def test_the_webhook_refuses_what_is_not_a_blob_created_event(dev_host):
     assert httpx.post(hook, params=good, json=other).status_code == 202
     time.sleep(0.5)
     assert httpx.get(f"{url}/api/tables/departments/rows").json()["rows"] == []
+
+
+@pytest.mark.parametrize("body", [[1], [{"data": 5}], [{"data": {"validationCode": 7}}], [], {"data": {}}, "x"], ids=repr)
+def test_a_malformed_subscription_validation_is_a_400_not_a_500(dev_host, body):
+    url, _host = dev_host
+    response = httpx.post(
+        f"{url}{eventgrid.WEBHOOK}",
+        params={"functionName": "Host.Functions.ingest_landed_blob"},
+        json=body,
+        headers={"aeg-event-type": "SubscriptionValidation"},
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "not-an-event", response.text[:200]
+
+
+def test_a_delivery_of_many_events_runs_each_blob_once_on_one_thread_and_over_5000_is_413(dev_host, caplog):
+    caplog.set_level(logging.INFO, logger="rowgate.devhost")
+    url, host = dev_host
+    with host.storage.open_write("landing/departments.csv") as out:
+        out.write(DEPARTMENTS)
+    hook, params = f"{url}{eventgrid.WEBHOOK}", {"functionName": "Host.Functions.ingest_landed_blob"}
+    event = eventgrid.blob_created("http://x", "landing", "departments.csv", len(DEPARTMENTS))
+    assert httpx.post(hook, params=params, json=[event] * 5001).status_code == 413
+    threads = threading.active_count()
+    assert httpx.post(hook, params=params, json=[event] * 2000).status_code == 202
+    assert threading.active_count() <= threads + 1  # one worker thread for the delivery, not one per event
+    assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+    assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
+    time.sleep(0.5)
+    runs = [r for r in caplog.records if r.getMessage().startswith("Executed 'ingest_landed_blob' (blob")]
+    assert len(runs) == 1, [r.getMessage() for r in runs][:5]  # one event per blob per delivery, not 2,000 at once
 
 
 def test_the_webhook_needs_the_key_when_one_is_set(monkeypatch, tmp_path):
@@ -156,3 +189,15 @@ def test_watch_forwards_azurite_drops_to_a_dev_host_with_azurite(monkeypatch, tm
         assert done.returncode == 0, done.stderr
         assert wait_for(lambda: archived(host.storage) == ["departments.csv"])
         assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
+
+
+@pytest.mark.parametrize(
+    "forward", ["localhost:7071", "file:///etc/passwd", "ftp://host/", "http://[::1", "http://h:port", "http://h/?code=k"]
+)
+def test_watch_refuses_a_forward_that_is_not_an_http_url_as_a_usage_error(tmp_path, forward):
+    storage = tmp_path / "storage"
+    (storage / "landing").mkdir(parents=True)
+    (storage / "landing" / "departments.csv").write_bytes(DEPARTMENTS)
+    done = run_watch(str(storage), forward, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-500:]
+    assert "--forward" in done.stderr and done.stdout == ""

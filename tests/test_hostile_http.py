@@ -40,6 +40,11 @@ def start(case: str, body: bytes, status: int, code: str, headers: dict = JSON, 
     return (case, "start_orchestration", "POST", f"/orchestrators/{name}", {"name": name}, {}, body, headers, status, code)
 
 
+def query_route_body(case: str, name: str, path: str, body: bytes) -> tuple:
+    """A body on a route that takes its table in the query: refused, never read as "every table"."""
+    return (case, name, "POST", path, {}, {}, body, JSON, 400, "wrong-shape")
+
+
 DEPARTMENTS = {"table": "departments"}
 # (case, function, method, path, route params, query, body, headers, status, error code)
 CASES = [
@@ -51,6 +56,9 @@ CASES = [
     batch("nan", b'[{"id": NaN, "department": "x"}]', 400, "malformed-json"),
     batch("surrogate-value", b'[{"id": 1, "department": "\\ud800"}]', 400, "bad-text"),
     batch("surrogate-key", b'[{"id": 1, "\\udfff": "x"}]', 400, "bad-text"),
+    batch("duplicate-key", b'[{"id": 1, "department": "Sales", "department": "Evil"}]', 400, "duplicate-key"),
+    batch("duplicate-key-nested", b'{"rows": [{"id": 1, "department": "a"}], "rows": []}', 400, "duplicate-key"),
+    restore("restore-duplicate-key", b'{"backup": "a.avro", "backup": "b.avro"}', 400, "duplicate-key"),
     batch("nul-value", b'[{"id": 1, "department": "a\\u0000b"}]', 400, "bad-text"),
     batch("request-id-2000", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "r" * 2000}),
     batch("request-id-path", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "../../landing/departments.csv"}),
@@ -66,6 +74,10 @@ CASES = [
     query("limit-5000-digits", "rejections", "/rejections", {"limit": "9" * 5000}),
     query("replay-table-nul", "replay_rejections", "/rejections/replay", {"table": "jobs\x00"}),
     query("backups-table-nul", "list_backups", "/backups", {"table": "jobs\x00"}),
+    query_route_body("replay-table-in-body", "replay_rejections", "/rejections/replay", b'{"table": "jobs"}'),
+    query_route_body("replay-ids-in-body", "replay_rejections", "/rejections/replay", b'{"ids": [1]}'),
+    query_route_body("backups-tables-in-body", "create_backups", "/backups", b'{"tables": ["jobs"]}'),
+    query_route_body("backups-list-body", "create_backups", "/backups", b'["jobs"]'),
     restore("restore-dotdot", b'{"backup": "backups/departments/../../landing/departments.csv"}', 400, "bad-backup-name"),
     restore("restore-dotdot-alone", b'{"backup": ".."}', 400, "bad-backup-name"),
     restore("restore-nul", b'{"backup": "a\\u0000b.avro"}', 400, "bad-text"),
@@ -157,3 +169,13 @@ def test_same_origin_posts_and_clients_without_origin_still_work(host):
     fetch = httpx.post(f"{url}/api/tables/jobs/rows", json=[{"id": 1, "job": "Clerk"}], headers={"sec-fetch-site": "same-origin"})
     assert fetch.status_code == 200
     assert httpx.post(f"{url}/api/tables/departments/restore").status_code == 202  # curl: no Origin, no body
+
+
+def test_json_with_parameters_and_any_casing_is_json_and_an_empty_object_is_no_body(host):
+    url, dev_host = host
+    typed = {"content-type": "Application/JSON; charset=UTF-8"}
+    rows = httpx.post(f"{url}/api/tables/departments/rows", content=ROW, headers=typed)
+    assert rows.status_code == 200 and rows.json()["inserted"] == 1
+    replay = httpx.post(f"{url}/api/rejections/replay", params={"table": "jobs"}, content=b"{}", headers=typed)
+    assert replay.status_code == 202
+    assert [s["input"] for s in dev_host.durable.instances.values() if s["name"] == "replay_job"] == [{"table": "jobs"}]

@@ -179,8 +179,7 @@ def test_the_worker_index_and_the_openapi_document_each_have_their_app():
     (azure-functions refuses a second index of one app), and nothing but the worker imports function_app."""
     probe = (
         "import importlib.util, sys, functions.openapi, functions.registry\n"
-        "if importlib.util.find_spec('croniter'):\n"  # the dev host comes with the CLI extra, not with the deployed lock
-        "    import shared.devhost\n"
+        "if importlib.util.find_spec('croniter'): import shared.devhost  # dev only: .venv-worker has the lock alone\n"
         "functions.registry.registered()\n"
         "assert 'function_app' not in sys.modules, 'the registry imported function_app'\n"
         "import function_app\n"

@@ -101,26 +101,35 @@ def request(**inner) -> SimpleNamespace:
 
 
 class DurableExtension(BaseHTTPRequestHandler):
-    """The Durable extension's HTTP API as documented: POST .../orchestrators/{name} answers 202 with the instance;
-    GET .../instances/{id} answers 404 for an instance it does not know (the singleton check before a start)."""
+    """The Durable extension's HTTP API as documented: POST .../orchestrators/{name}[/{instanceId}] answers 202
+    with the instance; GET .../instances/{instanceId} answers its status, or 404 with no body when there is no
+    such instance. It runs nothing: an instance it started reads Completed."""
 
     started: list[tuple[str, object]] = []
+    instances: dict[str, str] = {}
 
     def do_POST(self):  # noqa: N802 - http.server's name
-        name = self.path.split("/orchestrators/")[1].split("/")[0].split("?")[0]
+        name, _, instance = self.path.split("/orchestrators/")[1].split("?")[0].partition("/")
         length = int(self.headers.get("content-length") or 0)
         DurableExtension.started.append((name, json.loads(self.rfile.read(length) or b"null")))
-        body = json.dumps({"id": uuid.uuid4().hex}).encode()
-        self.send_response(202)
+        instance = instance or uuid.uuid4().hex
+        DurableExtension.instances[instance] = name
+        self._answer(202, {"id": instance})
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        instance = self.path.split("/instances/")[1].split("?")[0]
+        if instance not in DurableExtension.instances:
+            self._answer(404, None)
+        else:
+            self._answer(200, {"name": DurableExtension.instances[instance], "instanceId": instance, "runtimeStatus": "Completed"})
+
+    def _answer(self, status: int, value) -> None:
+        body = b"" if value is None else json.dumps(value).encode()
+        self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-    def do_GET(self):  # noqa: N802 - an instance's status: none has run here, and the extension answers 404 with no body
-        self.send_response(404)
-        self.send_header("content-length", "0")
-        self.end_headers()
 
     def log_message(self, *args):
         pass
