@@ -137,7 +137,7 @@ def test_a_delivery_of_many_events_runs_each_blob_once_on_one_thread_and_over_50
     threads = threading.active_count()
     assert httpx.post(hook, params=params, json=[event] * 2000).status_code == 202
     assert threading.active_count() <= threads + 1  # one worker thread for the delivery, not one per event
-    assert wait_for(lambda: list(host.storage.list("archive/")) == ["archive/departments.csv"])
+    assert wait_for(lambda: archived(host.storage) == ["departments.csv"])
     assert len(httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]) == 3
     time.sleep(0.5)
     runs = [r for r in caplog.records if r.getMessage().startswith("Executed 'ingest_landed_blob' (blob")]
