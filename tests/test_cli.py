@@ -237,3 +237,14 @@ def test_an_unexpected_failure_is_one_line_naming_debug(run, monkeypatch):
     monkeypatch.setattr("shared.cli.reports.hires_by_quarter", lambda *a: (_ for _ in ()).throw(RuntimeError("boom\nsecond line")))
     line = one_line_error(run("report", "hires-by-quarter"), 1)
     assert line == "Error: RuntimeError: boom (run 'rowgate --debug ...' for the traceback)"
+
+
+def test_a_file_for_no_table_is_refused_in_one_plain_line_naming_it_once(run, tmp_path):
+    salaries = tmp_path / "salaries.csv"
+    salaries.write_text("1,2\n")
+    line = one_line_error(run("ingest", salaries), 2)
+    assert line.count("salaries.csv") == 1 and "''" not in line, line
+    assert line.startswith(f"{salaries}: refused: 'salaries' is not a table, nor is its folder {tmp_path.name!r}; name the file")
+    (tmp_path / "notes.txt").write_text("x")
+    line = one_line_error(run("ingest", tmp_path / "notes.txt"), 2)
+    assert line == f"{tmp_path / 'notes.txt'}: refused: only .csv and .parquet files are ingested, not .txt"
