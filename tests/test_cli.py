@@ -233,6 +233,12 @@ def test_a_bad_database_is_one_line_without_a_traceback_and_debug_shows_one(url,
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
+def test_a_group_without_its_command_shows_its_help_not_a_one_line_usage(run):
+    for args in ([], ["report"]):
+        result = run(*args)
+        assert result.exit_code == 2 and "Commands:" in result.output and "Error: Usage" not in result.output
+
+
 def test_an_unexpected_failure_is_one_line_naming_debug(run, monkeypatch):
     monkeypatch.setattr("shared.cli.reports.hires_by_quarter", lambda *a: (_ for _ in ()).throw(RuntimeError("boom\nsecond line")))
     line = one_line_error(run("report", "hires-by-quarter"), 1)
