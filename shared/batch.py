@@ -71,7 +71,9 @@ def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = Fa
             checked = validate(conn, metadata, spec, chunk)
             if atomic and checked.refused:
                 conn.rollback()
-                raise BatchRefused(_result(table_name, rows, checked))
+                refused = _result(table_name, rows, checked)
+                refused.inserted = refused.unchanged = 0  # the transaction was rolled back: nothing was written
+                raise BatchRefused(refused)
             if load.status == DONE:  # a replayed batch: its refusals are logged already
                 checked.refused, logged = [], checked.refused
             else:

@@ -9,11 +9,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import click
+import sqlalchemy as sa
 from tqdm import tqdm
 
 from shared import backup, eventgrid, reports, restore
@@ -36,11 +37,47 @@ def _progress(**kwargs) -> tqdm:
     return tqdm(disable=not sys.stderr.isatty(), file=sys.stderr, unit_scale=True, **kwargs)
 
 
-@click.group()
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+class Rowgate(click.Group):
+    """Every failure is one line on stderr naming what is wrong and what to do: exit 2 for bad input, 1 for a
+    refusal or a failure; `--debug` (before the command) shows the traceback instead."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `rowgate` or `rowgate report` alone: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"Error: {_first_line(exc.format_message())}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {_first_line(exc.format_message())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            if "--debug" in args:
+                raise
+            click.echo(f"Error: {type(exc).__name__}: {_first_line(exc)} (run 'rowgate --debug ...' for the traceback)", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Rowgate)
 @click.option("--database", envvar="ROWGATE_DATABASE_URL", help="SQLAlchemy URL [default: sqlite:///.data/rowgate.db]")
 @click.option("--storage", envvar="ROWGATE_STORAGE", help="folder, Azure connection string or blob account URL [default: .data/storage]")
+@click.option("--debug", is_flag=True, help="show a failure's traceback instead of its one-line message")
 @click.pass_context
-def main(ctx: click.Context, database: str | None, storage: str | None) -> None:
+def main(ctx: click.Context, database: str | None, storage: str | None, debug: bool) -> None:
     """rowgate: validate files and rows against one data dictionary and load them into SQL."""
     ctx.obj = {"database_url": database, "storage": storage}
 
@@ -48,15 +85,50 @@ def main(ctx: click.Context, database: str | None, storage: str | None) -> None:
 def _rowgate(ctx: click.Context):
     try:
         return open_rowgate(from_environment(**ctx.obj))
-    except (DictionaryError, ValueError) as exc:
-        raise click.UsageError(str(exc)) from None
+    except (DictionaryError, ValueError, sa.exc.ArgumentError, sa.exc.DBAPIError) as exc:
+        if ctx.find_root().params.get("debug"):
+            raise
+        raise click.UsageError(_setting_problem(exc, ctx.obj.get("database_url"))) from None
 
 
-def _check_table(rowgate, table: str) -> None:
+def _setting_problem(exc: Exception, url: str | None) -> str:
+    """One line that says which setting is wrong and what to do."""
+    shown = f"--database {_shown_url(url)}" if url else "the database"
+    if isinstance(exc, sa.exc.NoSuchModuleError):
+        return f"{shown}: unknown kind of database; use sqlite:///FILE, postgresql+psycopg://HOST/DB or mssql+pyodbc://..."
+    if isinstance(exc, sa.exc.ArgumentError):
+        return f"{shown}: not a database URL; e.g. sqlite:///.data/rowgate.db or postgresql+psycopg://HOST/DB"
+    if isinstance(exc, sa.exc.DBAPIError):
+        return f"{shown}: cannot use it: {_first_line(exc.orig or exc)}; check the URL and that the server runs"
+    return _first_line(exc)
+
+
+def _shown_url(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return repr(printable(url)[:200])
+
+
+def _check_table(rowgate, table: str, hint: str = "'--table'") -> None:
     try:
         rowgate.dictionary.table(table)
     except DictionaryError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--table'") from None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _instant(text: str | None) -> str | None:
+    """An ISO 8601 instant (with or without separators or zone; a date is its midnight, no zone is UTC) as a
+    backup stamp, so that names and instants compare in time order."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 instant; e.g. 2026-11-22T05:19:10Z, 20261122T051910Z or 2026-11-22", param_hint="'--at'"
+        ) from None
+    return backup.stamp((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC))
 
 
 @main.command()
@@ -99,6 +171,15 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_js
             return -1
 
     for path in sorted(paths, key=rank):
+        if path.is_dir():
+            results.append(
+                IngestResult(
+                    str(path), table, "refused", message=f"a folder, not a file; load a folder's files with: rowgate migrate {path}"
+                )
+            )
+            if not as_json:
+                _echo_result(results[-1])
+            continue
         with _progress(desc=path.name, unit=" rows") as bar:
             try:
                 result = ingest_local(rowgate, path, table, progress=bar.update)
@@ -149,7 +230,11 @@ def migrate(ctx: click.Context, location: str, as_json: bool) -> None:
     with _progress(desc="migrate", unit=" rows") as bar:
         results = migrate_files(rowgate, location, progress=bar.update)
     if not results:
-        raise click.UsageError(f"no .csv or .parquet files at {location!r}")
+        if Path(location).is_dir():
+            raise click.UsageError(f"no .csv or .parquet files in the folder {location}")
+        if location.startswith(("/", ".", "~")) or Path(location).exists():
+            raise click.UsageError(f"no such folder: {location}")
+        raise click.UsageError(f"no such folder, and no .csv or .parquet files under {location!r} in {rowgate.storage.describe()}")
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -166,7 +251,7 @@ def backup_command(ctx: click.Context, tables: tuple[str, ...]) -> None:
     """Back up tables (all by default) to Avro under backups/, from one consistent snapshot."""
     rowgate = _rowgate(ctx)
     for table in tables:
-        _check_table(rowgate, table)
+        _check_table(rowgate, table, "'TABLES'")
     with _progress(desc="backup", unit=" rows") as bar:
         infos = backup.backup(rowgate, list(tables) or None, progress=bar.update)
     for info in infos:
@@ -181,7 +266,7 @@ def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> Non
     """List backup sets (one snapshot each; incomplete ones marked) and backups, newest first: time, rows, size."""
     rowgate = _rowgate(ctx)
     if table:
-        _check_table(rowgate, table)
+        _check_table(rowgate, table, "'TABLE'")
     infos = backup.list_backups(rowgate, table)
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))
@@ -200,17 +285,20 @@ def backups_command(ctx: click.Context, table: str | None, as_json: bool) -> Non
 @click.argument("table", required=False)
 @click.option("--backup", "name", help="a backup name or path (default: the newest)")
 @click.option("--all", "everything", is_flag=True, help="restore every table from one backup set, parents first")
-@click.option("--at", help="with --all: the newest set at or before this timestamp (as in backup names)")
+@click.option("--at", help="with --all: the newest complete set at or before this ISO 8601 instant (UTC if no zone)")
 @click.pass_context
 def restore_command(ctx: click.Context, table: str | None, name: str | None, everything: bool, at: str | None) -> None:
     """Replace a table's rows (or every table's, from the newest complete set) with a verified backup, all or nothing."""
-    if everything == bool(table):
+    if everything and table:
+        raise click.UsageError(f"give a TABLE ({table}) or --all, not both")
+    if not everything and not table:
         raise click.UsageError("name a TABLE or give --all")
     if (name and everything) or (at and not everything):
         raise click.UsageError("--backup goes with a TABLE, --at with --all")
+    at = _instant(at)
     rowgate = _rowgate(ctx)
     if table:
-        _check_table(rowgate, table)
+        _check_table(rowgate, table, "'TABLE'")
     try:
         results = restore.restore_all(rowgate, at) if everything else [restore.restore(rowgate, table, name)]
     except backup.BackupError as exc:

@@ -104,7 +104,13 @@ def create_engine(url: str, lease_seconds: int = 120) -> sa.Engine:
     inside a transaction. Every pooled connection is pinged before use, so one dropped by the server (a
     failover, a restart, pg_terminate_backend) is replaced instead of failing the next unit of work."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.removeprefix("sqlite:///").split("?")[0]).parent
+        try:  # the database's own folder (.data/ at first run), never a tree of folders a typo named
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ValueError(
+                f"cannot create the SQLite database in {folder}: {exc.strerror}; create the folder or pick another --database"
+            ) from None
     if url.startswith("mssql+pyodbc"):
         require_odbc_driver()
         return sa.create_engine(url, fast_executemany=True, deprecate_large_types=True, pool_pre_ping=True)

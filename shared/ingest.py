@@ -65,13 +65,15 @@ def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Ta
     """The table and format of a file: its name (`<table>.csv`), else its folder's (`<table>/<anything>.parquet`)."""
     file = PurePosixPath(path)
     suffix = file.suffix.lower()
+    # The callers name the file beside the message (result source, log line, reason file): not repeated here.
     if suffix not in READERS:
-        raise InputRefused(f"{path}: only .csv and .parquet files are ingested")
+        raise InputRefused(f"only .csv and .parquet files are ingested, not {suffix or 'a name without one'}")
     table = table or rowgate.dictionary.table_for_path(path)
     if table is None:
         known = ", ".join(rowgate.dictionary.tables)
+        folder = f", nor is its folder {file.parent.name!r}" if file.parent.name else ""
         raise InputRefused(
-            f"{path}: {file.stem!r} is not a table, nor is its folder {file.parent.name!r}; "
+            f"{file.stem!r} is not a table{folder}; "
             f"name the file <table>{suffix} or put it in a folder named after the table (tables: {known})"
         )
     return rowgate.dictionary.table(table), suffix

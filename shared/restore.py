@@ -411,7 +411,8 @@ def _update_existing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa
 
 
 def _insert_new(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
-    return conn.execute(insert_new(live, spec, stage)).rowcount
+    # SQLAlchemy keeps rowcount reliably only for UPDATE and DELETE; without this psycopg's INSERT ... SELECT says -1.
+    return conn.execute(insert_new(live, spec, stage).execution_options(preserve_rowcount=True)).rowcount
 
 
 def _key_match(live: sa.Table, stage: sa.Table, spec: Table) -> sa.ColumnElement:

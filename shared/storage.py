@@ -103,6 +103,7 @@ class LocalStorage:
         file.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=file.parent, prefix=".partial-")
         try:
+            os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file is as open() would make it
             with os.fdopen(handle, "wb") as stream:
                 yield stream
             os.replace(temp, file)
@@ -153,6 +154,15 @@ class LocalStorage:
             os.rename(self._file(source), destination)  # atomic: of two runs moving it, one wins
         except FileNotFoundError:
             raise Changed(f"{source} is no longer in {self.describe()}: another run moved it") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: set it back at once (at import, one thread)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
 
 
 class BlobStorage:

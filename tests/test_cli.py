@@ -143,3 +143,114 @@ def test_migrate_backup_list_and_restore_from_the_terminal(run, challenge, tmp_p
     whole = run("restore", "--all")
     assert whole.exit_code == 2 and "no complete backup set" in whole.output
     assert run("migrate", tmp_path / "empty").exit_code == 2
+
+
+# Outputs that tell the truth and failures that are one line (issue 11, section 1).
+
+
+def one_line_error(result, code: int) -> str:
+    """The failure is exactly one line on stderr, with this exit code, and no traceback anywhere."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    return lines[0]
+
+
+def test_restore_all_at_takes_iso_8601_instants_and_refuses_anything_else(run, tmp_path):
+    from shared.backup import snapshot, write_backup
+    from shared.context import open_rowgate
+    from shared.settings import Settings
+
+    rowgate = open_rowgate(Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}", storage=str(tmp_path / "storage")))
+    departments = rowgate.metadata.tables["departments"]
+
+    def backup_set_at(at: str) -> None:
+        with snapshot(rowgate.engine) as conn:
+            for spec in rowgate.dictionary.dependency_order():
+                write_backup(rowgate, conn, spec, at)
+
+    with rowgate.engine.begin() as conn:
+        conn.execute(departments.insert().values(id=1, department="first"))
+    backup_set_at("20261122T051909000000Z")
+    with rowgate.engine.begin() as conn:
+        conn.execute(departments.insert().values(id=2, department="second"))
+    backup_set_at("20261122T051911000000Z")
+    rowgate.engine.dispose()
+
+    for at in ("2026-11-22T05:19:10Z", "20261122T051910Z", "2026-11-22T06:19:10+01:00", "2026-11-22T05:19:10"):
+        restored = run("restore", "--all", "--at", at)
+        assert restored.exit_code == 0, (at, restored.output)
+        assert "departments <- backups/departments/departments-20261122T051909000000Z.avro: 1 rows" in restored.output, at
+    newest = run("restore", "--all", "--at", "2026-11-23")
+    assert "departments-20261122T051911000000Z.avro: 2 rows (inserted 1" in newest.output
+    assert "no backup set at or before" in one_line_error(run("restore", "--all", "--at", "2026-11-22"), 2)
+    for bad in ("yesterday", "99999999", "2026-13-01", ""):
+        line = one_line_error(run("restore", "--all", "--at", bad), 2)
+        assert "is not an ISO 8601 instant" in line and "'--at'" in line, line
+    listed = json.loads(run("backups", "--json").output)
+    assert {b["created"] for b in listed} == {"20261122T051909000000Z", "20261122T051911000000Z"}, "a refusal removes nothing"
+
+
+def test_ingest_of_a_folder_points_to_migrate_and_migrate_of_a_missing_folder_says_so(run, tmp_path, challenge):
+    result = run("ingest", challenge)
+    assert f"{challenge}: refused: a folder, not a file; load a folder's files with: rowgate migrate {challenge}" == one_line_error(
+        result, 2
+    )
+    assert "no such file" not in result.output
+    assert one_line_error(run("migrate", "/nonexistent"), 2).startswith("Error: no such folder: /nonexistent")
+    (tmp_path / "empty").mkdir()
+    assert "no .csv or .parquet files in the folder" in one_line_error(run("migrate", tmp_path / "empty"), 2)
+
+
+def test_table_arguments_and_argument_clashes_are_named_as_they_were_given(run):
+    for command in ("backup", "backups", "restore"):
+        line = one_line_error(run(command, "nope"), 2)
+        assert "unknown table 'nope'" in line and "'--table'" not in line, line
+        assert "'TABLE" in line, line
+    assert "give a TABLE (departments) or --all, not both" in one_line_error(run("restore", "departments", "--all"), 2)
+    assert "name a TABLE or give --all" in one_line_error(run("restore"), 2)
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("not a url", "not a database URL"),
+        ("nosuchdb://x/y", "unknown kind of database"),
+        ("sqlite:///{tmp}/no/such/x.db", "cannot create the SQLite database in {tmp}/no/such"),
+        ("postgresql+psycopg://127.0.0.1:1/test", "cannot use it"),
+    ],
+)
+def test_a_bad_database_is_one_line_without_a_traceback_and_debug_shows_one(url, says, tmp_path):
+    """A real `rowgate` process: what an operator sees, not what CliRunner catches."""
+    env = {**os.environ, "ROWGATE_STORAGE": str(tmp_path / "storage")}
+    url, says = url.format(tmp=tmp_path), says.format(tmp=tmp_path)
+    command = [sys.executable, "-m", "shared.cli", "--database", url, "init"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and says in lines[0] and result.stdout == "", result.stderr
+    assert not (tmp_path / "no").exists(), "a typo's tree of folders is never created"
+    debug = subprocess.run(command[:3] + ["--debug"] + command[3:], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_a_group_without_its_command_shows_its_help_not_a_one_line_usage(run):
+    for args in ([], ["report"]):
+        result = run(*args)
+        assert result.exit_code == 2 and "Commands:" in result.output and "Error: Usage" not in result.output
+
+
+def test_an_unexpected_failure_is_one_line_naming_debug(run, monkeypatch):
+    monkeypatch.setattr("shared.cli.reports.hires_by_quarter", lambda *a: (_ for _ in ()).throw(RuntimeError("boom\nsecond line")))
+    line = one_line_error(run("report", "hires-by-quarter"), 1)
+    assert line == "Error: RuntimeError: boom (run 'rowgate --debug ...' for the traceback)"
+
+
+def test_a_file_for_no_table_is_refused_in_one_plain_line_naming_it_once(run, tmp_path):
+    salaries = tmp_path / "salaries.csv"
+    salaries.write_text("1,2\n")
+    line = one_line_error(run("ingest", salaries), 2)
+    assert line.count("salaries.csv") == 1 and "''" not in line, line
+    assert line.startswith(f"{salaries}: refused: 'salaries' is not a table, nor is its folder {tmp_path.name!r}; name the file")
+    (tmp_path / "notes.txt").write_text("x")
+    line = one_line_error(run("ingest", tmp_path / "notes.txt"), 2)
+    assert line == f"{tmp_path / 'notes.txt'}: refused: only .csv and .parquet files are ingested, not .txt"

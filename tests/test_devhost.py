@@ -282,6 +282,24 @@ def test_the_access_log_redacts_the_key_and_escapes_control_characters(served):
     assert "evil\\x0aWARNING forged.csv" in text
 
 
+def test_each_http_request_is_one_access_line_with_its_status(served):
+    """It was two lines, and a 4xx answer was logged as "Executed '...' (http, succeeded)"."""
+    import httpx
+
+    url, _, stderr, _ = served
+    key = {"x-functions-key": "s3cret-key"}
+    before = stderr.read_text()
+    assert httpx.get(f"{url}/api/tables/nope/rows", params={"after": "w11out-4xx"}, headers=key).status_code == 404
+    assert httpx.get(f"{url}/api/tables/departments/rows", params={"after": "987654321"}, headers=key).status_code == 200
+    deadline = time.monotonic() + 10
+    while "987654321" not in stderr.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    new = stderr.read_text()[len(before) :].splitlines()
+    assert len(new) == 2, new
+    assert '"GET /api/tables/nope/rows?after=w11out-4xx" 404' in new[0] and "succeeded" not in new[0]
+    assert '"GET /api/tables/departments/rows?after=987654321" 200' in new[1]
+
+
 def test_the_durable_status_route_needs_the_key_when_one_is_set(served):
     import httpx
 

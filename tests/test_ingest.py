@@ -256,7 +256,9 @@ def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgat
     assert unstamped([moved, reason]) == ["rejected/salaries.csv", "rejected/salaries.csv.reason.txt"]
     assert reason == f"{moved}.reason.txt"
     with rowgate.storage.open_read(reason) as stream:
-        assert "'salaries' is not a table" in stream.read().decode()
+        text = stream.read().decode()
+    assert "'salaries' is not a table;" in text and "folder ''" not in text, text  # at the top of landing/: said plainly
+    assert result.message.startswith("'salaries' is not a table; name the file <table>.csv"), result.message
 
 
 def test_a_file_another_live_run_is_loading_is_not_loaded_twice(rowgate, tmp_path):

@@ -509,3 +509,17 @@ def test_two_restores_of_a_table_at_once_both_finish_and_agree(hires):
     assert failures == [] and len(results) == 2
     assert sorted(r.deleted for r in results) == [0, 100], "one removed the later rows, the other found nothing to do"
     assert rows_of(rowgate, "hired_employees") == expected
+
+
+def test_a_restore_reports_the_true_counts_on_every_backend(hires):
+    """SQLAlchemy answered rowcount -1 for psycopg's INSERT ... SELECT (it keeps rowcount reliably only for UPDATE
+    and DELETE): the counts a restore prints must be the rows it changed, on every backend."""
+    rowgate, name = hires
+    live = rowgate.metadata.tables["hired_employees"]
+    with rowgate.engine.begin() as conn:
+        conn.execute(live.delete().where(live.c.id <= 30))  # 30 to insert back
+        conn.execute(live.update().where(live.c.id.between(31, 50)).values(name="changed"))  # 20 to set back
+    insert_rows(rowgate, "hired_employees", [HIRE | {"id": i} for i in range(1000, 1007)])  # 7 to delete
+    result = restore(rowgate, "hired_employees", name)
+    assert (result.rows, result.inserted, result.updated, result.deleted) == (200, 30, 20, 7)
+    assert len(rows_of(rowgate, "hired_employees")) == 200

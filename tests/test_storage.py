@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import threading
 
 import pyarrow as pa
@@ -140,3 +141,14 @@ def test_a_blob_replaced_while_it_is_read_fails_instead_of_mixing_two_contents(a
 )
 def test_temporary_names(path, temporary):
     assert is_temporary(path) is temporary
+
+
+def test_written_files_get_the_mode_any_new_file_gets_under_the_umask(tmp_path):
+    """Backups and rejected files were 0600 (mkstemp's mode) beside 0644 archives and landed files."""
+    storage = open_storage(str(tmp_path / "storage"))
+    with storage.open_write("backups/departments/departments-1.avro") as out:
+        out.write(b"x")
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x")  # what open() makes under this process's umask (0644 under the usual 022)
+    written = tmp_path / "storage" / "backups" / "departments" / "departments-1.avro"
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) != 0o600
