@@ -415,3 +415,25 @@ def test_a_landed_blob_deleted_mid_ingest_ends_with_a_message_not_a_traceback(ma
     assert count(rowgate, "jobs") < 600_000
     assert [list(storage.list(c)) for c in ("landing/", "archive/", "rejected/")] == [[], [], []]
     rowgate.engine.dispose()
+
+
+def test_a_repeat_matching_the_loaded_row_is_unchanged_whatever_came_before_it_in_the_batch(rowgate):
+    from shared.batch import insert_rows
+
+    insert_rows(rowgate, "jobs", [{"id": 27, "job": "A"}])
+    result = insert_rows(rowgate, "jobs", [{"id": 27, "job": "B"}, {"id": 27, "job": "A"}, {"id": 27, "job": "C"}])
+    assert (result.inserted, result.unchanged, result.rejected) == (0, 1, 2)
+    assert [r["index"] for r in result.rejections] == [0, 2]
+    assert all("already loaded with other values" in r["errors"][0]["message"] for r in result.rejections)
+    assert count(rowgate, "jobs") == 1 and len(open_rejections(rowgate, "jobs")) == 2
+
+
+def test_a_repeat_in_a_file_is_judged_against_the_loaded_row_when_there_is_one(rowgate, tmp_path):
+    ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,A\n"))
+    result = ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,B\n27,A\n28,X\n28,X\n28,Y\n"))
+    assert (result.inserted, result.unchanged, result.rejected) == (1, 2, 2)
+    refused = open_rejections(rowgate, "jobs")
+    assert [(r["row_number"], r["raw"]["job"]) for r in refused] == [(1, "B"), (5, "Y")]
+    assert "already loaded with other values" in refused[0]["reasons"][0]["message"]
+    assert "appears again with other values (first in row 3)" in refused[1]["reasons"][0]["message"]
+    assert count(rowgate, "jobs") == 2
