@@ -26,6 +26,7 @@ from shared.load import DONE, Lease, LoadBusy, claim, close_load, create_load, h
 from shared.parse import Unreadable, read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
+from shared.races import retry_key_races
 from shared.retry import retry_transient
 from shared.storage import Changed, Storage, StorageError, content_hash, is_temporary
 from shared.validate import Checked, check_keys, check_values
@@ -34,7 +35,6 @@ LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
 MAX_PART_BYTES = 200
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]
-KEY_RACES = 5  # times a chunk is checked again after another run inserted one of its keys first
 
 
 @dataclass
@@ -296,13 +296,7 @@ def _commit(rowgate: Rowgate, source: Source, lease: Lease, rows_read: int, chec
             if hold(conn, metadata, lease, rows_read):
                 write_chunk(conn, metadata, source.table.name, source.name, lease, rows_read, check(conn))
 
-    for race in range(1, KEY_RACES + 1):
-        try:
-            retry_transient(attempt)
-            break
-        except sa.exc.IntegrityError:
-            if race == KEY_RACES:
-                raise
+    retry_key_races(attempt)
     lease.rows_read = rows_read
 
 
