@@ -437,3 +437,56 @@ def test_a_repeat_in_a_file_is_judged_against_the_loaded_row_when_there_is_one(r
     assert "already loaded with other values" in refused[0]["reasons"][0]["message"]
     assert "appears again with other values (first in row 3)" in refused[1]["reasons"][0]["message"]
     assert count(rowgate, "jobs") == 2
+
+
+class Killed(BaseException):
+    """A kill at one point of a run: nothing after it runs, nothing catches it."""
+
+
+def test_a_run_killed_before_writing_the_rejected_file_is_followed_by_one_that_writes_it(landed, monkeypatch):
+    import shared.ingest
+
+    storage = landed.storage
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")
+    real_write = shared.ingest._write_rejected_file
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(shared.ingest, "_write_rejected_file", killed)  # killed right after close_load committed
+    with pytest.raises(Killed):
+        ingest_stored(landed, "landing/jobs.csv")
+    monkeypatch.setattr(shared.ingest, "_write_rejected_file", real_write)
+    for _ in range(2):
+        ingest_stored(landed, "landing/jobs.csv")
+    [rejected] = [p for p in storage.list("rejected/")]
+    assert unstamped([rejected]) == ["rejected/jobs/jobs.csv.rejected.csv"]
+    assert read(storage, rejected).decode().splitlines()[1].startswith("2,x,bad,")
+    assert unstamped(storage.list("archive/")) == ["archive/jobs.csv"] and list(storage.list("landing/")) == []
+
+
+@pytest.mark.azurite
+def test_a_run_killed_between_a_blobs_copy_and_its_delete_leaves_one_archive_copy(make_rowgate, azurite_storage, monkeypatch):
+    from azure.storage.blob import BlobClient
+
+    rowgate = make_rowgate(storage=azurite_storage)
+    storage = rowgate.storage
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")
+    real_delete = BlobClient.delete_blob
+
+    def killed(self, *args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(BlobClient, "delete_blob", killed)
+    with pytest.raises(Killed):
+        ingest_stored(rowgate, "landing/jobs.csv")
+    assert len(list(storage.list("archive/"))) == 1 and list(storage.list("landing/")) == ["landing/jobs.csv"]
+    monkeypatch.setattr(BlobClient, "delete_blob", real_delete)
+    assert ingest_stored(rowgate, "landing/jobs.csv").status == "already-loaded"
+    [archived] = storage.list("archive/")
+    assert read(storage, archived) == b"1,Engineer\nx,bad\n" and list(storage.list("landing/")) == []
+    assert len([p for p in storage.list("rejected/")]) == 1
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")  # the same bytes landed again: an archive copy of its own
+    ingest_stored(rowgate, "landing/jobs.csv")
+    assert len(list(storage.list("archive/"))) == 2
+    rowgate.engine.dispose()
