@@ -60,4 +60,5 @@ def initialize(rowgate: Rowgate, replace_views: bool = False) -> None:
             # pg_type's unique index): one at a time, and the others then find them. 0x726f77 spells "row".
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7499639)")
         rowgate.metadata.create_all(conn)
+        db.upgrade(conn, rowgate.metadata)
         reports.create_views(conn, rowgate.metadata, replace=replace_views)
