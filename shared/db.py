@@ -232,13 +232,9 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
         if table.name not in present_tables:
             continue
         present = {column["name"] for column in inspector.get_columns(table.name)}
-        preparer = conn.dialect.identifier_preparer
         for column in table.columns:
-            if column.name in present:
-                continue
-            kind = column.type.compile(dialect=conn.dialect)
-            null = "NOT NULL DEFAULT ''" if not column.nullable else "NULL"
-            conn.exec_driver_sql(f"ALTER TABLE {preparer.format_table(table)} ADD {preparer.format_column(column)} {kind} {null}")
+            if column.name not in present:
+                conn.exec_driver_sql(add_column_sql(conn.dialect, column))
         if "source_digest" in table.c and "source_digest" not in present:
             sources = conn.execute(sa.select(table.c.source).where(table.c.source_digest == "").distinct()).scalars().all()
             for source in sources:
@@ -251,6 +247,13 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
                 index.drop(conn)
             if indexes.get(index.name) != columns:
                 index.create(conn)
+
+
+def add_column_sql(dialect: sa.Dialect, column: sa.Column) -> str:
+    """ALTER TABLE ... ADD for a column a table of an earlier release lacks (NOT NULL: with an empty default)."""
+    preparer = dialect.identifier_preparer
+    null = "NOT NULL DEFAULT ''" if not column.nullable else "NULL"
+    return f"ALTER TABLE {preparer.format_table(column.table)} ADD {preparer.format_column(column)} {column.type.compile(dialect=dialect)} {null}"
 
 
 def source_digest(source: str) -> str:
