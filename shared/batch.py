@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from shared.context import Rowgate
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, InputRefused, Refusal
-from shared.load import DONE, close_load, open_load, write_chunk
+from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
 from shared.parse import Chunk
 from shared.races import retry_key_races
 from shared.replay import REDRIVE_INLINE, redrive_children, redrive_present
@@ -47,7 +47,10 @@ class BatchResult:
 
 
 def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = False, request_id: str = "") -> BatchResult:
-    """Validate and insert rows in one transaction. The same batch again changes nothing and logs nothing twice."""
+    """Validate and insert rows in one transaction. A batch is known by its content (table and rows): the same
+    batch again, with any request id or none, changes nothing (tables, rejections, ledger) and answers with the
+    outcome first committed. The request id only names the source of its rejections; a request id used again
+    for other content is a new batch whose rejections share that source name."""
     spec = rowgate.dictionary.table(table_name)
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_ROWS:
         raise InputRefused(f"send 1 to {MAX_ROWS} rows")
@@ -65,28 +68,37 @@ def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = Fa
     chunk = Chunk(len(rows), np.flatnonzero(keep), {name: column.filter(pa.array(keep)) for name, column in columns.items()}, refused)
     metadata = rowgate.metadata
 
-    def attempt() -> Checked:
+    def attempt() -> Checked | BatchResult:
         with rowgate.engine.begin() as conn:
             load = open_load(conn, metadata, table_name, source, f"sha256:{digest}")
+            if load.status == DONE:
+                return _replayed(conn, metadata, table_name, rows, load)
             checked = validate(conn, metadata, spec, chunk)
             if atomic and checked.refused:
                 conn.rollback()
                 refused = _result(table_name, rows, checked)
                 refused.inserted = refused.unchanged = 0  # the transaction was rolled back: nothing was written
                 raise BatchRefused(refused)
-            if load.status == DONE:  # a replayed batch: its refusals are logged already
-                checked.refused, logged = [], checked.refused
-            else:
-                logged = checked.refused
             write_chunk(conn, metadata, table_name, source, load.id, len(rows), checked)
             close_load(conn, metadata, load.id)
-            checked.refused = logged
             return checked
 
     # A key another request committed after our check, or a parent a restore removed: checked again.
     checked = retry_key_races(attempt)
+    if isinstance(checked, BatchResult):
+        return checked
     _redrive_after(rowgate, spec, checked)
     return _result(table_name, rows, checked)
+
+
+def _replayed(conn, metadata, table_name: str, rows: list, load) -> BatchResult:
+    """A batch whose content was committed already (a client retrying a lost answer): nothing is written again,
+    and the answer is the outcome that was committed, from the ledger and the rejections it logged."""
+    logged = [
+        {"index": refusal.row_number, "row": rows[refusal.row_number], "errors": json.loads(refusal.reasons)}
+        for refusal in refusals_of(conn, metadata, load.source, since=load.started_at, until=load.finished_at)
+    ]
+    return BatchResult(table_name, len(rows), load.inserted, load.unchanged, load.rejected, logged)
 
 
 def _redrive_after(rowgate: Rowgate, spec, checked: Checked) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from shared import db, dictionary, reports, storage
+from shared.retry import retry_transient
 from shared.settings import Settings
 
 
@@ -54,10 +55,17 @@ def azure_sql_schema(data: dictionary.Dictionary) -> str:
 def initialize(rowgate: Rowgate, replace_views: bool = False) -> None:
     """Tables, ledger, rejections and report views that are missing; safe to run again. Every start runs it,
     so it writes only what is missing; `rowgate init` also replaces the views (after a dictionary change)."""
-    with rowgate.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Instances starting at once on a new database would race to create the same tables (and crash on
-            # pg_type's unique index): one at a time, and the others then find them. 0x726f77 spells "row".
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7499639)")
-        rowgate.metadata.create_all(conn)
-        reports.create_views(conn, rowgate.metadata, replace=replace_views)
+
+    def create() -> None:
+        with rowgate.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Instances starting at once on a new database would race to create the same tables (and crash on
+                # pg_type's unique index): one at a time, and the others then find them. 0x726f77 spells "row".
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7499639)")
+            rowgate.metadata.create_all(conn)
+            db.upgrade(conn, rowgate.metadata)
+            reports.create_views(conn, rowgate.metadata, replace=replace_views)
+
+    # An instance stalled while it holds the start-up lock loses its session (idle_in_transaction_session_timeout),
+    # and the ones waiting behind it may lose theirs: starting is run again like any unit of work.
+    retry_transient(create)

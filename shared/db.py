@@ -228,6 +228,40 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     return metadata
 
 
+def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """Bring the ledger and rejections of a database made by an earlier release up to this schema (create_all
+    adds tables, never columns): missing columns added, indexes whose columns changed rebuilt, source_digest
+    filled in. Idempotent; a column that must not be NULL is added with an empty default, then filled."""
+    inspector = sa.inspect(conn)
+    present_tables = set(inspector.get_table_names())
+    for table in (metadata.tables[LOADS], metadata.tables[REJECTIONS]):
+        if table.name not in present_tables:
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                conn.exec_driver_sql(add_column_sql(conn.dialect, column))
+        if "source_digest" in table.c and "source_digest" not in present:
+            sources = conn.execute(sa.select(table.c.source).where(table.c.source_digest == "").distinct()).scalars().all()
+            for source in sources:
+                filled = table.update().where(table.c.source == source, table.c.source_digest == "")
+                conn.execute(filled.values(source_digest=source_digest(source)))
+        indexes = {index["name"]: index["column_names"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            columns = [column.name for column in index.columns]
+            if index.name in indexes and indexes[index.name] != columns:
+                index.drop(conn)
+            if indexes.get(index.name) != columns:
+                index.create(conn)
+
+
+def add_column_sql(dialect: sa.Dialect, column: sa.Column) -> str:
+    """ALTER TABLE ... ADD for a column a table of an earlier release lacks (NOT NULL: with an empty default)."""
+    preparer = dialect.identifier_preparer
+    null = "NOT NULL DEFAULT ''" if not column.nullable else "NULL"
+    return f"ALTER TABLE {preparer.format_table(column.table)} ADD {preparer.format_column(column)} {column.type.compile(dialect=dialect)} {null}"
+
+
 def source_digest(source: str) -> str:
     """The SHA-256 of a rejection's source, the short indexed stand-in for the source itself."""
     return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()

@@ -26,6 +26,7 @@ from shared.load import DONE, Lease, LoadBusy, claim, close_load, create_load, h
 from shared.parse import Unreadable, read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
+from shared.races import retry_key_races
 from shared.retry import retry_transient
 from shared.storage import Changed, Storage, StorageError, content_hash, is_temporary
 from shared.validate import Checked, check_keys, check_values
@@ -34,7 +35,6 @@ LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
 MAX_PART_BYTES = 200
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]
-KEY_RACES = 5  # times a chunk is checked again after another run inserted one of its keys first
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Source:
     suffix: str
     open: Callable[[], BinaryIO]
     in_place: bool = False  # a local file, read where it is; anything else is spooled once while it is hashed
-    output_name: str = ""  # its stamped name under archive/ and rejected/ (processed_name); local files: their file name
+    landed_name: str = ""  # its name under landing/, stamped for archive/ and rejected/ (processed_name); local: its file name
 
 
 @dataclass
@@ -56,9 +56,12 @@ class IngestResult:
     unchanged: int = 0
     rejected: int = 0
     message: str = ""
+    load_started: datetime | None = None  # its load's start: the stamp of its archive and rejected names
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        result = asdict(self)
+        del result["load_started"]
+        return result
 
 
 def table_for(rowgate: Rowgate, path: str, table: str | None = None) -> tuple[Table, str]:
@@ -99,10 +102,9 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
     if version is None:
         # A trigger delivered again after the file was archived (at least once): nothing left to do.
         return IngestResult(path, None, "gone", message="no longer in storage: already processed or removed")
-    output = processed_name(name)
     try:
         table, suffix = table_for(rowgate, name)
-        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path, version), output_name=output))
+        result = ingest(rowgate, Source(path, table, suffix, lambda: storage.open_read(path, version), landed_name=name))
     except InputRefused as refused:
         if landed:
             refuse_stored(storage, path, str(refused), version)
@@ -113,10 +115,19 @@ def ingest_stored(rowgate: Rowgate, path: str) -> IngestResult:
         return IngestResult(path, None, "gone", message=f"changed or removed while it was processed: {error}")
     if landed:
         try:
-            storage.move(path, f"{ARCHIVE}/{output}", version)
+            storage.move(path, _archive_name(storage, name, version, result.load_started), version)
         except Changed as changed:
             result.message = f"{result.message} (not archived by this run: {changed})".strip()
     return result
+
+
+def _archive_name(storage: Storage, name: str, version: str, load_started: datetime | None) -> str:
+    """Stamped with the load's start, so a run after one killed between a blob's copy and its delete copies
+    to the same name again (one archive copy); the same bytes landed again later get a name of their own."""
+    target = f"{ARCHIVE}/{processed_name(name, load_started)}"
+    if load_started is None or (storage.exists(target) and not storage.holds_copy_of(target, version)):
+        return f"{ARCHIVE}/{processed_name(name)}"
+    return target
 
 
 def _encodes(text: str) -> bool:
@@ -138,10 +149,11 @@ def refuse_stored(storage: Storage, path: str, reason: str, version: str | None 
         out.write(f"{path}: {reason}\n".encode(errors="backslashreplace"))
 
 
-def processed_name(name: str) -> str:
-    """The name a processed file keeps under archive/ and rejected/: its folders kept, the UTC time of
-    the run before its extension (`a/jobs/x.csv` -> `a/jobs/x.20261122T070421123456Z.csv`), so no two
-    processed files share one. Control characters, `.`/`..` parts and over-long parts are made safe."""
+def processed_name(name: str, at: datetime | None = None) -> str:
+    """The name a processed file keeps under archive/ and rejected/: its folders kept, a UTC time before its
+    extension (`a/jobs/x.csv` -> `a/jobs/x.20261122T070421123456Z.csv`), so no two processed files share one:
+    its load's start when it has a load (the same name whichever run moves it), else now. Control
+    characters, `.`/`..` parts and over-long parts are made safe."""
     *folders, file = [_safe_part(part) for part in name.strip("/").split("/")]
     folders = [_truncated(folder, MAX_PART_BYTES) for folder in folders]
     stem, dot, suffix = file.rpartition(".")
@@ -150,7 +162,8 @@ def processed_name(name: str) -> str:
     suffix = f".{suffix}" if suffix else ""
     # Room for the stamp and `.rejected.csv` within the 255 bytes a file system allows one name.
     stem = _truncated(stem, MAX_PART_BYTES - len(suffix.encode()))
-    return "/".join([*folders, f"{stem}.{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}{suffix}"])
+    at = at or datetime.now(UTC)
+    return "/".join([*folders, f"{stem}.{at:%Y%m%dT%H%M%S%fZ}{suffix}"])
 
 
 def _safe_part(part: str) -> str:
@@ -252,8 +265,17 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
 
     load, lease = retry_transient(start)
     if lease is None:
+        if load.rejected:  # the run that closed the load may have been killed before it wrote the file
+            _write_rejected_file(rowgate, source, load, only_if_missing=True)
         message = f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}"
-        return IngestResult(source.name, table.name, "already-loaded", unchanged=load.inserted + load.unchanged, message=message)
+        return IngestResult(
+            source.name,
+            table.name,
+            "already-loaded",
+            unchanged=load.inserted + load.unchanged,
+            message=message,
+            load_started=load.started_at,
+        )
     resume = lease.rows_read
     try:
         try:
@@ -282,10 +304,10 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
 
     load = retry_transient(finish)
     if load.rejected:
-        _write_rejected_file(rowgate, source, load.started_at)
+        _write_rejected_file(rowgate, source, load)
     if load.inserted:
         replay.redrive_children(rowgate, table.name)
-    return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected)
+    return IngestResult(source.name, table.name, "loaded", load.inserted, load.unchanged, load.rejected, load_started=load.started_at)
 
 
 def _commit(rowgate: Rowgate, source: Source, lease: Lease, rows_read: int, check: Callable[[sa.Connection], Checked]) -> None:
@@ -298,13 +320,7 @@ def _commit(rowgate: Rowgate, source: Source, lease: Lease, rows_read: int, chec
             if hold(conn, metadata, lease, rows_read):
                 write_chunk(conn, metadata, source.table.name, source.name, lease, rows_read, check(conn))
 
-    for race in range(1, KEY_RACES + 1):
-        try:
-            retry_transient(attempt)
-            break
-        except sa.exc.IntegrityError:
-            if race == KEY_RACES:
-                raise
+    retry_key_races(attempt)
     lease.rows_read = rows_read
 
 
@@ -328,18 +344,22 @@ def _let_go(rowgate: Rowgate, lease: Lease) -> None:
         release(conn, rowgate.metadata, lease)
 
 
-def _write_rejected_file(rowgate: Rowgate, source: Source, load_started: datetime) -> None:
+def _write_rejected_file(rowgate: Rowgate, source: Source, load: sa.Row, only_if_missing: bool = False) -> None:
     """rejected/<table>/<the file's processed name>.rejected.csv (a leading <table>/ folder not repeated):
-    row number, the original cells, then the reasons."""
+    row number, the original cells, then the reasons. Named after the load's start, so a run after one
+    killed before it wrote the file writes it under the same name, once."""
     fields, table = list(source.table.field_names), source.table.name
-    output = (source.output_name or processed_name(PurePosixPath(source.name).name)).removeprefix(f"{table}/")
+    output = processed_name(source.landed_name or PurePosixPath(source.name).name, load.started_at).removeprefix(f"{table}/")
     target = f"{REJECTED}/{table}/{output}.rejected.csv"
+    if only_if_missing and rowgate.storage.exists(target):
+        return
     with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text)
         writer.writerow(["row_number", *fields, "errors"])
-        # Since this load started: an earlier file at the same path keeps its refusals to its own file.
-        for row_number, raw, reasons in refusals_of(conn, rowgate.metadata, source.name, since=load_started):
+        # This load's, from its start to its end: other files at the same path keep theirs to their own files.
+        refusals = refusals_of(conn, rowgate.metadata, load.source, since=load.started_at, until=load.finished_at)
+        for row_number, raw, reasons in refusals:
             cells = json.loads(raw)
             cells = [cells.get(name) for name in fields] if isinstance(cells, dict) else cells
             errors = "; ".join(f"{e['code']}: {e['message']}" for e in json.loads(reasons))

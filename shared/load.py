@@ -193,10 +193,14 @@ def log_refusals(conn: sa.Connection, metadata: sa.MetaData, table: str, source:
     )
 
 
-def refusals_of(conn: sa.Connection, metadata: sa.MetaData, source: str, since: datetime | None = None) -> Iterator[sa.Row]:
-    """The rejections logged for one source (since a load started: that load's), in row order, streamed."""
+def refusals_of(
+    conn: sa.Connection, metadata: sa.MetaData, source: str, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[sa.Row]:
+    """The rejections logged for one source (from a load's start to its end: that load's), in row order, streamed."""
     rejections = metadata.tables[REJECTIONS]
     query = sa.select(rejections.c.row_number, rejections.c.raw, rejections.c.reasons).where(rejections_of_source(rejections, source))
     if since is not None:
         query = query.where(rejections.c.created_at >= since)
+    if until is not None:
+        query = query.where(rejections.c.created_at <= until)
     yield from conn.execution_options(yield_per=5000).execute(query.order_by(rejections.c.row_number, rejections.c.id))

@@ -33,6 +33,7 @@ class Storage(Protocol):
     def size(self, path: str) -> int: ...
     def delete(self, path: str) -> None: ...
     def move(self, source: str, target: str, version: str | None = None) -> None: ...  # only that version
+    def holds_copy_of(self, target: str, version: str) -> bool: ...  # target is a move's copy of that version
     def describe(self) -> str: ...
 
 
@@ -155,6 +156,9 @@ class LocalStorage:
         except FileNotFoundError:
             raise Changed(f"{source} is no longer in {self.describe()}: another run moved it") from None
 
+    def holds_copy_of(self, target: str, version: str) -> bool:
+        return False  # a local move is one rename: no copy is ever left behind
+
 
 def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it: set it back at once (at import, one thread)
@@ -203,8 +207,11 @@ class BlobStorage:
         with self.open_read(path) as stream:
             return content_hash(stream)
 
-    @contextmanager
     def open_write(self, path: str):
+        return self._writer(path)
+
+    @contextmanager
+    def _writer(self, path: str, metadata: dict[str, str] | None = None):
         container, _ = split(path)
         if container not in self._containers:
             from azure.core.exceptions import ResourceExistsError
@@ -212,7 +219,7 @@ class BlobStorage:
             with suppress(ResourceExistsError):  # another run (or thread) created it first
                 self.service.get_container_client(container).create_container()
             self._containers.add(container)
-        writer = _BlockWriter(self._blob(path))
+        writer = _BlockWriter(self._blob(path), metadata)
         yield writer
         writer.commit()
 
@@ -263,7 +270,7 @@ class BlobStorage:
             raise Changed(f"{source} changed or was moved by another run after it was read")
         try:
             # Stream through this process: works with any credential, including managed identity.
-            with self.open_read(source, current) as stream, self.open_write(target) as out:
+            with self.open_read(source, current) as stream, self._writer(target, {COPY_OF: _plain_etag(current)}) as out:
                 shutil.copyfileobj(stream, out, CHUNK_BYTES)
         except StorageError:
             raise Changed(f"{source} changed or was moved by another run while it was copied") from None
@@ -274,6 +281,16 @@ class BlobStorage:
                 self.delete(target)  # another run moved it first: its copy is the one kept
                 raise Changed(f"{source} was moved by another run") from None
             # Replaced after the copy: the copy is of the version this run processed; the new one stays.
+
+    def holds_copy_of(self, target: str, version: str) -> bool:
+        """A copy a move made of that version, left when the run was killed before it deleted the source."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            metadata = self._blob(target).get_blob_properties().metadata or {}
+        except ResourceNotFoundError:
+            return False
+        return metadata.get(COPY_OF) == _plain_etag(version)
 
 
 class _RangeStream(io.RawIOBase):
@@ -319,11 +336,19 @@ class _RangeStream(io.RawIOBase):
         return len(data)
 
 
+COPY_OF = "rowgate_copy_of"  # blob metadata of a move's copy: the ETag of the version copied
+
+
+def _plain_etag(etag: str) -> str:
+    return etag.strip('"')  # metadata values are plain header text
+
+
 class _BlockWriter(io.RawIOBase):
     """Uploads as staged blocks of CHUNK_BYTES; the blob appears only when the block list commits."""
 
-    def __init__(self, blob):
+    def __init__(self, blob, metadata: dict[str, str] | None = None):
         self._blob = blob
+        self._metadata = metadata
         self._buffer = bytearray()
         self._blocks: list = []
 
@@ -348,4 +373,4 @@ class _BlockWriter(io.RawIOBase):
         if self._buffer or not self._blocks:
             self._stage(bytes(self._buffer))
             self._buffer.clear()
-        self._blob.commit_block_list(self._blocks)
+        self._blob.commit_block_list(self._blocks, metadata=self._metadata)

@@ -272,6 +272,13 @@ CONVERTERS = {"integer": _as_integers, "string": _as_strings, "datetime": _as_da
 
 
 def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk, rows: pa.Table, positions: np.ndarray) -> Checked:
+    """Primary and foreign keys. The rule for a key that appears more than once (in a chunk of a file or in a batch):
+    a key already in the table is judged against the table alone, copy by copy (same values: unchanged; other
+    values: refused as "already loaded with other values"), whatever other copies in the chunk hold; a key not in
+    the table is decided by its first copy, and each later copy with the same values shares the first one's fate
+    (inserted once, then unchanged; or refused with its reasons), while a later copy with other values is refused
+    as "appears again with other values". Earlier chunks are in the table already, so a file gives the same
+    outcome in one chunk or in many."""
     keys = _key_values(rows, table.primary_key)
     keep = np.ones(rows.num_rows, dtype=bool)
     unchanged = np.zeros(rows.num_rows, dtype=bool)
@@ -281,8 +288,16 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         keep[index] = False
         refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
 
+    repeats = _repeats(keys)
+    first_copies = np.ones(rows.num_rows, dtype=bool)
+    for index, _ in repeats:
+        first_copies[index] = False
+    target = metadata.tables[table.name]
+    loaded = _loaded_rows(conn, target, table, keys[first_copies])
     copies = []  # (row, its first occurrence) for rows repeated with the same values: they share its fate
-    for index, original in _repeats(keys):
+    for index, original in repeats:
+        if keys[index] in loaded:
+            continue  # judged against the loaded row below, like its first copy
         if _row(rows, index) == _row(rows, original):
             keep[index], unchanged[index] = False, True
             copies.append((index, original))
@@ -292,8 +307,6 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
                 index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})")
             )
 
-    target = metadata.tables[table.name]
-    loaded = _loaded_rows(conn, target, table, keys[keep])
     for index in np.flatnonzero(keep) if loaded else ():
         existing = loaded.get(keys[index])
         if existing is None:

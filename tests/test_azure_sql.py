@@ -655,3 +655,23 @@ def test_a_key_string_ending_in_a_space_is_refused_on_every_backend(tmp_path):
     assert [(r.row_number, [e.field for e in r.errors]) for r in typed.refused] == [(3, ["code"])]
     assert typed.refused[0].errors[0].message == "code 'abc ' ends with a space, which SQL Server ignores when it compares keys"
     assert typed.rows.column("code").to_pylist() == ["abc", " abc", "a c"], "leading and inner spaces count in every backend"
+
+
+def test_the_upgrade_of_a_previous_release_compiles_for_azure_sql():
+    """shared/db.upgrade's statements as Azure SQL gets them (the upgrade itself runs on SQLite and PostgreSQL
+    in tests/test_db.py): the two columns the previous release lacks, and the rebuilt source index."""
+    from sqlalchemy.schema import CreateIndex, DropIndex
+
+    dialect = sql_server_dialect()
+    rejections = db.build_metadata(dictionary.load()).tables["rowgate_rejections"]
+    added = [db.add_column_sql(dialect, rejections.c[name]) for name in ("source_digest", "missing_key")]
+    assert added == [
+        "ALTER TABLE rowgate_rejections ADD source_digest VARCHAR(64) NOT NULL DEFAULT ''",
+        "ALTER TABLE rowgate_rejections ADD missing_key NVARCHAR(600) NULL",
+    ]
+    [source_index] = [i for i in rejections.indexes if i.name == "ix_rejections_source"]
+    statements = [*added, *(str(ddl(source_index).compile(dialect=dialect)).strip() for ddl in (DropIndex, CreateIndex))]
+    assert statements[2] == "DROP INDEX ix_rejections_source ON rowgate_rejections"
+    for sql in statements:
+        sqlglot.parse_one(sql, read="tsql")
+        assert tsql_problems(sql) == []

@@ -83,3 +83,85 @@ def test_rejections_are_found_by_their_source_however_long(rowgate, source):
     assert digest == db.source_digest(source)
     assert [r["row_number"] for r in list_rejections(rowgate, "departments", source)] == [2]
     assert db.sql_server_key_problems(rowgate.metadata.tables[db.REJECTIONS]) == []
+
+
+def previous_release_schema(url: str) -> None:
+    """rowgate_loads and rowgate_rejections as the previous release (main before issue 8) created them, with
+    one rejection logged, on an empty database."""
+    old = sa.MetaData()
+    big_id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    sa.Table(
+        "rowgate_loads",
+        old,
+        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("table_name", sa.Unicode(128), nullable=False),
+        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("content_hash", sa.String(80), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("rows_read", sa.BigInteger, nullable=False, default=0),
+        sa.Column("inserted", sa.BigInteger, nullable=False, default=0),
+        sa.Column("unchanged", sa.BigInteger, nullable=False, default=0),
+        sa.Column("rejected", sa.BigInteger, nullable=False, default=0),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("claimed_by", sa.Unicode(255)),
+        sa.Column("claimed_until", sa.DateTime),
+        sa.UniqueConstraint("table_name", "content_hash", name="uq_loads_content"),
+    )
+    rejections = sa.Table(
+        "rowgate_rejections",
+        old,
+        sa.Column("id", big_id, primary_key=True, autoincrement=True),
+        sa.Column("table_name", sa.Unicode(128), nullable=False),
+        sa.Column("source", sa.Unicode(1024), nullable=False),
+        sa.Column("row_number", sa.BigInteger),
+        sa.Column("raw", sa.UnicodeText, nullable=False),
+        sa.Column("reasons", sa.UnicodeText, nullable=False),
+        sa.Column("retryable", sa.Boolean, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("resolved_at", sa.DateTime),
+        sa.Index("ix_rejections_open", "table_name", "resolved_at"),
+        sa.Index("ix_rejections_source", "source", "row_number"),
+    )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        old.create_all(conn)
+        conn.execute(
+            rejections.insert().values(
+                table_name="jobs",
+                source="landing/jobs.csv",
+                row_number=2,
+                raw='["x", "bad"]',
+                reasons='[{"field": "id", "code": "type-error", "message": "id x is not a 64-bit integer"}]',
+                retryable=False,
+                created_at=sa.func.now(),
+            )
+        )
+    engine.dispose()
+
+
+def test_a_database_of_the_previous_release_is_upgraded_at_start(make_rowgate, database_url, tmp_path):
+    import hashlib
+
+    from shared.ingest import ingest_local
+
+    previous_release_schema(database_url)
+    for _ in range(2):  # the second start finds nothing to do
+        rowgate = make_rowgate(database_url)
+        inspector = sa.inspect(rowgate.engine)
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("rowgate_rejections")}
+        assert indexes["ix_rejections_source"] == ["source_digest", "row_number"] and indexes["ix_rejections_missing_key"] == [
+            "missing_key"
+        ]
+        assert {"source_digest", "missing_key"} <= {c["name"] for c in inspector.get_columns("rowgate_rejections")}
+        rowgate.engine.dispose()
+    (tmp_path / "jobs.csv").write_text("1,Engineer\ny,bad\n2,Analyst\n")
+    result = ingest_local(rowgate, tmp_path / "jobs.csv")
+    assert (result.inserted, result.rejected) == (2, 1)
+    rejections = rowgate.metadata.tables["rowgate_rejections"]
+    with rowgate.engine.connect() as conn:
+        digests = dict(conn.execute(sa.select(rejections.c.source, rejections.c.source_digest)).all())
+        assert digests == {source: hashlib.sha256(source.encode()).hexdigest() for source in digests} and len(digests) == 2
+        assert [row.row_number for row in refusals_of(conn, rowgate.metadata, "landing/jobs.csv")] == [2]
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar_one() == 2
+    rowgate.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from contextlib import suppress
@@ -102,7 +103,7 @@ def test_failures_count_per_content_so_a_valid_file_at_a_failed_path_loads(make_
     assert list(rowgate.storage.list("landing/")) == []
 
 
-def test_a_load_busy_in_another_run_is_not_counted_as_a_failure(tmp_path):
+def test_a_load_busy_in_another_run_is_not_counted_as_a_failure_nor_logged_with_a_traceback(tmp_path, caplog):
     app = func.FunctionApp()
     calls = []
 
@@ -114,9 +115,13 @@ def test_a_load_busy_in_another_run_is_not_counted_as_a_failure(tmp_path):
     storage = LocalStorage(tmp_path)
     write(storage, "landing/a.csv", b"1,x\n")
     host, blobs = blob_host(app, storage)
-    for _ in range(MAX_BLOB_ATTEMPTS * 2):
-        host.poll_blobs(blobs)
+    with caplog.at_level(logging.INFO, logger="rowgate.devhost"):
+        for _ in range(MAX_BLOB_ATTEMPTS * 2):
+            host.poll_blobs(blobs)
     assert len(calls) == MAX_BLOB_ATTEMPTS * 2 - 1 and list(storage.list("landing/")) == ["landing/a.csv"]
+    busy_lines = [r for r in caplog.records if "busy" in r.getMessage()]
+    assert len(busy_lines) == len(calls) and all(r.levelno == logging.INFO and not r.exc_info for r in busy_lines)
+    assert not [r for r in caplog.records if r.name.startswith("rowgate") and (r.exc_info or r.levelno >= logging.WARNING)]
 
 
 def test_temporary_names_and_files_still_changing_are_not_handed_over(tmp_path):

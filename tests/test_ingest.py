@@ -417,3 +417,78 @@ def test_a_landed_blob_deleted_mid_ingest_ends_with_a_message_not_a_traceback(ma
     assert count(rowgate, "jobs") < 600_000
     assert [list(storage.list(c)) for c in ("landing/", "archive/", "rejected/")] == [[], [], []]
     rowgate.engine.dispose()
+
+
+def test_a_repeat_matching_the_loaded_row_is_unchanged_whatever_came_before_it_in_the_batch(rowgate):
+    from shared.batch import insert_rows
+
+    insert_rows(rowgate, "jobs", [{"id": 27, "job": "A"}])
+    result = insert_rows(rowgate, "jobs", [{"id": 27, "job": "B"}, {"id": 27, "job": "A"}, {"id": 27, "job": "C"}])
+    assert (result.inserted, result.unchanged, result.rejected) == (0, 1, 2)
+    assert [r["index"] for r in result.rejections] == [0, 2]
+    assert all("already loaded with other values" in r["errors"][0]["message"] for r in result.rejections)
+    assert count(rowgate, "jobs") == 1 and len(open_rejections(rowgate, "jobs")) == 2
+
+
+def test_a_repeat_in_a_file_is_judged_against_the_loaded_row_when_there_is_one(rowgate, tmp_path):
+    ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,A\n"))
+    result = ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,B\n27,A\n28,X\n28,X\n28,Y\n"))
+    assert (result.inserted, result.unchanged, result.rejected) == (1, 2, 2)
+    refused = open_rejections(rowgate, "jobs")
+    assert [(r["row_number"], r["raw"]["job"]) for r in refused] == [(1, "B"), (5, "Y")]
+    assert "already loaded with other values" in refused[0]["reasons"][0]["message"]
+    assert "appears again with other values (first in row 3)" in refused[1]["reasons"][0]["message"]
+    assert count(rowgate, "jobs") == 2
+
+
+class Killed(BaseException):
+    """A kill at one point of a run: nothing after it runs, nothing catches it."""
+
+
+def test_a_run_killed_before_writing_the_rejected_file_is_followed_by_one_that_writes_it(landed, monkeypatch):
+    import shared.ingest
+
+    storage = landed.storage
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")
+    real_write = shared.ingest._write_rejected_file
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(shared.ingest, "_write_rejected_file", killed)  # killed right after close_load committed
+    with pytest.raises(Killed):
+        ingest_stored(landed, "landing/jobs.csv")
+    monkeypatch.setattr(shared.ingest, "_write_rejected_file", real_write)
+    for _ in range(2):
+        ingest_stored(landed, "landing/jobs.csv")
+    [rejected] = [p for p in storage.list("rejected/")]
+    assert unstamped([rejected]) == ["rejected/jobs/jobs.csv.rejected.csv"]
+    assert read(storage, rejected).decode().splitlines()[1].startswith("2,x,bad,")
+    assert unstamped(storage.list("archive/")) == ["archive/jobs.csv"] and list(storage.list("landing/")) == []
+
+
+@pytest.mark.azurite
+def test_a_run_killed_between_a_blobs_copy_and_its_delete_leaves_one_archive_copy(make_rowgate, azurite_storage, monkeypatch):
+    from azure.storage.blob import BlobClient
+
+    rowgate = make_rowgate(storage=azurite_storage)
+    storage = rowgate.storage
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")
+    real_delete = BlobClient.delete_blob
+
+    def killed(self, *args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(BlobClient, "delete_blob", killed)
+    with pytest.raises(Killed):
+        ingest_stored(rowgate, "landing/jobs.csv")
+    assert len(list(storage.list("archive/"))) == 1 and list(storage.list("landing/")) == ["landing/jobs.csv"]
+    monkeypatch.setattr(BlobClient, "delete_blob", real_delete)
+    assert ingest_stored(rowgate, "landing/jobs.csv").status == "already-loaded"
+    [archived] = storage.list("archive/")
+    assert read(storage, archived) == b"1,Engineer\nx,bad\n" and list(storage.list("landing/")) == []
+    assert len([p for p in storage.list("rejected/")]) == 1
+    land(storage, "landing/jobs.csv", b"1,Engineer\nx,bad\n")  # the same bytes landed again: an archive copy of its own
+    ingest_stored(rowgate, "landing/jobs.csv")
+    assert len(list(storage.list("archive/"))) == 2
+    rowgate.engine.dispose()

@@ -374,3 +374,33 @@ def test_the_cli_reports_the_ingest_as_json_with_no_traceback(tmp_path):
     path = departments_file(tmp_path / "departments.csv", rows=1000)
     run = subprocess.run(cli(str(path), "--json"), env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and json.loads(run.stdout)[0]["status"] == "loaded"
+
+
+@pytest.mark.postgres
+def test_a_chunk_losing_a_key_race_with_the_drivers_own_error_is_checked_again(make_rowgate, postgres_url, tmp_path, monkeypatch):
+    """COPY runs on the driver's cursor: another run's commit of our key can surface as psycopg's
+    UniqueViolation, not SQLAlchemy's. The chunk is checked again (races.retry_key_races), the row is unchanged.
+    (SQLite has one writer at a time: no run can commit between our check and our write.)"""
+    import psycopg
+
+    import shared.ingest
+
+    rowgate = make_rowgate(postgres_url)
+
+    real_write = shared.ingest.write_chunk
+    calls = []
+
+    def racing_write(conn, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            with rowgate.engine.begin() as other:  # the other run commits department 2 between our check and write
+                other.execute(sa.text("INSERT INTO departments (id, department) VALUES (2, 'Legal')"))
+            raise psycopg.errors.UniqueViolation("duplicate key value violates unique constraint pk_departments")
+        return real_write(conn, *args)
+
+    monkeypatch.setattr(shared.ingest, "write_chunk", racing_write)
+    (tmp_path / "departments.csv").write_text("1,Sales\n2,Legal\n")
+    result = ingest_local(rowgate, tmp_path / "departments.csv")
+    assert (result.inserted, result.unchanged, result.rejected, len(calls)) == (1, 1, 0, 2)
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT id, department FROM departments ORDER BY id")).all() == [(1, "Sales"), (2, "Legal")]

@@ -223,3 +223,37 @@ def test_the_redrive_timer_runs_every_ten_minutes():
 
     timer = next(b for b in registered_functions()["redrive_timer"].get_bindings() if b.type == "timerTrigger")
     assert timer.schedule == "0 */10 * * * *"
+
+
+def ledger_of_batches(rowgate) -> list[tuple]:
+    loads = rowgate.metadata.tables["rowgate_loads"]
+    query = sa.select(loads.c.source, loads.c.inserted, loads.c.unchanged, loads.c.rejected).order_by(loads.c.id)
+    with rowgate.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]
+
+
+def test_a_replayed_batch_changes_nothing_and_answers_what_was_committed(rowgate):
+    insert_rows(rowgate, "departments", [{"id": 1, "department": "Sales"}])
+    insert_rows(rowgate, "jobs", [{"id": 1, "job": "Clerk"}])
+    batch = [hire(1, 1), hire(2, 9)]  # department 9 arrives later
+    first = insert_rows(rowgate, "hired_employees", batch, request_id="retry-1")
+    assert (first.inserted, first.unchanged, first.rejected) == (1, 0, 1)
+    insert_rows(rowgate, "departments", [{"id": 9, "department": "Legal"}])  # re-drives hire 2 into the table
+    assert ids(rowgate, "hired_employees") == [1, 2]
+    before = (ledger_of_batches(rowgate), rejections(rowgate, "hired_employees", resolved=True))
+    for request_id in ("retry-1", "retry-1", "another-client", ""):
+        again = insert_rows(rowgate, "hired_employees", batch, request_id=request_id)
+        assert again.as_dict() == first.as_dict()
+    assert (ledger_of_batches(rowgate), rejections(rowgate, "hired_employees", resolved=True)) == before
+    assert ids(rowgate, "hired_employees") == [1, 2]
+    [hires] = [row for row in before[0] if row[0] == "api:retry-1"]
+    assert sum(hires[1:]) == 2
+
+
+def test_a_request_id_used_again_for_other_rows_is_a_new_batch_with_its_own_ledger_row(rowgate):
+    insert_rows(rowgate, "jobs", [{"id": 1, "job": "Clerk"}, {"id": 1, "job": "Other"}], request_id="reused")
+    second = insert_rows(rowgate, "jobs", [{"id": 2, "job": "Cook"}], request_id="reused")
+    assert (second.inserted, second.rejected) == (1, 0)
+    assert ledger_of_batches(rowgate) == [("api:reused", 1, 0, 1), ("api:reused", 1, 0, 0)]
+    again = insert_rows(rowgate, "jobs", [{"id": 2, "job": "Cook"}], request_id="reused")
+    assert again.as_dict() == second.as_dict() and again.rejections == []

@@ -3,7 +3,8 @@
 What runs (tests/test_torture.py, once per SQL backend):
 - N ingest slots, each running `rowgate migrate landing/` again and again (a real CLI process each time)
   over the same landing folder, so the same file is often taken by several runs at once;
-- one dev host (`rowgate serve`, its own empty storage so it only serves HTTP) and M client threads
+- one dev host (`rowgate serve` on the same storage: its landing watcher takes files too, as the blob
+  trigger would, beside the ingest runs) and M client threads
   posting batches over real HTTP, each batch with its own x-request-id, retried with the same id on a
   dropped connection, a timeout or a 5xx (so a retried batch is a replay, as a real client's would be);
 - a chaos thread that, until the chaos deadline, picks a random live process (ingest run or host) and
@@ -277,7 +278,7 @@ class Torture:
         self.storage = workdir / "storage"
         self.logs = workdir / "logs"
         self.cwd = workdir / "cwd"  # no landing/ folder here, so `migrate landing/` reads storage
-        for folder in (self.storage / "landing", self.storage / ".incoming", self.logs, self.cwd, workdir / "host-storage"):
+        for folder in (self.storage / "landing", self.storage / ".incoming", self.logs, self.cwd):
             folder.mkdir(parents=True, exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("ROWGATE_", "AZURE_"))}
         self.env |= {
@@ -320,8 +321,7 @@ class Torture:
         return rc
 
     def start_host(self) -> None:
-        env = self.env | {"ROWGATE_STORAGE": str(self.workdir / "host-storage")}
-        self.host = self.spawn("serve", ["serve", "--port", str(self.port), "--poll", "3600"], env)
+        self.host = self.spawn("serve", ["serve", "--port", str(self.port), "--poll", "0.5"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.host.popen.poll() is None:
             with contextlib.suppress(httpx.HTTPError):

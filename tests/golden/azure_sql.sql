@@ -209,7 +209,7 @@ WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2) AND rowgate
 -- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
-WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.created_at >= :created_at_1 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
+WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.created_at >= :created_at_1 AND rowgate_rejections.created_at <= :created_at_2 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
 
 -- Select
 WITH hires AS
