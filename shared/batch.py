@@ -86,6 +86,10 @@ def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = Fa
     # A key another request committed after our check, or a parent a restore removed: checked again.
     checked = retry_key_races(attempt)
     if isinstance(checked, BatchResult):
+        if atomic and checked.rejected:
+            # The same rows were committed before by a row-level request: all-or-nothing still means a refusal here.
+            checked.inserted = checked.unchanged = 0
+            raise BatchRefused(checked)
         return checked
     _redrive_after(rowgate, spec, checked)
     return _result(table_name, rows, checked)
