@@ -404,3 +404,53 @@ def test_a_chunk_losing_a_key_race_with_the_drivers_own_error_is_checked_again(m
     assert (result.inserted, result.unchanged, result.rejected, len(calls)) == (1, 1, 0, 2)
     with rowgate.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT id, department FROM departments ORDER BY id")).all() == [(1, "Sales"), (2, "Legal")]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("retried", [True, False])
+def test_a_start_whose_session_is_ended_while_it_waits_for_the_schema_lock_starts_again(postgres_url, tmp_path, monkeypatch, retried):
+    """An instance waiting for the start-up lock loses its session (the holder stalled, a failover): it starts
+    again instead of crashing. Without the retry (retried=False) the same fault is the crash the torture run saw."""
+    import threading
+
+    import shared.context as context
+    from shared.settings import Settings
+
+    if not retried:
+        monkeypatch.setattr(context, "retry_transient", lambda work: work())
+    admin = sa.create_engine(postgres_url)
+    holder = admin.connect()
+    holder.exec_driver_sql("SELECT pg_advisory_xact_lock(7499639)")  # held until this transaction ends
+    outcome: dict = {}
+
+    def start() -> None:
+        try:
+            instance = context.open_rowgate(Settings(database_url=postgres_url, storage=str(tmp_path / "storage")))
+            outcome["tables"] = sorted(sa.inspect(instance.engine).get_table_names())
+            instance.engine.dispose()
+        except Exception as exc:  # the crash this test is about, reported below
+            outcome["error"] = exc
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    # Its query column may still read BEGIN while it waits: the wait itself names the advisory lock.
+    waiting = sa.text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    try:
+        deadline, pids = time.monotonic() + 30, []
+        with admin.connect() as watcher:
+            while not pids and time.monotonic() < deadline:
+                pids = watcher.execute(waiting).scalars().all()
+                time.sleep(0.1)
+            assert pids, f"the starting instance never waited for the lock: {outcome}"
+            watcher.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+            time.sleep(0.5)
+    finally:
+        holder.rollback()  # the stalled holder lets go
+        holder.close()
+    starter.join(timeout=60)
+    admin.dispose()
+    if retried:
+        assert "error" not in outcome, outcome.get("error")
+        assert {"departments", "hired_employees", "rowgate_loads", "rowgate_rejections"} <= set(outcome["tables"])
+    else:
+        assert isinstance(outcome.get("error"), sa.exc.OperationalError)
