@@ -440,6 +440,7 @@ def test_a_start_whose_session_is_ended_while_it_waits_for_the_schema_lock_start
         with admin.connect() as watcher:
             while not pids and time.monotonic() < deadline:
                 pids = watcher.execute(waiting).scalars().all()
+                watcher.commit()  # pg_stat_activity is a snapshot per transaction: look again in a new one
                 time.sleep(0.1)
             assert pids, f"the starting instance never waited for the lock: {outcome}"
             watcher.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
