@@ -7,11 +7,14 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from shared.errors import InputRefused
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # A writer still at work uses a name like these, and renames the file when it is complete.
@@ -34,6 +37,8 @@ class Storage(Protocol):
     def delete(self, path: str) -> None: ...
     def move(self, source: str, target: str, version: str | None = None) -> None: ...  # only that version
     def holds_copy_of(self, target: str, version: str) -> bool: ...  # target is a move's copy of that version
+    def stage_block(self, path: str, upload: str, index: int, data: bytes) -> None: ...  # one block of an upload to path
+    def commit_blocks(self, path: str, upload: str, blocks: int, size: int) -> None: ...  # path appears whole, or not at all
     def describe(self) -> str: ...
 
 
@@ -63,6 +68,26 @@ def is_temporary(path: str) -> bool:
 
 class Changed(StorageError):
     """The file changed, or another run moved it, since the version this run read."""
+
+
+UPLOADS = ".uploads"  # local staging of uploads, beside the containers: a leading dot is never a container name
+UPLOAD_EXPIRY_SECONDS = 7 * 24 * 3600  # Blob Storage drops uncommitted blocks after 7 days; the local folder does the same
+
+
+def block_id(index: int) -> str:
+    """Every block ID of one blob has the same length (Put Block); the SDK base64-encodes it."""
+    return f"{index:08d}"
+
+
+def check_blocks(staged: dict[str, int], blocks: int, size: int) -> None:
+    """The staged blocks (ID -> bytes) hold blocks 0..blocks-1 and add up to size, or InputRefused says what is not."""
+    missing = [index for index in range(blocks) if block_id(index) not in staged]
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        raise InputRefused(f"{len(missing)} of {blocks} blocks were never received (block {shown}); send them, then commit again")
+    total = sum(staged[block_id(index)] for index in range(blocks))
+    if total != size:
+        raise InputRefused(f"the {blocks} blocks hold {total} bytes, not the {size} the commit names")
 
 
 def split(path: str) -> tuple[str, str]:
@@ -159,6 +184,60 @@ class LocalStorage:
     def holds_copy_of(self, target: str, version: str) -> bool:
         return False  # a local move is one rename: no copy is ever left behind
 
+    def _staging(self, upload: str) -> Path:
+        if not upload.isalnum():
+            raise StorageError(f"{upload[:40]!r} is not an upload id")
+        return self.root / UPLOADS / upload
+
+    def stage_block(self, path: str, upload: str, index: int, data: bytes) -> None:
+        """A part file per block, written under a temporary name and renamed: a block is there whole or not at all."""
+        self._file(path)  # refuse a path outside the folder before anything is written
+        folder = self._staging(upload)
+        if not folder.is_dir():
+            self._expire_uploads()
+            folder.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.replace(temp, folder / block_id(index))
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def commit_blocks(self, path: str, upload: str, blocks: int, size: int) -> None:
+        """The parts joined in order into one file beside them, then hard-linked to its name: the name appears
+        complete and at once, and a second commit finds it taken instead of replacing it."""
+        file, folder = self._file(path), self._staging(upload)
+        if file.exists():
+            raise InputRefused(f"{path} exists already: this upload was committed")
+        staged = {part.name: part.stat().st_size for part in folder.glob("[0-9]*")} if folder.is_dir() else {}
+        check_blocks(staged, blocks, size)
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        try:
+            os.fchmod(handle, 0o666 & ~_UMASK)
+            with os.fdopen(handle, "wb") as out:
+                for index in range(blocks):
+                    with (folder / block_id(index)).open("rb") as part:
+                        shutil.copyfileobj(part, out)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            os.link(temp, file)
+        except (FileExistsError, FileNotFoundError):  # another commit of this upload linked it (and removed the parts) first
+            if file.exists():
+                raise InputRefused(f"{path} exists already: this upload was committed") from None
+            raise
+        finally:
+            Path(temp).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def _expire_uploads(self) -> None:
+        """Staged uploads untouched for a week are dropped, as Blob Storage drops uncommitted blocks."""
+        cutoff = time.time() - UPLOAD_EXPIRY_SECONDS
+        for folder in (self.root / UPLOADS).glob("*"):
+            with suppress(OSError):  # another request expiring or committing it at the same moment
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder)
+
 
 def _umask() -> int:
     mask = os.umask(0o022)  # the only way to read it is to set it: set it back at once (at import, one thread)
@@ -212,13 +291,7 @@ class BlobStorage:
 
     @contextmanager
     def _writer(self, path: str, metadata: dict[str, str] | None = None):
-        container, _ = split(path)
-        if container not in self._containers:
-            from azure.core.exceptions import ResourceExistsError
-
-            with suppress(ResourceExistsError):  # another run (or thread) created it first
-                self.service.get_container_client(container).create_container()
-            self._containers.add(container)
+        self._ensure_container(split(path)[0])
         writer = _BlockWriter(self._blob(path), metadata)
         yield writer
         writer.commit()
@@ -291,6 +364,41 @@ class BlobStorage:
         except ResourceNotFoundError:
             return False
         return metadata.get(COPY_OF) == _plain_etag(version)
+
+    def stage_block(self, path: str, upload: str, index: int, data: bytes) -> None:
+        """Put Block on the target blob itself: uncommitted blocks are no part of a blob, so nothing is listed,
+        read or announced (BlobCreated) until Put Block List. Each upload has a target name of its own."""
+        self._ensure_container(split(path)[0])
+        self._blob(path).stage_block(block_id(index), data, length=len(data))
+
+    def commit_blocks(self, path: str, upload: str, blocks: int, size: int) -> None:
+        """Put Block List of blocks 0..blocks-1, only if no blob has the name yet (If-None-Match: *)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.storage.blob import BlobBlock
+
+        blob = self._blob(path)
+        try:
+            listed = blob.get_block_list("uncommitted")[1]
+        except ResourceNotFoundError:  # no block was staged for this name (or they expired)
+            listed = []
+        if not listed and blob.exists():
+            raise InputRefused(f"{path} exists already: this upload was committed")
+        check_blocks({block.id: block.size for block in listed}, blocks, size)
+        try:
+            blob.commit_block_list(
+                [BlobBlock(block_id=block_id(index)) for index in range(blocks)], match_condition=MatchConditions.IfMissing
+            )
+        except (ResourceExistsError, ResourceModifiedError):
+            raise InputRefused(f"{path} exists already: this upload was committed") from None
+
+    def _ensure_container(self, container: str) -> None:
+        if container not in self._containers:
+            from azure.core.exceptions import ResourceExistsError
+
+            with suppress(ResourceExistsError):  # another run (or thread) created it first
+                self.service.get_container_client(container).create_container()
+            self._containers.add(container)
 
 
 class _RangeStream(io.RawIOBase):
