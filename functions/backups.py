@@ -5,6 +5,7 @@ Durable orchestrations (functions/orchestrations.py) and answer 202 with the sta
 from __future__ import annotations
 
 import logging
+import re
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -24,6 +25,7 @@ FINISHED = (
 )
 MAX_NAME_CHARS = 255
 MAX_BODY_BYTES = 4096
+STAMP = re.compile(r"\d{8}T\d{12}Z")  # backup.stamp(): the name of a backup set
 
 
 async def start_singleton(client, name: str, instance_id: str, value=None) -> bool:
@@ -88,6 +90,28 @@ async def restore_table(req: func.HttpRequest, client) -> func.HttpResponse:  # 
         raise HttpError(400, "wrong-shape", 'send {"backup": "<name>"} or no body')
     name = backup_name(options.get("backup") or None)
     instance = await client.start_new("restore_job", None, {"table": table, "backup": name})
+    return client.create_check_status_response(req, instance)
+
+
+@bp.route(route="backups/restore", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@document(
+    "Start restoring every table from one backup set, parents first, all or nothing: the newest complete set, or the newest "
+    'complete one at or before {"at": "<a set\'s stamp>"} (Durable: poll the status URL; its output is {"results": [Restore]}, '
+    "or an error with its status: 404 no complete set, 409 busy, 422 damaged backup)",
+    body="RestoreSetRequest",
+    body_required=False,
+    responses={202: "Started", 403: "Error", 413: "Error", 415: "Error"},
+)
+@handled
+async def restore_set(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
+    options = read_json(req, MAX_BODY_BYTES, empty={})
+    if not isinstance(options, dict) or set(options) - {"at"} or not isinstance(options.get("at", ""), str):
+        raise HttpError(400, "wrong-shape", 'send {"at": "<a backup set\'s stamp>"} or no body')
+    at = options.get("at") or None
+    if at is not None and not STAMP.fullmatch(at):
+        raise HttpError(400, "bad-stamp", f"at is a backup set's stamp such as 20261122T051909123456Z, got {at[:40]!r}")
+    instance = await client.start_new("restore_set_job", None, {"at": at})
     return client.create_check_status_response(req, instance)
 
 

@@ -93,6 +93,10 @@ def refuse_cross_site(req: func.HttpRequest) -> None:
     if origin is not None and urlsplit(origin).netloc.lower() != (headers.get("host") or urlsplit(req.url).netloc).lower():
         raise HttpError(403, "cross-origin", "state-changing requests from another origin are refused")
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    # A PUT is never a simple request: a browser sends one to another origin only after a preflight, which no
+    # route grants, so a PUT may carry bytes (an upload's blocks).
+    if req.method.upper() == "PUT" and content_type == "application/octet-stream":
+        return
     if content_type not in ("", "application/json"):
         raise HttpError(415, "unsupported-media-type", f"send a JSON body (application/json), not {content_type[:60]!r}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 import azure.functions as func
@@ -29,7 +30,7 @@ def operations() -> list[Operation]:
             found.append(
                 Operation(
                     name=f"{function.get_function_name()}",
-                    path=f"/api/{trigger.route}",
+                    path="/api/" + re.sub(r"\{\*(\w+)\}", r"{\1}", trigger.route),  # a catch-all {*path} is the parameter path
                     method=str(getattr(method, "value", method)),
                     anonymous=str(getattr(trigger.auth_level, "value", trigger.auth_level)).lower() == "anonymous",
                     **notes,

@@ -119,8 +119,26 @@ def restore_backup(payload: dict) -> dict:
     try:
         return restore.restore(rowgate(), payload["table"], payload.get("backup")).as_dict()
     except backup.BackupError as exc:
-        code = getattr(exc, "code", None) or {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup")
-        return {"error": {"code": code, "status": exc.status, "message": str(exc)}}
+        return _restore_refused(exc)
+
+
+@bp.orchestration_trigger(context_name="context")
+def restore_set_job(context: df.DurableOrchestrationContext):
+    """POST /api/backups/restore: every table from one backup set, all or nothing; its output is the results or the refusal."""
+    return (yield context.call_activity("restore_backup_set", context.get_input()))
+
+
+@bp.activity_trigger(input_name="payload")
+def restore_backup_set(payload: dict) -> dict:
+    try:
+        return {"results": [result.as_dict() for result in restore.restore_all(rowgate(), payload.get("at"))]}
+    except backup.BackupError as exc:
+        return _restore_refused(exc)
+
+
+def _restore_refused(exc: backup.BackupError) -> dict:
+    code = getattr(exc, "code", None) or {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup")
+    return {"error": {"code": code, "status": exc.status, "message": str(exc)}}
 
 
 @bp.activity_trigger(input_name="payload")

@@ -12,9 +12,9 @@ from functools import cache
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions import api, backups, ingest, openapi, orchestrations
+from functions import api, backups, console, ingest, openapi, orchestrations
 
-BLUEPRINTS = (ingest.bp, api.bp, backups.bp, orchestrations.bp, openapi.bp)
+BLUEPRINTS = (ingest.bp, api.bp, backups.bp, orchestrations.bp, openapi.bp, console.bp)
 
 
 def build_app() -> df.DFApp:

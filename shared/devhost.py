@@ -79,8 +79,8 @@ def hosted_functions(functions: Iterable) -> list[Hosted]:
 
 
 def route_pattern(route: str) -> re.Pattern:
-    """An Azure Functions route template ({name}, {name:constraint}, {name?}) as a regular expression."""
-    pattern = re.sub(r"\{(\w+)(?::[^}]*)?\??\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", route.strip("/"))
+    """An Azure Functions route template ({name}, {name:constraint}, {name?}, a catch-all {*name}) as a regular expression."""
+    pattern = re.sub(r"\{(\*?)(\w+)(?::[^}]*)?\??\}", lambda m: f"(?P<{m.group(2)}>{'.+' if m.group(1) else '[^/]+'})", route.strip("/"))
     return re.compile(f"^{ROUTE_PREFIX}/{pattern}$")
 
 

@@ -96,6 +96,14 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
         "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
         "MigratePrefix": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/?$"},
+        "RestoreSetRequest": {"type": "object", "properties": {"at": _s}, "additionalProperties": False},
+        # The web console: its overview, and uploads in blocks.
+        "Overview": _object({"tables": {"type": "array", "items": {"type": "object"}}, "estimate_from": _i}),
+        "Upload": _object({"upload": _s, "table": _s, "name": _s, "path": _s, "block_bytes": _i}),
+        "Block": _object({"upload": _s, "block": _i, "bytes": _i}),
+        "UploadCommit": _object({"blocks": {"type": "integer", "minimum": 1}, "bytes": {"type": "integer", "minimum": 1}}),
+        "Committed": _object({"path": _s, "table": _s, "bytes": _i, "blocks": _i}),
+        "Bytes": {"type": "string", "format": "binary"},
     }
     paths: dict[str, dict] = {}
     for op in sorted(operations, key=lambda o: (o.path, o.method)):
@@ -145,15 +153,28 @@ def _operation(op: Operation, tables: list[str]) -> dict:
     parameters = [p | {"schema": p["schema"] | {"enum": tables}} if p["name"] == "table" else p for p in op.parameters]
     operation = {"operationId": op.name, "summary": op.summary, "parameters": parameters, "responses": responses}
     if op.body:
+        media_type = "application/octet-stream" if op.body == "Bytes" else "application/json"
         operation["requestBody"] = {
             "required": op.body_required,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+            "content": {media_type: {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
         }
     operation["security"] = [] if op.anonymous else [{"functionKey": []}, {"functionKeyQuery": []}]
     return operation
 
 
+# Responses that are not JSON: the console's page and its static assets.
+MEDIA_RESPONSES = {
+    "Page": ("text/html",),
+    "Asset": ("text/javascript", "text/css", "text/plain", "image/svg+xml"),
+}
+
+
 def _response(schema: str, description: str = "") -> dict:
+    if schema in MEDIA_RESPONSES:
+        return {
+            "description": description or schema,
+            "content": {media: {"schema": {"type": "string"}} for media in MEDIA_RESPONSES[schema]},
+        }
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
     if schema == "Report":
         content["text/csv"] = {"schema": {"type": "string"}}
