@@ -12,6 +12,7 @@ import azure.functions as func
 import sqlalchemy as sa
 
 from functions.http import (
+    INT64,
     HttpError,
     document,
     error_response,
@@ -27,9 +28,10 @@ from functions.http import (
     request_id,
 )
 from functions.runtime import rowgate
-from shared import reports
+from shared import rejections, reports
 from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
-from shared.browse import MAX_PAGE, list_rejections, page_rows
+from shared.browse import MAX_PAGE, page_rows
+from shared.errors import CODES, printable
 from shared.replay import redrive_pending
 
 bp = df.Blueprint()
@@ -38,6 +40,7 @@ bp = df.Blueprint()
 # parent restored or committed at the same moment) are picked up here. Every 10 minutes, not every minute:
 # each run reads the database, and a serverless Azure SQL database must stay idle long enough to pause.
 REDRIVE_SCHEDULE = "0 */10 * * * *"
+MAX_FIX_BYTES = 1024 * 1024  # a fix is one row's values
 
 TABLE = param("table", {"type": "string"}, "a table of the data dictionary", where="path")
 YEAR = param("year", {"type": "integer", "minimum": 1900, "maximum": 2100, "default": 2021}, "the year of the hires")
@@ -197,14 +200,74 @@ def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="rejections", methods=["GET"])
 @document(
-    "Open rejections, newest first",
-    [param("table", {"type": "string"}, "only this table"), param("source", {"type": "string"}, "only this source"), _limit(100)],
+    "Rejections, newest first, a page at a time: pass the response's next as after",
+    [
+        param("table", {"type": "string"}, "only this table"),
+        param("source", {"type": "string", "maxLength": 1024}, "only this source (a file's path, or api:<request id>)"),
+        param("error", {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,39}$"}, "only rows refused with this error code"),
+        param("status", {"type": "string", "enum": list(rejections.STATUSES), "default": "open"}, "open, resolved or all"),
+        param("after", {"type": "integer", "minimum": 1, "maximum": INT64[1]}, "the last id of the previous page"),
+        _limit(100),
+    ],
     responses={200: "Rejections"},
 )
 @handled
-def rejections(req: func.HttpRequest) -> func.HttpResponse:
-    limit = query_int(req, "limit", 100, 1, MAX_PAGE)
-    return json_response({"rejections": list_rejections(rowgate(), query_text(req, "table"), query_text(req, "source", 1024), limit)})
+def list_rejections(req: func.HttpRequest) -> func.HttpResponse:
+    after = query_int(req, "after", 0, 1, INT64[1]) or None
+    page = rejections.find(
+        rowgate(),
+        table=query_text(req, "table"),
+        source=query_text(req, "source", 1024),
+        code=_error_code(req),
+        status=query_choice(req, "status", rejections.STATUSES),
+        after=after,
+        limit=query_int(req, "limit", 100, 1, MAX_PAGE),
+    )
+    return json_response(page)
+
+
+def _error_code(req: func.HttpRequest) -> str | None:
+    """?error=, or ?code= when it names an error of the vocabulary: code= is also the function key's parameter,
+    so any other value of it is the key, never a filter."""
+    code = query_text(req, "error", 40)
+    if code is None and req.params.get("code") in CODES:
+        code = req.params["code"]
+    return code
+
+
+REJECTION_ID = param("id", {"type": "integer", "minimum": 1, "maximum": INT64[1]}, "a rejection's id", where="path")
+
+
+@bp.route(route="rejections/{id}", methods=["GET"])
+@document("One rejection: its raw row, errors, and how it was resolved", [REJECTION_ID], responses={200: "Rejection"})
+@handled
+def get_rejection(req: func.HttpRequest) -> func.HttpResponse:
+    return json_response(rejections.get(rowgate(), _rejection_id(req)))
+
+
+@bp.route(route="rejections/{id}", methods=["PATCH"])
+@document(
+    'Fix a rejection: {"values": {"<field>": <value>}} laid over its raw row (and its earlier fix), validated like a batch row '
+    "at once and loaded if it passes; the answer says loaded, unchanged (a loaded row has these values) or refused (it stays "
+    "open with the new errors). 409 when it was resolved already.",
+    [REJECTION_ID],
+    body="Fix",
+    responses={200: "FixResult", 409: "Error", 413: "Error"},
+)
+@handled
+def fix_rejection(req: func.HttpRequest) -> func.HttpResponse:
+    rejection_id = _rejection_id(req)
+    body = read_json(req, MAX_FIX_BYTES)
+    if not isinstance(body, dict) or set(body) != {"values"} or not isinstance(body["values"], dict) or not body["values"]:
+        raise HttpError(400, "wrong-shape", 'send {"values": {"<field>": <value>, ...}} with at least one field')
+    return json_response(rejections.fix(rowgate(), rejection_id, body["values"]).as_dict())
+
+
+def _rejection_id(req: func.HttpRequest) -> int:
+    raw = req.route_params.get("id", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 1 <= int(raw) <= INT64[1]:
+        raise HttpError(404, "not-found", f"no rejection {printable(raw[:40])!r}: an id is an integer from 1 to {INT64[1]}")
+    return int(raw)
 
 
 @bp.route(route="rejections/replay", methods=["POST"])

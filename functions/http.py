@@ -16,7 +16,7 @@ import azure.functions as func
 
 from shared.browse import as_json_value
 from shared.dictionary import DictionaryError
-from shared.errors import InputRefused
+from shared.errors import Conflict, InputRefused, NotFound
 from shared.validate import parse_datetime
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
@@ -25,6 +25,7 @@ INT64 = (-(2**63), 2**63 - 1)
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (no SQL backend stores it) and lone surrogates (not UTF-8)
 REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+KEY_PARAMETER = "code"  # the function key's query parameter (or the x-functions-key header)
 
 
 class HttpError(Exception):
@@ -53,6 +54,7 @@ def handled(function: Callable) -> Callable:
         async def run_async(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
             try:
                 refuse_cross_site(req)
+                refuse_unknown_parameters(req, run_async)
                 return await function(req, *args, **kwargs)
             except Exception as exc:
                 return _refused(exc, function.__name__)
@@ -63,6 +65,7 @@ def handled(function: Callable) -> Callable:
     def run(req: func.HttpRequest, *args, **kwargs) -> func.HttpResponse:
         try:
             refuse_cross_site(req)
+            refuse_unknown_parameters(req, run)
             return function(req, *args, **kwargs)
         except Exception as exc:
             return _refused(exc, function.__name__)
@@ -70,11 +73,31 @@ def handled(function: Callable) -> Callable:
     return run
 
 
+def refuse_unknown_parameters(req: func.HttpRequest, handler: Callable) -> None:
+    """A query parameter the route does not take is a 400, never ignored (`?format=csv` where there is no csv
+    would answer JSON as if it had been heard). The route's own are those its OpenAPI notes list; `code` is
+    the function key's, which Azure and the dev host read before the function runs."""
+    taken = {p["name"] for p in getattr(handler, "openapi", {}).get("parameters", []) if p["in"] == "query"} | {KEY_PARAMETER}
+    unknown = sorted(name for name in req.params if name not in taken)
+    if unknown:
+        listed = ", ".join(sorted(taken - {KEY_PARAMETER})) or "none"
+        raise HttpError(
+            400,
+            "unknown-parameter",
+            f"{unknown[0][:60]!r} is not a parameter of this route (it takes: {listed})",
+            parameter=unknown[0][:60],
+        )
+
+
 def _refused(exc: Exception, name: str) -> func.HttpResponse:
     if isinstance(exc, HttpError):
         return error_response(exc.status, exc.code, exc.message, **exc.details)
     if isinstance(exc, DictionaryError):
         return error_response(404, "unknown-table", str(exc))
+    if isinstance(exc, NotFound):
+        return error_response(404, "not-found", str(exc))
+    if isinstance(exc, Conflict):
+        return error_response(409, "conflict", str(exc))
     if isinstance(exc, InputRefused):
         return error_response(400, "bad-request", str(exc))
     logging.exception("unexpected error in %s", name)

@@ -1,14 +1,12 @@
-"""Reads for the API: a table's rows page by page, and the logged rejections."""
+"""Reads for the API: a table's rows page by page, and values as JSON."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 
 import sqlalchemy as sa
 
 from shared.context import Rowgate
-from shared.db import REJECTIONS, rejections_of_source
 from shared.errors import InputRefused
 
 MAX_PAGE = 1000
@@ -48,34 +46,3 @@ def _key_value(field_type: str, text: str):
             raise InputRefused(f"after must be a 64-bit integer key, got {text[:40]}")
         return value
     return text
-
-
-def list_rejections(
-    rowgate: Rowgate, table: str | None = None, source: str | None = None, limit: int = 100, open_only: bool = True
-) -> list[dict]:
-    """Logged rejections, newest first."""
-    if table is not None:
-        rowgate.dictionary.table(table)
-    rejections = rowgate.metadata.tables[REJECTIONS]
-    query = sa.select(rejections).order_by(rejections.c.id.desc()).limit(limit)
-    if table is not None:
-        query = query.where(rejections.c.table_name == table)
-    if source is not None:
-        query = query.where(rejections_of_source(rejections, source))
-    if open_only:
-        query = query.where(rejections.c.resolved_at.is_(None))
-    with rowgate.engine.connect() as conn:
-        return [
-            {
-                "id": row.id,
-                "table": row.table_name,
-                "source": row.source,
-                "row_number": row.row_number,
-                "raw": json.loads(row.raw),
-                "errors": json.loads(row.reasons),
-                "retryable": row.retryable,
-                "created_at": as_json_value(row.created_at),
-                "resolved_at": as_json_value(row.resolved_at),
-            }
-            for row in conn.execute(query)
-        ]

@@ -17,11 +17,12 @@ import click
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from shared import backup, eventgrid, reports, restore
+from shared import backup, eventgrid, rejections, reports, restore
+from shared.browse import MAX_PAGE
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import DictionaryError
 from shared.dictionary import load as load_dictionary
-from shared.errors import InputRefused, printable
+from shared.errors import Conflict, InputRefused, NotFound, printable
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
@@ -64,6 +65,11 @@ class Rowgate(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        except (InputRefused, NotFound, Conflict) as exc:
+            if "--debug" in args:
+                raise
+            click.echo(f"Error: {_first_line(exc)}", err=True)
+            sys.exit(1 if isinstance(exc, Conflict) else 2)
         except Exception as exc:
             if "--debug" in args:
                 raise
@@ -212,12 +218,122 @@ def _echo_result(result: IngestResult) -> None:
 @click.option("--table", help="only this table's rejections")
 @click.pass_context
 def replay(ctx: click.Context, table: str | None) -> None:
-    """Validate the open rejections again and load the rows that now pass."""
+    """Validate the open rejections again and load the rows that now pass (also: rowgate rejections replay)."""
     rowgate = _rowgate(ctx)
     if table:
         _check_table(rowgate, table)
     for r in replay_rejections(rowgate, table):
-        click.echo(f"{r.table}: replayed {r.replayed}, resolved {r.resolved}, still refused {r.still_refused}")
+        line = f"{r.table}: replayed {r.replayed}, resolved {r.resolved}, still refused {r.still_refused}"
+        if r.need_a_fix:
+            rows = "row refused for its shape" if r.need_a_fix == 1 else "rows refused for their shape"
+            line += (
+                f"; {r.need_a_fix} {rows} not checked again: fix with "
+                f"rowgate rejections fix ID FIELD=VALUE... (rowgate rejections list --table {r.table} lists them)"
+            )
+        click.echo(line)
+
+
+@main.group("rejections")
+def rejections_group() -> None:
+    """Find, fix and re-drive refused rows (the same as the /api/rejections routes)."""
+
+
+rejections_group.add_command(replay)
+
+
+@rejections_group.command("list")
+@click.option("--table", help="only this table's")
+@click.option("--source", help="only this source (a file's path, or api:<request id>)")
+@click.option("--error", "code", metavar="CODE", help="only rows refused with this error code (foreign-key, type-error, ...)")
+@click.option("--status", type=click.Choice(rejections.STATUSES), default="open", show_default=True)
+@click.option("--after", type=click.IntRange(1, rejections.INT64_MAX), help="the last id of the previous page")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the page as JSON, as the API answers it")
+@click.pass_context
+def list_rejections(ctx, table, source, code, status, after, limit, as_json) -> None:
+    """Rejections, newest first, a page at a time."""
+    rowgate = _rowgate(ctx)
+    if table:
+        _check_table(rowgate, table)
+    page = rejections.find(rowgate, table, source, code, status, after, limit)
+    if as_json:
+        click.echo(json.dumps(page, indent=2, ensure_ascii=False))
+        return
+    rows = [
+        (
+            r["id"],
+            r["table"],
+            r["row_number"],
+            ", ".join(sorted({e["code"] for e in r["errors"]})),
+            r["resolution"] or ("resolved" if r["resolved_at"] else "open"),
+            printable(r["source"])[-60:],
+        )
+        for r in page["rejections"]
+    ]
+    _print_report(reports.Report(["id", "table", "row", "errors", "status", "source"], rows), "table")
+    if page["next"] is not None:
+        click.echo(f"next page: --after {page['next']}")
+
+
+@rejections_group.command("show")
+@click.argument("rejection_id", metavar="ID", type=click.IntRange(1, rejections.INT64_MAX))
+@click.pass_context
+def show_rejection(ctx: click.Context, rejection_id: int) -> None:
+    """One rejection as JSON: its raw row, errors, and how it was resolved."""
+    click.echo(json.dumps(rejections.get(_rowgate(ctx), rejection_id), indent=2, ensure_ascii=False))
+
+
+def _assignments(_ctx, _param, given: tuple[str, ...]) -> dict:
+    values = {}
+    for item in given:
+        field, equals, value = item.partition("=")
+        if not equals or not field:
+            raise click.BadParameter(f"{item[:60]!r} is not FIELD=VALUE")
+        if field in values:
+            raise click.BadParameter(f"{field[:60]!r} is given twice")
+        values[field] = value
+    return values
+
+
+@rejections_group.command("fix")
+@click.argument("rejection_id", metavar="ID", type=click.IntRange(1, rejections.INT64_MAX))
+@click.argument("values", metavar="FIELD=VALUE...", nargs=-1, required=True, callback=_assignments)
+@click.pass_context
+def fix_rejection(ctx: click.Context, rejection_id: int, values: dict) -> None:
+    """Lay corrected values (text, as in a CSV cell) over a refused row and load it if it now passes; exit 1
+    when it is still refused (it stays open with the new reasons)."""
+    result = rejections.fix(_rowgate(ctx), rejection_id, values)
+    table = result.rejection["table"]
+    if result.status == "refused":
+        reasons = "; ".join(f"{e['field'] or 'row'}: {e['code']}: {e['message']}" for e in result.errors)
+        click.echo(f"rejection {rejection_id}: still refused, it stays open: {reasons}", err=True)
+        sys.exit(1)
+    done = "loaded into" if result.status == "loaded" else "resolved: already loaded in"
+    click.echo(f"rejection {rejection_id}: {done} {table}")
+
+
+@rejections_group.command("export")
+@click.option("--table", required=True, help="the table whose rejections to write (the columns are its fields)")
+@click.option("--open/--all", "open_only", default=True, show_default=True, help="the open rejections, or all of them")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write to this file (default: standard output)")
+@click.pass_context
+def export_rejections(ctx: click.Context, table: str, open_only: bool, out: Path | None) -> None:
+    """Write rejections in the layout of the .rejected.csv files (row number, cells, reasons)."""
+    rowgate = _rowgate(ctx)
+    _check_table(rowgate, table)
+    if out is None:
+        written = rejections.export(rowgate, sys.stdout.buffer, table, open_only)
+    else:
+        if not out.parent.is_dir():
+            raise click.BadParameter(f"no such folder: {out.parent}", param_hint="'--out'")
+        part = out.with_name(f".{out.name}.part")  # the file appears whole or not at all
+        try:
+            with part.open("wb") as stream:
+                written = rejections.export(rowgate, stream, table, open_only)
+            part.replace(out)
+        finally:
+            part.unlink(missing_ok=True)
+    click.echo(f"{written} {'open ' if open_only else ''}rejections of {table} written to {out or 'standard output'}", err=True)
 
 
 @main.command()

@@ -220,6 +220,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("missing_key", characters(PARENT_KEY_LENGTH)),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("resolved_at", sa.DateTime),
+        sa.Column("resolution", sa.String(16)),  # how it was resolved: fixed (corrected values) or redriven (checked again)
+        sa.Column("fix", _TEXT),  # the corrected values laid over raw, as JSON; raw stays what arrived
         sa.Index("ix_rejections_open", "table_name", "resolved_at"),
         # source (2,048 bytes) + row_number would pass SQL Server's 1,700-byte index key limit: index its digest.
         sa.Index("ix_rejections_source", "source_digest", "row_number"),
@@ -241,6 +243,8 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
         for column in table.columns:
             if column.name not in present:
                 conn.exec_driver_sql(add_column_sql(conn.dialect, column))
+        if "resolution" in table.c and "resolution" not in present:
+            conn.execute(batch_rows_from_1(table))
         if "source_digest" in table.c and "source_digest" not in present:
             sources = conn.execute(sa.select(table.c.source).where(table.c.source_digest == "").distinct()).scalars().all()
             for source in sources:
@@ -253,6 +257,12 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
                 index.drop(conn)
             if indexes.get(index.name) != columns:
                 index.create(conn)
+
+
+def batch_rows_from_1(rejections: sa.Table) -> sa.Update:
+    """Releases before `resolution` numbered a batch's rows from 0: every row number counts from 1 now."""
+    logged = rejections.update().where(rejections.c.source.like("api:%"), rejections.c.row_number.is_not(None))
+    return logged.values(row_number=rejections.c.row_number + 1)
 
 
 def add_column_sql(dialect: sa.Dialect, column: sa.Column) -> str:

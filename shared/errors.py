@@ -17,10 +17,39 @@ PRIMARY_KEY = "primary-key"
 FOREIGN_KEY = "foreign-key"
 ENCODING_ERROR = "encoding-error"
 SOURCE_ERROR = "source-error"  # the row could not be read at all: the file is damaged from there on
+CODES = (BLANK_ROW, EXTRA_CELL, MISSING_CELL, TYPE_ERROR, CONSTRAINT_ERROR, PRIMARY_KEY, FOREIGN_KEY, ENCODING_ERROR, SOURCE_ERROR)
 
 
-class InputRefused(Exception):
+# Rows refused for their shape: their cells are not the table's fields as they stand (a cell too many or too
+# few, a blank row, bytes that are not text, a record that could not be read). Checked again as they are they
+# could load wrong (an extra cell dropped, a mangled character kept), so only a fix re-drives them.
+SHAPE_CODES = frozenset({BLANK_ROW, EXTRA_CELL, MISSING_CELL, ENCODING_ERROR, SOURCE_ERROR})
+EXTRA_CELLS = "(extra cells)"  # the key of a raw row's cells past the table's fields (not a name fields are given)
+
+
+def cells_by_field(field_names: tuple[str, ...], raw: dict | list) -> dict:
+    """A refused row's raw cells as an object keyed by field name: a list of cells (a row refused for its
+    shape) named in field order, cells past the last field kept as a list under EXTRA_CELLS."""
+    if isinstance(raw, dict):
+        return raw
+    named = dict(zip(field_names, raw))
+    return named | ({EXTRA_CELLS: raw[len(field_names) :]} if len(raw) > len(field_names) else {})
+
+
+class RowgateError(Exception):
+    """The root of the exceptions rowgate raises on purpose; callers map its kind, never a message."""
+
+
+class InputRefused(RowgateError):
     """An input that cannot be used at all: unknown table, unreadable file, bad argument."""
+
+
+class NotFound(RowgateError):
+    """What the caller named does not exist: a rejection id, a backup."""
+
+
+class Conflict(RowgateError):
+    """What the caller named exists, but its state refuses the operation now: a rejection already resolved."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import io
 import json
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -354,15 +354,19 @@ def _write_rejected_file(rowgate: Rowgate, source: Source, load: sa.Row, only_if
     if only_if_missing and rowgate.storage.exists(target):
         return
     with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(["row_number", *fields, "errors"])
         # This load's, from its start to its end: other files at the same path keep theirs to their own files.
         refusals = refusals_of(conn, rowgate.metadata, load.source, since=load.started_at, until=load.finished_at)
-        for row_number, raw, reasons in refusals:
-            cells = json.loads(raw)
-            cells = [cells.get(name) for name in fields] if isinstance(cells, dict) else cells
-            errors = "; ".join(f"{e['code']}: {e['message']}" for e in json.loads(reasons))
-            writer.writerow([row_number, *cells, errors])
-        text.flush()
-        text.detach()
+        write_rejected_csv(out, fields, ((number, json.loads(raw), json.loads(reasons)) for number, raw, reasons in refusals))
+
+
+def write_rejected_csv(out: BinaryIO, fields: list[str], refused: Iterable[tuple[int | None, dict | list, list[dict]]]) -> None:
+    """The .rejected.csv layout, for a load's file and for `rowgate rejections export` alike: row number, the
+    row's cells under its fields, then the reasons; refused is (row number, raw, errors) per row."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(["row_number", *fields, "errors"])
+    for row_number, raw, errors in refused:
+        cells = [raw.get(name) for name in fields] if isinstance(raw, dict) else raw
+        writer.writerow([row_number, *cells, "; ".join(f"{e['code']}: {e['message']}" for e in errors)])
+    text.flush()
+    text.detach()

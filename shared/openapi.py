@@ -70,7 +70,17 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "Tables": _object({"tables": {"type": "array", "items": {"type": "object"}}}),
         "Page": _object({"table": _s, "rows": {"type": "array", "items": {"type": "object"}}, "next": {}}),
         "Report": _object({"rows": {"type": "array", "items": {"type": "object"}}}, extra=True),
-        "Rejections": _object({"rejections": {"type": "array", "items": {"type": "object"}}}),
+        "Rejection": _REJECTION_RECORD,
+        "Rejections": _object({"rejections": {"type": "array", "items": _REJECTION_RECORD}, "next": _id_or_null}),
+        "Fix": {
+            "type": "object",
+            "properties": {"values": {"type": "object", "minProperties": 1, "description": "field names to corrected values"}},
+            "required": ["values"],
+            "additionalProperties": False,
+        },
+        "FixResult": _object(
+            {"status": {"type": "string", "enum": ["loaded", "unchanged", "refused"]}, "errors": _errors, "rejection": _REJECTION_RECORD}
+        ),
         "Replay": _object({"results": {"type": "array", "items": {"type": "object"}}}),
         "OpenAPI": {"type": "object", "required": ["openapi", "paths"]},
         "Backups": {
@@ -132,6 +142,26 @@ _s_list = {"type": "array", "items": _s}
 _REJECTION = {
     "type": "object",
     "properties": {"index": _i, "row": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}}},
+}
+_id_or_null = {"type": ["integer", "null"]}
+_errors = {"type": "array", "items": {"type": "object", "properties": {"field": {"type": ["string", "null"]}, "code": _s, "message": _s}}}
+_REJECTION_RECORD = {
+    "type": "object",
+    "properties": {
+        "id": _i,
+        "table": _s,
+        "source": _s,
+        "row_number": _id_or_null,
+        "raw": {"type": "object", "description": "the row as it arrived, keyed by field name"},
+        "errors": _errors,
+        "retryable": {"type": "boolean"},
+        "created_at": _s,
+        "resolved_at": {"type": ["string", "null"]},
+        "resolution": {"type": ["string", "null"], "enum": ["fixed", "redriven", None]},
+        "fix": {"type": ["object", "null"], "description": "the corrected values laid over raw"},
+    },
+    "required": ["id", "table", "source", "row_number", "raw", "errors", "retryable", "created_at", "resolved_at", "resolution", "fix"],
+    "additionalProperties": False,
 }
 
 

@@ -19,12 +19,13 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.db import LOOKUP_PARAMETERS, REJECTIONS, bulk_insert, select_by_keys
-from shared.errors import parent_key
+from shared.errors import SHAPE_CODES, cells_by_field, parent_key
+from shared.jsonrows import as_chunk
 from shared.load import now
-from shared.parse import Chunk
 from shared.races import retry_key_races
-from shared.validate import CONVERTERS, validate
+from shared.validate import CONVERTERS, Checked, validate
 
+REDRIVEN = "redriven"  # a resolution: the row was validated again as it was (or as last fixed) and passed
 REDRIVE_INLINE = 1000  # child rows a batch re-drives before it answers; the timer takes the rest
 KEY_PAGE = 10_000  # distinct waited-for keys read at a time by a sweep
 
@@ -37,11 +38,22 @@ class ReplayResult:
     replayed: int = 0
     resolved: int = 0
     still_refused: int = 0
+    need_a_fix: int = 0  # open rows refused for their shape: not checked again as they are (see fixed_row)
 
     def add(self, other: ReplayResult) -> None:
         self.replayed += other.replayed
         self.resolved += other.resolved
         self.still_refused += other.still_refused
+        self.need_a_fix += other.need_a_fix
+
+
+def validated_as(field_names: tuple[str, ...], raw: dict | list, errors: list[dict], fix: dict | None) -> dict | None:
+    """The row a rejection is validated as: its raw cells of the table's fields, its fix laid over them.
+    None for a row refused for its shape and never fixed: as it stands it could load wrong."""
+    if fix is None and any(error["code"] in SHAPE_CODES for error in errors):
+        return None
+    cells = cells_by_field(field_names, raw)
+    return {name: cells[name] for name in field_names if name in cells} | (fix or {})
 
 
 def replay(rowgate, table: str | None = None, retryable_only: bool = False) -> list[ReplayResult]:
@@ -68,6 +80,21 @@ def redrive_children(rowgate, parent: str, loaded: pa.Table | None = None, limit
         }
         results.append(redrive_keys(rowgate, child, keys, limit))
     return results
+
+
+def redrive_after(rowgate, table: str, checked: Checked) -> None:
+    """After a batch or a fix committed `checked`: its new rows re-drive the children waiting for them (at most
+    REDRIVE_INLINE), its rows refused for a missing parent are checked against parents committed meanwhile.
+    What was committed stands whatever happens here: a re-drive that fails is logged, and its rows stay open
+    for the re-drive timer, never turning the request into a failure."""
+    try:
+        if checked.rows.num_rows:
+            redrive_children(rowgate, table, checked.rows, limit=REDRIVE_INLINE)
+        waiting = {refusal.missing_key for refusal in checked.refused if refusal.missing_key}
+        if waiting:
+            redrive_present(rowgate, table, waiting)
+    except Exception:
+        log.exception("re-drive after rows of %s were committed failed; the re-drive timer will retry its rows", table)
 
 
 def redrive_present(rowgate, table: str, keys: Iterable[str]) -> ReplayResult:
@@ -173,7 +200,7 @@ def _replay(rowgate, spec, which: sa.ColumnElement, limit: int | None = None) ->
     while limit is None or seen < limit:
         size = rowgate.settings.chunk_rows if limit is None else min(rowgate.settings.chunk_rows, limit - seen)
         query = (
-            sa.select(rejections.c.id, rejections.c.raw)
+            sa.select(rejections.c.id, rejections.c.raw, rejections.c.reasons, rejections.c.fix)
             .where(_open(rejections, spec.name), which, rejections.c.id > after)
             .order_by(rejections.c.id)
             .limit(size)
@@ -183,10 +210,10 @@ def _replay(rowgate, spec, which: sa.ColumnElement, limit: int | None = None) ->
 
         def page(query=query) -> tuple[int, int, ReplayResult]:
             with rowgate.engine.begin() as conn:
-                rows = [(row_id, json.loads(raw)) for row_id, raw in conn.execute(query)]
+                rows = [(row.id, _validated_as(spec, row)) for row in conn.execute(query)]
                 done = ReplayResult(spec.name)
-                # Rows refused for their shape (a list of cells) cannot be mapped to fields; they stay open.
-                mapped = [(row_id, raw) for row_id, raw in rows if isinstance(raw, dict)]
+                mapped = [(row_id, row) for row_id, row in rows if row is not None]
+                done.need_a_fix = len(rows) - len(mapped)
                 if mapped:
                     _replay_batch(conn, rowgate.metadata, spec, mapped, done)
                 return (rows[-1][0] if rows else None), len(rows), done
@@ -199,19 +226,20 @@ def _replay(rowgate, spec, which: sa.ColumnElement, limit: int | None = None) ->
     return result
 
 
+def _validated_as(spec, row: sa.Row) -> dict | None:
+    return validated_as(spec.field_names, json.loads(row.raw), json.loads(row.reasons), json.loads(row.fix) if row.fix else None)
+
+
 def _replay_batch(conn: sa.Connection, metadata: sa.MetaData, spec, batch: list, result: ReplayResult) -> None:
     ids = np.array([row_id for row_id, _ in batch], dtype=np.int64)
-    columns = {
-        name: pa.array([None if raw.get(name) is None else str(raw[name]) for _, raw in batch], pa.string()) for name in spec.field_names
-    }
-    checked = validate(conn, metadata, spec, Chunk(0, ids, columns))
+    checked = validate(conn, metadata, spec, as_chunk(spec, [row for _, row in batch], ids))  # numbered by rejection id
     bulk_insert(conn, metadata.tables[spec.name], checked.rows)
     rejections = metadata.tables[REJECTIONS]
     refused = {refusal.row_number: refusal for refusal in checked.refused}
     resolved = [int(row_id) for row_id in ids if int(row_id) not in refused]
     by_id = rejections.update().where(rejections.c.id == sa.bindparam("row_id"))
     if resolved:
-        conn.execute(by_id.values(resolved_at=now(), missing_key=None), [{"row_id": row_id} for row_id in resolved])
+        conn.execute(by_id.values(resolved_at=now(), resolution=REDRIVEN, missing_key=None), [{"row_id": row_id} for row_id in resolved])
     if refused:
         updates = [
             {

@@ -361,7 +361,8 @@ def undo_loads(conn: sa.Connection, metadata: sa.MetaData, table: str, meta: dic
             logged = logged.where(rejections.c.created_at <= row.finished_at)
         conn.execute(logged)
         conn.execute(loads.delete().where(loads.c.id == row.id))
-    conn.execute(rejections.update().where(rejections.c.table_name == table, rejections.c.resolved_at >= taken).values(resolved_at=None))
+    reopened = rejections.update().where(rejections.c.table_name == table, rejections.c.resolved_at >= taken)
+    conn.execute(reopened.values(resolved_at=None, resolution=None))  # a fix stays: a re-drive checks the row as fixed
     return len(undone)
 
 

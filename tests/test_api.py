@@ -197,7 +197,7 @@ def test_rejections_replay_loads_rows_whose_parent_arrived(api):
     assert api.get("/rejections").json()["rejections"] == []
     assert len(api.get("/tables/hired_employees/rows").json()["rows"]) == 2
     replayed = finished(api, api.post("/rejections/replay"))
-    assert replayed["output"]["results"][0] == {"table": "departments", "replayed": 0, "resolved": 0, "still_refused": 0}
+    assert replayed["output"]["results"][0] == {"table": "departments", "replayed": 0, "resolved": 0, "still_refused": 0, "need_a_fix": 0}
 
 
 def test_openapi_document_is_valid_and_lists_every_route(api):

@@ -102,8 +102,12 @@ QUERIES = [
     ("recent_courses", {}, "limit"),
     ("read_rows", {"table": "departments"}, "after"),
     ("read_rows", {"table": "departments"}, "limit"),
-    ("rejections", {}, "source"),
-    ("rejections", {}, "table"),
+    ("list_rejections", {}, "source"),
+    ("list_rejections", {}, "table"),
+    ("list_rejections", {}, "error"),
+    ("list_rejections", {}, "status"),
+    ("list_rejections", {}, "after"),
+    ("list_rejections", {}, "limit"),
     ("list_backups", {}, "table"),
     ("hires_by_quarter", {}, "year"),
 ]
@@ -118,6 +122,27 @@ def test_hostile_query_parameters_never_500_in_the_handler(hostile_rowgate, targ
     name, route, parameter = target
     response = call_handler(name, "GET", route, {parameter: value}, b"", {})
     _answer_is_clean(response.status_code, response.get_body())
+
+
+FIX_VALUES = st.dictionaries(st.sampled_from(["id", "department"]) | HOSTILE_TEXT, JSON_VALUES, max_size=3)
+
+
+@given(
+    values=st.one_of(FIX_VALUES.map(lambda values: {"values": values}), JSON_VALUES),
+    rejection_id=st.one_of(st.just(None), HOSTILE_TEXT, HUGE_INTEGERS),
+)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_hostile_fixes_and_rejection_ids_never_500_in_the_handler(hostile_rowgate, values, rejection_id):
+    if rejection_id is None:  # a fresh open rejection to fix (each batch of other content logs a new one)
+        rows = json.dumps([{"id": "x", "department": json.dumps(values)[:200]}]).encode()
+        call_handler("insert_batch", "POST", {"table": "departments"}, {}, rows, {"content-type": "application/json"})
+        found = json.loads(call_handler("list_rejections", "GET", {}, {"limit": "1"}, b"", {}).get_body())
+        rejection_id = str(found["rejections"][0]["id"])
+    body = json.dumps(values, ensure_ascii=True).encode()
+    response = call_handler("fix_rejection", "PATCH", {"id": rejection_id}, {}, body, {"content-type": "application/json"})
+    _answer_is_clean(response.status_code, response.get_body())
+    shown = call_handler("get_rejection", "GET", {"id": rejection_id}, {}, b"", {})
+    _answer_is_clean(shown.status_code, shown.get_body())
 
 
 @given(request_id=st.one_of(HOSTILE_TEXT, st.text(min_size=65, max_size=3000)), name=st.one_of(HOSTILE_TEXT, st.text(max_size=400)))

@@ -32,6 +32,7 @@ keys, on the SQLAlchemy tables (shared.db.sql_server_key_problems). The sources,
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import re
@@ -46,9 +47,9 @@ from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.tokens import TokenType
 
-from shared import backup, db, dictionary, reports, restore
+from shared import backup, db, dictionary, rejections, reports, restore
 from shared.batch import BatchRefused, insert_rows
-from shared.browse import list_rejections, page_rows
+from shared.browse import page_rows
 from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_key_problems, view_ddl
 from shared.dictionary import DictionaryError
 from shared.ingest import ingest_local
@@ -142,7 +143,11 @@ def default_workflow(challenge):
         with pytest.raises(BatchRefused):
             insert_rows(rowgate, "departments", [{"id": "y", "department": "Bad"}], atomic=True)
         page_rows(rowgate, "hired_employees", 10, "5")
-        list_rejections(rowgate, "hired_employees", "api:x", 10)
+        rejections.find(rowgate, "hired_employees", "api:x", "foreign-key", "all", after=5, limit=10)
+        rejections.find(rowgate, status="resolved")
+        [fixable] = rejections.find(rowgate, "departments", limit=1)["rejections"]
+        rejections.fix(rowgate, fixable["id"], {"id": 51})
+        rejections.export(rowgate, io.BytesIO(), "departments")
         with rowgate.engine.connect() as conn:
             reports.hires_by_quarter(conn, rowgate.metadata.tables, 2021)
             reports.departments_above_mean(conn, rowgate.metadata.tables, 2021)
@@ -659,19 +664,26 @@ def test_a_key_string_ending_in_a_space_is_refused_on_every_backend(tmp_path):
 
 def test_the_upgrade_of_a_previous_release_compiles_for_azure_sql():
     """shared/db.upgrade's statements as Azure SQL gets them (the upgrade itself runs on SQLite and PostgreSQL
-    in tests/test_db.py): the two columns the previous release lacks, and the rebuilt source index."""
+    in tests/test_db.py): the columns earlier releases lack, the rebuilt source index, batch rows numbered from 1."""
     from sqlalchemy.schema import CreateIndex, DropIndex
 
     dialect = sql_server_dialect()
     rejections = db.build_metadata(dictionary.load()).tables["rowgate_rejections"]
-    added = [db.add_column_sql(dialect, rejections.c[name]) for name in ("source_digest", "missing_key")]
+    added = [db.add_column_sql(dialect, rejections.c[name]) for name in ("source_digest", "missing_key", "resolution", "fix")]
     assert added == [
         "ALTER TABLE rowgate_rejections ADD source_digest VARCHAR(64) NOT NULL DEFAULT ''",
         "ALTER TABLE rowgate_rejections ADD missing_key NVARCHAR(600) NULL",
+        "ALTER TABLE rowgate_rejections ADD resolution VARCHAR(16) NULL",
+        "ALTER TABLE rowgate_rejections ADD fix NVARCHAR(max) NULL",
     ]
     [source_index] = [i for i in rejections.indexes if i.name == "ix_rejections_source"]
-    statements = [*added, *(str(ddl(source_index).compile(dialect=dialect)).strip() for ddl in (DropIndex, CreateIndex))]
-    assert statements[2] == "DROP INDEX ix_rejections_source ON rowgate_rejections"
+    renumbered = str(db.batch_rows_from_1(rejections).compile(dialect=dialect))
+    assert renumbered == (
+        "UPDATE rowgate_rejections SET row_number=(rowgate_rejections.row_number + :row_number_1) "
+        "WHERE rowgate_rejections.source LIKE :source_1 AND rowgate_rejections.row_number IS NOT NULL"
+    )
+    statements = [*added, *(str(ddl(source_index).compile(dialect=dialect)).strip() for ddl in (DropIndex, CreateIndex)), renumbered]
+    assert statements[4] == "DROP INDEX ix_rejections_source ON rowgate_rejections"
     for sql in statements:
         sqlglot.parse_one(sql, read="tsql")
         assert tsql_problems(sql) == []

@@ -162,15 +162,15 @@ def test_a_parent_whose_redrive_meets_a_child_key_committed_meanwhile_answers_it
 def test_a_redrive_that_fails_after_the_commit_is_logged_and_retried_by_the_timer(api, monkeypatch, caplog):
     post(api, "jobs", [{"id": 1, "job": "Clerk"}])
     assert post(api, "hired_employees", [hire(1, 5)]).json()["rejected"] == 1
-    import shared.batch
+    import shared.replay
 
     def broken(*args, **kwargs):
         raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(shared.batch, "redrive_children", broken)
+    monkeypatch.setattr(shared.replay, "redrive_children", broken)
     response = post(api, "departments", [{"id": 5, "department": "Ops"}])
     assert response.status_code == 200 and response.json()["inserted"] == 1
-    assert "re-drive after a departments batch failed" in caplog.text
+    assert "re-drive after rows of departments were committed failed" in caplog.text
     assert rows_of("hired_employees") == [] and len(open_rejections("hired_employees")) == 1
     registered_functions()["redrive_timer"].get_user_function()(None)
     assert [r[0] for r in rows_of("hired_employees")] == [1] and open_rejections("hired_employees") == []

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
 from shared import db, dictionary, reports
-from shared.browse import list_rejections
 from shared.errors import Error, Refusal
 from shared.load import log_refusals, refusals_of
+from shared.rejections import find
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_rejections_are_found_by_their_source_however_long(rowgate, source):
         assert [row.row_number for row in refusals_of(conn, rowgate.metadata, source)] == [2]
         digest = conn.scalar(sa.select(rowgate.metadata.tables[db.REJECTIONS].c.source_digest).where(sa.column("row_number") == 2))
     assert digest == db.source_digest(source)
-    assert [r["row_number"] for r in list_rejections(rowgate, "departments", source)] == [2]
+    assert [r["row_number"] for r in find(rowgate, "departments", source)["rejections"]] == [2]
     assert db.sql_server_key_problems(rowgate.metadata.tables[db.REJECTIONS]) == []
 
 

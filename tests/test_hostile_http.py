@@ -45,6 +45,18 @@ def query_route_body(case: str, name: str, path: str, body: bytes) -> tuple:
     return (case, name, "POST", path, {}, {}, body, JSON, 400, "wrong-shape")
 
 
+def rejection(
+    case: str, rejection_id: str, method: str = "GET", body: bytes = b"", status: int = 404, code: str = "not-found", **kw
+) -> tuple:
+    name = "fix_rejection" if method == "PATCH" else "get_rejection"
+    path = f"/rejections/{rejection_id}"
+    return (case, name, method, path, {"id": rejection_id}, {}, body, kw.get("headers", JSON), status, code)
+
+
+def fix(case: str, body: bytes, status: int, code: str, headers: dict = JSON) -> tuple:
+    return rejection(case, "1", "PATCH", body, status, code, headers=headers)
+
+
 DEPARTMENTS = {"table": "departments"}
 # (case, function, method, path, route params, query, body, headers, status, error code)
 CASES = [
@@ -69,9 +81,9 @@ CASES = [
     query("after-5000-digits", "read_rows", "/tables/departments/rows", {"after": "9" * 5000}, route=DEPARTMENTS),
     query("category-nul", "recent_courses", "/courses/recent", {"category": "a\x00b"}),
     query("level-nul", "recent_courses", "/courses/recent", {"level": "a\x00b"}),
-    query("source-nul", "rejections", "/rejections", {"source": "api:\x00"}),
-    query("table-nul", "rejections", "/rejections", {"table": "jobs\x00"}),
-    query("limit-5000-digits", "rejections", "/rejections", {"limit": "9" * 5000}),
+    query("source-nul", "list_rejections", "/rejections", {"source": "api:\x00"}),
+    query("table-nul", "list_rejections", "/rejections", {"table": "jobs\x00"}),
+    query("limit-5000-digits", "list_rejections", "/rejections", {"limit": "9" * 5000}),
     query("replay-table-nul", "replay_rejections", "/rejections/replay", {"table": "jobs\x00"}),
     query("backups-table-nul", "list_backups", "/backups", {"table": "jobs\x00"}),
     query_route_body("replay-table-in-body", "replay_rejections", "/rejections/replay", b'{"table": "jobs"}'),
@@ -92,6 +104,39 @@ CASES = [
     start("migrate-absolute", b'"/etc/"', 400, "bad-prefix"),
     start("migrate-not-a-string", b'{"prefix": "x"}', 400, "bad-prefix"),
     start("unknown-orchestration", b"", 404, "unknown-orchestration", {}, name="nope"),
+    rejection("rejection-id-letters", "abc"),
+    rejection("rejection-id-0", "0"),
+    rejection("rejection-id-negative", "-1"),
+    rejection("rejection-id-2**63", "9223372036854775808"),
+    rejection("rejection-id-5000-digits", "9" * 5000),
+    rejection("rejection-id-exponent", "1e3"),
+    rejection("rejection-id-superscript", "\u00b2"),
+    rejection("rejection-id-arabic-digit", "\u0661"),
+    rejection("rejection-unknown", "12345"),
+    rejection("fix-id-letters", "abc", "PATCH", b'{"values": {"id": 1}}'),
+    fix("fix-unknown", b'{"values": {"id": 1}}', 404, "not-found"),
+    fix("fix-no-body", b"", 400, "wrong-shape"),
+    fix("fix-empty-values", b'{"values": {}}', 400, "wrong-shape"),
+    fix("fix-values-list", b'{"values": [["id", 1]]}', 400, "wrong-shape"),
+    fix("fix-values-string", b'{"values": "id=1"}', 400, "wrong-shape"),
+    fix("fix-bare-values", b'{"id": 1}', 400, "wrong-shape"),
+    fix("fix-extra-member", b'{"values": {"id": 1}, "force": true}', 400, "wrong-shape"),
+    fix("fix-array", b'[{"values": {"id": 1}}]', 400, "wrong-shape"),
+    fix("fix-duplicate-key", b'{"values": {"id": 1, "id": 2}}', 400, "duplicate-key"),
+    fix("fix-nul", b'{"values": {"department": "a\\u0000b"}}', 400, "bad-text"),
+    fix("fix-huge-int", b'{"values": {"id": 99999999999999999999}}', 400, "number-too-large"),
+    fix("fix-over-1-mib", b'{"values": {"department": "' + b"x" * (1024 * 1024) + b'"}}', 413, "too-large"),
+    fix("fix-not-json", b"{values", 400, "malformed-json"),
+    fix("fix-text-plain", b'{"values": {"id": 1}}', 415, "unsupported-media-type", {"content-type": "text/plain"}),
+    fix("fix-cross-site", b'{"values": {"id": 1}}', 403, "cross-origin", {**JSON, "sec-fetch-site": "cross-site"}),
+    query("rejections-unknown-parameter", "list_rejections", "/rejections", {"format": "csv"}, "unknown-parameter"),
+    query("rejections-bad-status", "list_rejections", "/rejections", {"status": "closed"}),
+    query("rejections-after-0", "list_rejections", "/rejections", {"after": "0"}),
+    query("rejections-after-2**63", "list_rejections", "/rejections", {"after": "9223372036854775808"}),
+    query("rejections-error-pattern", "list_rejections", "/rejections", {"error": "foreign%"}, "bad-request"),
+    query("rejections-error-41", "list_rejections", "/rejections", {"error": "a" * 41}),
+    query("courses-format-csv", "recent_courses", "/courses/recent", {"format": "csv"}, "unknown-parameter"),
+    query("rows-unknown-parameter", "read_rows", "/tables/departments/rows", {"offset": "10"}, "unknown-parameter", DEPARTMENTS),
 ]
 IDS = [case[0] for case in CASES]
 

@@ -78,7 +78,7 @@ def test_a_parent_insert_checks_again_only_the_children_naming_its_keys(rowgate,
 def test_a_batch_redrives_at_most_its_share_and_the_timer_takes_the_rest(rowgate, monkeypatch):
     insert_rows(rowgate, "jobs", [{"id": 1, "job": "Clerk"}])
     waiting_hires(rowgate, 10, range(5, 6))
-    monkeypatch.setattr(shared.batch, "REDRIVE_INLINE", 4)
+    monkeypatch.setattr(shared.replay, "REDRIVE_INLINE", 4)
     assert insert_rows(rowgate, "departments", [{"id": 5, "department": "Ops"}]).inserted == 1
     assert len(ids(rowgate, "hired_employees")) == 4 and len(rejections(rowgate, "hired_employees")) == 6
     [result] = [r for r in redrive_pending(rowgate) if r.table == "hired_employees"]

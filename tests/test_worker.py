@@ -302,7 +302,9 @@ REQUESTS = {
     "hires_by_quarter": ("GET", {}, {"year": "2021"}, None, {200}),
     "departments_above_mean": ("GET", {}, {"year": "2021"}, None, {200}),
     "recent_courses": ("GET", {}, {"limit": "5"}, None, {200}),
-    "rejections": ("GET", {}, {"table": "departments"}, None, {200}),
+    "list_rejections": ("GET", {}, {"table": "departments"}, None, {200}),
+    "get_rejection": ("GET", {"id": "1"}, {}, None, {200}),  # the batch's bad row
+    "fix_rejection": ("PATCH", {"id": "1"}, {}, {"values": {"id": "y"}}, {200}),  # still refused: it stays open
     "create_backups": ("POST", {}, {"table": "departments"}, None, {200}),
     "list_backups": ("GET", {}, {}, None, {200}),
     "restore_table": ("POST", {"table": "departments"}, {}, {"backup": "departments-20000101T000000000000Z.avro"}, {404}),

@@ -91,6 +91,8 @@ CREATE TABLE rowgate_rejections (
 	missing_key NVARCHAR(600) NULL,
 	created_at DATETIME NOT NULL,
 	resolved_at DATETIME NULL,
+	resolution VARCHAR(16) NULL,
+	fix NVARCHAR(max) NULL,
 	PRIMARY KEY (id)
 );
 
@@ -98,7 +100,7 @@ CREATE TABLE rowgate_rejections (
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
 
 -- Insert
-INSERT INTO rowgate_rejections (id, table_name, source, source_digest, row_number, raw, reasons, retryable, missing_key, created_at, resolved_at) VALUES (:id, :table_name, :source, :source_digest, :row_number, :raw, :reasons, :retryable, :missing_key, :created_at, :resolved_at);
+INSERT INTO rowgate_rejections (id, table_name, source, source_digest, row_number, raw, reasons, retryable, missing_key, created_at, resolved_at, resolution, fix) VALUES (:id, :table_name, :source, :source_digest, :row_number, :raw, :reasons, :retryable, :missing_key, :created_at, :resolved_at, :resolution, :fix);
 
 -- Select
 SELECT (SELECT min(departments.id) AS min_1
@@ -126,14 +128,24 @@ FROM hired_employees
 WHERE hired_employees.id > :id_1 ORDER BY hired_employees.id;
 
 -- Select
-SELECT TOP 10 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at
-FROM rowgate_rejections
-WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
-
--- Select
-SELECT TOP 1000 rowgate_rejections.id, rowgate_rejections.raw
+SELECT TOP 1000 rowgate_rejections.id, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
 FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IN (:missing_key_1_1) AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
+
+-- Select
+SELECT TOP 101 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
+FROM rowgate_rejections
+WHERE rowgate_rejections.resolved_at IS NOT NULL ORDER BY rowgate_rejections.id DESC;
+
+-- Select
+SELECT TOP 11 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
+FROM rowgate_rejections
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.reasons LIKE :reasons_1 AND rowgate_rejections.id < :id_1 ORDER BY rowgate_rejections.id DESC;
+
+-- Select
+SELECT TOP 2 rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
+FROM rowgate_rejections
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id DESC;
 
 -- Select
 SELECT TOP 5 anon_1.course_id, anon_1.course_name, anon_1.category, anon_1.level, anon_1.start_date
@@ -142,12 +154,12 @@ FROM courses JOIN categories ON courses.category_id = categories.category_id JOI
 WHERE anon_1.category = :category_1 AND anon_1.level = :level_1 ORDER BY anon_1.start_date DESC, anon_1.course_id DESC;
 
 -- Select
-SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
+SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
 FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
 -- Select
-SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw
+SELECT TOP 50000 rowgate_rejections.id, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
 FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IN (:missing_key_1_1, :missing_key_1_2, :missing_key_1_3, :missing_key_1_4, :missing_key_1_5, :missing_key_1_6, :missing_key_1_7, :missing_key_1_8, :missing_key_1_9, :missing_key_1_10, :missing_key_1_11, :missing_key_1_12, :missing_key_1_13, :missing_key_1_14, :missing_key_1_15, :missing_key_1_16, :missing_key_1_17, :missing_key_1_18, :missing_key_1_19, :missing_key_1_20, :missing_key_1_21, :missing_key_1_22, :missing_key_1_23, :missing_key_1_24, :missing_key_1_25, :missing_key_1_26, :missing_key_1_27, :missing_key_1_28, :missing_key_1_29, :missing_key_1_30, :missing_key_1_31, :missing_key_1_32, :missing_key_1_33, :missing_key_1_34, :missing_key_1_35, :missing_key_1_36, :missing_key_1_37, :missing_key_1_38, :missing_key_1_39, :missing_key_1_40, :missing_key_1_41, :missing_key_1_42, :missing_key_1_43, :missing_key_1_44, :missing_key_1_45, :missing_key_1_46, :missing_key_1_47, :missing_key_1_48, :missing_key_1_49, :missing_key_1_50, :missing_key_1_51, :missing_key_1_52, :missing_key_1_53, :missing_key_1_54, :missing_key_1_55, :missing_key_1_56, :missing_key_1_57, :missing_key_1_58, :missing_key_1_59, :missing_key_1_60, :missing_key_1_61, :missing_key_1_62, :missing_key_1_63, :missing_key_1_64, :missing_key_1_65, :missing_key_1_66, :missing_key_1_67, :missing_key_1_68, :missing_key_1_69, :missing_key_1_70, :missing_key_1_71, :missing_key_1_72, :missing_key_1_73, :missing_key_1_74, :missing_key_1_75, :missing_key_1_76, :missing_key_1_77, :missing_key_1_78, :missing_key_1_79, :missing_key_1_80, :missing_key_1_81, :missing_key_1_82, :missing_key_1_83, :missing_key_1_84, :missing_key_1_85, :missing_key_1_86, :missing_key_1_87, :missing_key_1_88, :missing_key_1_89, :missing_key_1_90, :missing_key_1_91, :missing_key_1_92, :missing_key_1_93, :missing_key_1_94, :missing_key_1_95, :missing_key_1_96, :missing_key_1_97, :missing_key_1_98, :missing_key_1_99, :missing_key_1_100, :missing_key_1_101, :missing_key_1_102, :missing_key_1_103, :missing_key_1_104, :missing_key_1_105, :missing_key_1_106, :missing_key_1_107, :missing_key_1_108, :missing_key_1_109, :missing_key_1_110, :missing_key_1_111, :missing_key_1_112, :missing_key_1_113, :missing_key_1_114, :missing_key_1_115, :missing_key_1_116, :missing_key_1_117, :missing_key_1_118, :missing_key_1_119, :missing_key_1_120, :missing_key_1_121, :missing_key_1_122, :missing_key_1_123, :missing_key_1_124, :missing_key_1_125, :missing_key_1_126, :missing_key_1_127, :missing_key_1_128, :missing_key_1_129, :missing_key_1_130, :missing_key_1_131, :missing_key_1_132, :missing_key_1_133, :missing_key_1_134, :missing_key_1_135, :missing_key_1_136, :missing_key_1_137, :missing_key_1_138, :missing_key_1_139, :missing_key_1_140, :missing_key_1_141, :missing_key_1_142, :missing_key_1_143, :missing_key_1_144, :missing_key_1_145, :missing_key_1_146, :missing_key_1_147, :missing_key_1_148, :missing_key_1_149, :missing_key_1_150, :missing_key_1_151, :missing_key_1_152, :missing_key_1_153, :missing_key_1_154, :missing_key_1_155, :missing_key_1_156, :missing_key_1_157, :missing_key_1_158, :missing_key_1_159, :missing_key_1_160, :missing_key_1_161, :missing_key_1_162, :missing_key_1_163, :missing_key_1_164, :missing_key_1_165, :missing_key_1_166, :missing_key_1_167, :missing_key_1_168, :missing_key_1_169, :missing_key_1_170, :missing_key_1_171, :missing_key_1_172) AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
@@ -207,9 +219,24 @@ FROM rowgate_loads
 WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2) AND rowgate_loads.status != :status_1 AND rowgate_loads.claimed_until > :claimed_until_1;
 
 -- Select
+SELECT rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
+FROM rowgate_rejections
+WHERE rowgate_rejections.id = :id_1;
+
+-- Select
+SELECT rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
+FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
+WHERE rowgate_rejections.id = :id_1;
+
+-- Select
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons
 FROM rowgate_rejections
 WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections.source = :source_1 AND rowgate_rejections.created_at >= :created_at_1 AND rowgate_rejections.created_at <= :created_at_2 ORDER BY rowgate_rejections.row_number, rowgate_rejections.id;
+
+-- Select
+SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
+FROM rowgate_rejections
+WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id;
 
 -- Select
 WITH hires AS
@@ -242,13 +269,16 @@ UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:c
 UPDATE rowgate_loads SET status=:status, finished_at=:finished_at, claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.claimed_by = :claimed_by_1;
 
 -- Update
-UPDATE rowgate_rejections SET missing_key=:missing_key, resolved_at=:resolved_at WHERE rowgate_rejections.id = :row_id;
+UPDATE rowgate_rejections SET missing_key=:missing_key, resolved_at=:resolved_at, resolution=:resolution WHERE rowgate_rejections.id = :row_id;
+
+-- Update
+UPDATE rowgate_rejections SET missing_key=:missing_key, resolved_at=:resolved_at, resolution=:resolution, fix=:fix WHERE rowgate_rejections.id = :id_1;
 
 -- Update
 UPDATE rowgate_rejections SET reasons=:reasons, retryable=:retryable, missing_key=:missing_key WHERE rowgate_rejections.id = :row_id;
 
 -- Update
-UPDATE rowgate_rejections SET resolved_at=:resolved_at WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at >= :resolved_at_1;
+UPDATE rowgate_rejections SET resolved_at=:resolved_at, resolution=:resolution WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at >= :resolved_at_1;
 
 -- backup read
 SELECT categories.category_id, categories.category_name
