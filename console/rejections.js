@@ -97,7 +97,8 @@ export default async function rejections(body, { first }) {
     const output = await finished(await call("rejections/replay", { method: "POST", query: { table: table.value } }));
     const results = output.results || [];
     const sum = (key) => results.reduce((s, r) => s + (r[key] || 0), 0);
-    status(out, `Re-drive of ${table.value}: ${number(sum("replayed"))} rows tried, ${number(sum("resolved"))} loaded, ${number(sum("still_refused") || sum("replayed") - sum("resolved"))} still refused.`, "ok");
+    const shape = sum("need_a_fix") ? `; ${number(sum("need_a_fix"))} refused for their shape need a fix first` : "";
+    status(out, `Re-drive of ${table.value}: ${number(sum("replayed"))} rows tried, ${number(sum("resolved"))} loaded, ${number(sum("still_refused"))} still refused${shape}.`, "ok");
     await load();
   });
   replace(body, form, h("p", { class: "toolbar" }, redrive), out, list, more);

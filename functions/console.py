@@ -59,7 +59,7 @@ def _static(body: bytes, name: str, cache_control: str) -> func.HttpResponse:
 
 
 @bp.route(route="console", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@document("The web console's page (its assets are under /api/console/assets/<version>/)", responses={200: "Page"})
+@document("The web console's page (its assets are under /api/console/assets/<version>/)", responses={200: "ConsolePage"})
 @handled
 def console_page(req: func.HttpRequest) -> func.HttpResponse:
     version, _ = assets()
@@ -72,7 +72,7 @@ def console_page(req: func.HttpRequest) -> func.HttpResponse:
 @document(
     "A static asset of the console, cached for a year: its version is the hash of all of them",
     [param("version", {"type": "string"}, "the assets' hash", where="path"), param("path", {"type": "string"}, "the asset", where="path")],
-    responses={200: "Asset", 404: "Error"},
+    responses={200: "ConsoleAsset", 404: "Error"},
 )
 @handled
 def console_asset(req: func.HttpRequest) -> func.HttpResponse:

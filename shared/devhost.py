@@ -174,7 +174,9 @@ class DevHost:
                 Route(f"{STATUS_ROUTE}/{{instance}}", instance_status, methods=["GET"]),
                 Route(WEBHOOK, blob_webhook, methods=["POST"]),
                 Route("/{path:path}", dispatch, methods=methods),
-            ]
+            ],
+            # A path no route matches (Starlette's :path stops at a newline) is answered like any other: JSON.
+            exception_handlers={404: lambda request, exc: _error(404, "not-found", f"no function serves {request.url.path[:200]}")},
         )
         return _guarded(app)
 

@@ -194,8 +194,8 @@ def _operation(op: Operation, tables: list[str]) -> dict:
 
 # Responses that are not JSON: the console's page and its static assets.
 MEDIA_RESPONSES = {
-    "Page": ("text/html",),
-    "Asset": ("text/javascript", "text/css", "text/plain", "image/svg+xml"),
+    "ConsolePage": ("text/html",),
+    "ConsoleAsset": ("text/javascript", "text/css", "text/plain", "image/svg+xml"),
 }
 
 
