@@ -18,7 +18,9 @@ mkdir -p "$landing"
 cp "$sample"/hr/* "$sample"/courses/* "$landing"/
 cat <<TXT
 Files copied to .data/storage/landing/; the dev host ingests them (children refused for a missing
-parent are loaded again as soon as the parent lands). Then open:
+parent are loaded again as soon as the parent lands). Then open the web console at
+  $api/console
+or the API:
   $api/reports/hires-by-quarter?year=2021
   $api/reports/departments-above-mean?year=2021
   $api/courses/recent?limit=5

@@ -2,8 +2,8 @@
 # Sets up a development machine: a Python 3.11+ virtualenv with rowgate and its dev tools; with
 # --for-tests also .venv-worker (Python 3.13, what the Function App runs on Azure, with exactly the
 # deployed lock requirements.txt and pytest: the worker tests run there), checkov (in .tools/), Azurite
-# (when Node.js is there) and unixODBC with the PostgreSQL ODBC driver (when apt-get can be used), for
-# the infra, storage and pyodbc tests.
+# (when Node.js is there), unixODBC with the PostgreSQL ODBC driver and Debian's chromium (when apt-get can
+# be used), for the infra, storage, pyodbc and web console tests.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,11 +57,15 @@ if [ "${1:-}" = "--for-tests" ]; then
   else
     echo "setup: Node.js/npm not found: the Azurite tests will be skipped" >&2
   fi
-  if ! odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode"; then
+  packages=()
+  odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode" || packages+=(unixodbc odbc-postgresql)
+  # Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads a browser).
+  [ -x /usr/bin/chromium ] || packages+=(chromium)
+  if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unixodbc odbc-postgresql >/dev/null
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
     else
-      echo "setup: unixODBC and the PostgreSQL ODBC driver are missing: the pyodbc test will be skipped" >&2
+      echo "setup: ${packages[*]} missing: the pyodbc and browser tests will be skipped" >&2
     fi
   fi
 fi

@@ -207,7 +207,9 @@ def test_a_file_bigger_than_a_block_uploaded_over_http_is_ingested_once_complete
         assert committed.status_code == 201, committed.text
         path = committed.json()["path"]
         assert re.fullmatch(r"landing/jobs/jobs_export\.[0-9a-f]{32}\.csv", path)
-        loads = wait_for(lambda: [load for load in httpx.get(f"{url}/api/overview").json()["tables"][1]["loads"] if load["status"] == "done"], 60)
+        loads = wait_for(
+            lambda: [load for load in httpx.get(f"{url}/api/overview").json()["tables"][1]["loads"] if load["status"] == "done"], 60
+        )
         assert loads[0]["source"] == path and (loads[0]["inserted"], loads[0]["rejected"]) == (400_000, 0)
         assert wait_for(lambda: not list(dev.storage.list("landing/")))
 
@@ -232,7 +234,12 @@ def test_upload_requests_that_are_wrong_are_4xx_json_and_land_nothing(host):
         (httpx.put(block, params=query, content=b"1,x\n", headers=octets | {"origin": "https://evil.example"}), 403),
         (httpx.post(f"{url}/api/uploads/{started['upload']}/commit", params=query, json={"blocks": 1, "bytes": 4}), 400),
         (httpx.post(f"{url}/api/uploads/{started['upload']}/commit", params=query, json={"blocks": "1", "bytes": 4}), 400),
-        (httpx.post(f"{url}/api/uploads/{started['upload']}/commit", params=query, content=b"[]", headers={"content-type": "text/plain"}), 415),
+        (
+            httpx.post(
+                f"{url}/api/uploads/{started['upload']}/commit", params=query, content=b"[]", headers={"content-type": "text/plain"}
+            ),
+            415,
+        ),
     ]
     for answer, status in cases:
         assert answer.status_code == status, answer.text
@@ -257,7 +264,9 @@ def test_restoring_a_set_brings_every_table_back_to_it(host):
     url, dev = host
     land(dev, "landing/departments.csv", HR)
     land(dev, "landing/jobs.csv", b"1,Engineer\n")
-    wait_for(lambda: httpx.get(f"{url}/api/tables/jobs/rows").json()["rows"] and httpx.get(f"{url}/api/tables/departments/rows").json()["rows"])
+    wait_for(
+        lambda: httpx.get(f"{url}/api/tables/jobs/rows").json()["rows"] and httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]
+    )
     with httpx.Client(timeout=30) as client:
         taken = finished(client, client.post(f"{url}/api/backups"))["output"]
         client.post(f"{url}/api/tables/departments/rows", json=[{"id": 50, "department": "Later"}])

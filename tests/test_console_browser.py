@@ -23,7 +23,15 @@ from tests.conftest import ROOT, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
 # Without these Chromium stalls on the blocked network (updates, sync, safe browsing).
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DOCS = ROOT / "docs" / "console"
 KEY = "console-test-key"
 
@@ -60,7 +68,9 @@ class Served:
                 shutil.copy(file, landing / file.name)
 
     def rowgate(self, *arguments: str) -> None:
-        subprocess.run([sys.executable, "-m", "shared.cli", *arguments], env=self.env, cwd=self.folder, check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, "-m", "shared.cli", *arguments], env=self.env, cwd=self.folder, check=True, capture_output=True, timeout=120
+        )
 
     def start(self) -> None:
         command = [sys.executable, "-m", "shared.cli", "serve", "--port", str(self.port), "--poll", "0.2"]

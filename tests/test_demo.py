@@ -30,7 +30,7 @@ def test_the_demo_prints_and_serves_on_the_port_given(tmp_path):
     done = run_demo(tmp_path, PORT="7181")
     assert done.returncode == 0, done.stderr
     urls = re.findall(r"http://\S+", done.stdout)
-    assert len(urls) == 5 and all(u.startswith("http://127.0.0.1:7181/api/") for u in urls), done.stdout
+    assert len(urls) == 6 and all(u.startswith("http://127.0.0.1:7181/api/") for u in urls), done.stdout
     assert "7071" not in done.stdout
     assert (tmp_path / "calls.log").read_text().splitlines()[-1] == "rowgate serve --port 7181"
 
@@ -38,5 +38,5 @@ def test_the_demo_prints_and_serves_on_the_port_given(tmp_path):
 def test_the_demo_uses_7071_by_default(tmp_path):
     done = run_demo(tmp_path)
     assert done.returncode == 0, done.stderr
-    assert len(re.findall(r"http://127\.0\.0\.1:7071/api/", done.stdout)) == 5
+    assert len(re.findall(r"http://127\.0\.0\.1:7071/api/", done.stdout)) == 6
     assert (tmp_path / "calls.log").read_text().splitlines()[-1] == "rowgate serve --port 7071"

@@ -19,9 +19,22 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import ROOT
 
-PACKAGE_TOP = {"function_app.py", "host.json", "requirements.txt", "functions", "shared"}
+PACKAGE_TOP = {"function_app.py", "host.json", "requirements.txt", "functions", "shared", "console"}
 MAX_PACKAGE_BYTES = 2_000_000  # the code and the dictionary; anything near this means something leaked in
-DEV_ONLY = {"pytest", "ruff", "click", "tqdm", "starlette", "uvicorn", "croniter", "httpx", "hypothesis", "psycopg", "frictionless"}
+DEV_ONLY = {
+    "pytest",
+    "ruff",
+    "click",
+    "tqdm",
+    "starlette",
+    "uvicorn",
+    "croniter",
+    "httpx",
+    "hypothesis",
+    "psycopg",
+    "frictionless",
+    "playwright",
+}
 
 
 def locked() -> list[Requirement]:
@@ -59,6 +72,8 @@ def test_the_package_holds_the_app_and_nothing_else(tmp_path):
     print(f"deployment package: {len(names)} files, {size:,} bytes zipped")
     assert {name.split("/")[0] for name in names} == PACKAGE_TOP
     assert "shared/datapackage.json" in names and "functions/registry.py" in names
+    assert "console/index.html" in names and "console/vendor/chart.umd.min.js" in names, "the web console's page and assets"
+    assert not [n for n in names if n.startswith("console/") and n.endswith((".map", ".ts", ".json", ".md"))], "only what the page serves"
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".db", ".sqlite"))]
     assert size < MAX_PACKAGE_BYTES
 
