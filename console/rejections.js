@@ -15,7 +15,7 @@ function cellText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-function card(rejection, out) {
+function card(rejection) {
   const fields = model.fields[rejection.table] || [];
   const reasons = (name) => rejection.errors.filter((e) => e.field === name).map((e) => `${e.code}: ${e.message}`).join("; ");
   const names = [...new Set([...fields.map((f) => f.name), ...Object.keys(rejection.raw || {})])];
@@ -80,7 +80,7 @@ export default async function rejections(body, { first }) {
     const answer = await call("rejections", { query: { table: table.value, source: source.value, code: code.value, status: state.value, limit: PAGE, after } });
     if (!after) replace(list);
     if (!after && !answer.rejections.length) replace(list, h("p", {}, "No rejections match."));
-    list.append(...answer.rejections.map((r) => card(r, out)));
+    list.append(...answer.rejections.map(card));
     next = answer.next;
     more.hidden = next === null || next === undefined;
   }

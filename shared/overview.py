@@ -11,8 +11,6 @@ COUNT(*) walks the smallest b-tree without reading rows (bench/overview.py measu
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 
 from shared.backup import BACKUPS, stamp_of
@@ -87,8 +85,8 @@ def last_loads_of(conn: sa.Connection, loads: sa.Table, table: str, limit: int) 
             "source": row.source,
             "kind": "batch" if row.source.startswith("api:") else "file",
             "status": row.status,
-            "started_at": _when(row.started_at),
-            "finished_at": _when(row.finished_at),
+            "started_at": as_json_value(row.started_at),
+            "finished_at": as_json_value(row.finished_at),
             "rows_read": row.rows_read,
             "inserted": row.inserted,
             "unchanged": row.unchanged,
@@ -96,7 +94,3 @@ def last_loads_of(conn: sa.Connection, loads: sa.Table, table: str, limit: int) 
         }
         for row in conn.execute(query)
     ]
-
-
-def _when(value: datetime | None) -> str | None:
-    return as_json_value(value) if value is not None else None

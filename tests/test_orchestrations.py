@@ -186,6 +186,7 @@ def test_long_http_work_is_documented_as_202_with_status_urls():
     assert started == {
         ("POST", "/api/backups"),
         ("POST", "/api/tables/{table}/restore"),
+        ("POST", "/api/backups/restore"),
         ("POST", "/api/rejections/replay"),
         ("POST", "/api/orchestrators/{name}"),
     }
