@@ -48,7 +48,7 @@ def backup_all(context: df.DurableOrchestrationContext):
 def migrate(context: df.DurableOrchestrationContext):
     """Every file under a storage prefix, stage by stage (parents' files first); a stage's files fan out."""
     stages = yield context.call_activity("migration_plan", context.get_input() or "landing/")
-    if isinstance(stages, dict):  # the plan refused the prefix
+    if isinstance(stages, dict):  # the plan refused the prefix, or found no files under it
         return stages
     results = []
     for stage in stages:
@@ -101,7 +101,11 @@ def migration_plan(prefix: str) -> list[list[str]] | dict:
     except InputRefused as exc:
         return {"error": {"code": "bad-prefix", "message": str(exc)}}
     core = rowgate()
-    return plans.migration_stages(core.dictionary, list(core.storage.list(prefix)))
+    files = list(core.storage.list(prefix))
+    if not files:  # a typo'd prefix must not look like a migration that found nothing to do
+        message = f"no files under {prefix!r} in {core.storage.describe()}: nothing was migrated"
+        return {"error": {"code": "not-found", "status": 404, "message": message}}
+    return plans.migration_stages(core.dictionary, files)
 
 
 def storage_prefix(value) -> str:

@@ -46,3 +46,9 @@ def _key_value(field_type: str, text: str):
             raise InputRefused(f"after must be a 64-bit integer key, got {text[:40]}")
         return value
     return text
+
+
+def row_counts(rowgate: Rowgate, tables: list[str]) -> dict[str, int]:
+    """Each table's number of rows (a full count: for summaries after long work, not for every request)."""
+    with rowgate.engine.connect() as conn:
+        return {name: conn.execute(sa.select(sa.func.count()).select_from(rowgate.metadata.tables[name])).scalar_one() for name in tables}

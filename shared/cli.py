@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -17,8 +19,8 @@ import click
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from shared import backup, eventgrid, rejections, reports, restore
-from shared.browse import MAX_PAGE
+from shared import backup, browse, eventgrid, rejections, reports, restore
+from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import DictionaryError
 from shared.dictionary import load as load_dictionary
@@ -116,6 +118,23 @@ def _shown_url(url: str) -> str:
         return repr(printable(url)[:200])
 
 
+class _Stderr(logging.Handler):
+    """Log records as plain lines on the stderr of the command running now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
+def _show_redrives(ctx: click.Context) -> None:
+    """Re-drives (refused rows checked again when their parents load) are logged; a command that loads rows
+    shows them on stderr, one line each, while it runs."""
+    redrives, handler = logging.getLogger(replay_module.__name__), _Stderr()
+    level = redrives.level
+    redrives.addHandler(handler)
+    redrives.setLevel(logging.INFO)
+    ctx.call_on_close(lambda: (redrives.removeHandler(handler), redrives.setLevel(level)))
+
+
 def _check_table(rowgate, table: str, hint: str = "'--table'") -> None:
     try:
         rowgate.dictionary.table(table)
@@ -165,6 +184,7 @@ def azure_sql_schema_command() -> None:
 def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_json: bool, strict: bool) -> None:
     """Validate and load local CSV or Parquet files, parents before children. Files stay where they are."""
     rowgate = _rowgate(ctx)
+    _show_redrives(ctx)
     if table:
         _check_table(rowgate, table)
     results: list[IngestResult] = []
@@ -208,10 +228,10 @@ def _echo_result(result: IngestResult) -> None:
     if result.status in ("refused", "busy"):
         click.echo(f"{result.source}: {result.status}: {result.message}", err=True)
         return
-    click.echo(
-        f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}"
-        + (" (already loaded)" if result.status == "already-loaded" else "")
-    )
+    if result.status == "already-loaded":
+        click.echo(f"{result.source} -> {result.table}: already loaded: {result.message}")
+        return
+    click.echo(f"{result.source} -> {result.table}: inserted {result.inserted}, unchanged {result.unchanged}, rejected {result.rejected}")
 
 
 @main.command()
@@ -247,7 +267,7 @@ rejections_group.add_command(replay)
 @click.option("--error", "code", metavar="CODE", help="only rows refused with this error code (foreign-key, type-error, ...)")
 @click.option("--status", type=click.Choice(rejections.STATUSES), default="open", show_default=True)
 @click.option("--after", type=click.IntRange(1, rejections.INT64_MAX), help="the last id of the previous page")
-@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, browse.MAX_PAGE), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the page as JSON, as the API answers it")
 @click.pass_context
 def list_rejections(ctx, table, source, code, status, after, limit, as_json) -> None:
@@ -302,7 +322,9 @@ def _assignments(_ctx, _param, given: tuple[str, ...]) -> dict:
 def fix_rejection(ctx: click.Context, rejection_id: int, values: dict) -> None:
     """Lay corrected values (text, as in a CSV cell) over a refused row and load it if it now passes; exit 1
     when it is still refused (it stays open with the new reasons)."""
-    result = rejections.fix(_rowgate(ctx), rejection_id, values)
+    rowgate = _rowgate(ctx)
+    _show_redrives(ctx)
+    result = rejections.fix(rowgate, rejection_id, values)
     table = result.rejection["table"]
     if result.status == "refused":
         reasons = "; ".join(f"{e['field'] or 'row'}: {e['code']}: {e['message']}" for e in result.errors)
@@ -341,8 +363,11 @@ def export_rejections(ctx: click.Context, table: str, open_only: bool, out: Path
 @click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
 @click.pass_context
 def migrate(ctx: click.Context, location: str, as_json: bool) -> None:
-    """The historic migration: every file of a folder or storage prefix, parents' files first."""
+    """The historic migration: every file of a folder or storage prefix, parents' files first; then each table's
+    rows and open rejections."""
     rowgate = _rowgate(ctx)
+    _show_redrives(ctx)
+    started = time.monotonic()
     with _progress(desc="migrate", unit=" rows") as bar:
         results = migrate_files(rowgate, location, progress=bar.update)
     if not results:
@@ -356,8 +381,20 @@ def migrate(ctx: click.Context, location: str, as_json: bool) -> None:
     else:
         for result in results:
             _echo_result(result)
+        _echo_summary(rowgate, results, time.monotonic() - started)
     if any(r.status in ("refused", "busy") for r in results):
         sys.exit(2)
+
+
+def _echo_summary(rowgate, results: list[IngestResult], seconds: float) -> None:
+    """When a migration is done, what the tables it loaded hold now: their rows, and their refused rows still open."""
+    statuses = ", ".join(f"{count} {status}" for status, count in sorted(Counter(r.status for r in results).items()))
+    click.echo(f"migration done in {seconds:.1f} s: {len(results)} files ({statuses})")
+    tables = [t.name for t in rowgate.dictionary.dependency_order() if t.name in {r.table for r in results}]
+    rows, still_open = browse.row_counts(rowgate, tables), rejections.open_by_table(rowgate)
+    width = max([len(t) for t in tables] + [5])
+    for table in tables:
+        click.echo(f"  {table:<{width}}  {rows[table]:>9} rows loaded  {still_open.get(table, 0):>7} refused rows open")
 
 
 @main.command("backup")
@@ -589,8 +626,9 @@ def _post_event(url: str, event: dict) -> tuple[int | str, str]:
 def generate(domain: str, rows: int, seed: int, out: Path, dirty_rate: float) -> None:
     """Write deterministic synthetic files of a domain (hr: headerless CSVs; courses: CSV dimensions, Parquet facts)."""
     with _progress(total=rows, desc=f"generate {domain}", unit=" rows") as bar:
-        for path in generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update):
-            click.echo(path)
+        paths = generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update)
+    for path in paths:  # once the bar is closed: printed inside it, they shared its line and it was drawn again below them
+        click.echo(path)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Deterministic synthetic data in the brief's formats, with a share of dirty rows of every refused kind."""
+"""Deterministic synthetic data in the brief's formats, with a share of dirty rows of every kind a row is refused for."""
 
 from __future__ import annotations
 
@@ -52,15 +52,19 @@ EPOCH_2020 = np.datetime64("2020-01-01T00:00:00", "s")
 THREE_YEARS = 3 * 365 * 24 * 3600
 CHUNK = 200_000
 
-# The dirty kinds of HR rows, each a change to one row's cells that the validator must refuse.
-HR_DIRT: dict[str, Callable[[list[str], int], list[str]]] = {
-    "missing-cell": lambda row, i: row[:4] + [""],
-    "not-an-integer": lambda row, i: [row[0] + "abc"] + row[1:],
-    "bad-datetime": lambda row, i: row[:2] + ["2021-13-01T00:00:00Z"] + row[3:],
-    "unknown-department": lambda row, i: row[:3] + ["999"] + row[4:],
-    "extra-cell": lambda row, i: row + ["surplus"],
-    "beyond-64-bits": lambda row, i: row[:4] + ["99999999999999999999"],
-    "key-reused-with-other-values": lambda row, i: ["1", row[1] + " Jr."] + row[2:],  # row 1 is always clean
+# The dirty kinds of HR rows: a change to one row's cells, and the error code the validator refuses it with.
+# Together they are every code a row of a CSV file can be refused with (source-error is a damaged file).
+HR_DIRT: dict[str, tuple[str, Callable[[list[str]], list[str]]]] = {
+    "blank-row": ("blank-row", lambda row: [""] * len(row)),
+    "missing-cell": ("missing-cell", lambda row: row[:4]),
+    "extra-cell": ("extra-cell", lambda row: row + ["surplus"]),
+    "not-utf-8": ("encoding-error", lambda row: [row[0], row[1] + "\udce9"] + row[2:]),  # written as the byte 0xE9
+    "required-field-empty": ("constraint-error", lambda row: row[:4] + [""]),
+    "not-an-integer": ("type-error", lambda row: [row[0] + "abc"] + row[1:]),
+    "bad-datetime": ("type-error", lambda row: row[:2] + ["2021-13-01T00:00:00Z"] + row[3:]),
+    "beyond-64-bits": ("type-error", lambda row: row[:4] + ["99999999999999999999"]),
+    "key-reused-with-other-values": ("primary-key", lambda row: ["1", row[1] + " Jr."] + row[2:]),  # row 1 is always clean
+    "unknown-department": ("foreign-key", lambda row: row[:3] + ["999"] + row[4:]),
 }
 
 
@@ -94,9 +98,10 @@ def _iso(seconds: np.ndarray) -> np.ndarray:
 def _hr(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, progress) -> list[Path]:
     departments = _write_csv(out / "departments.csv", None, ([i + 1, name] for i, name in enumerate(DEPARTMENTS)))
     jobs = _write_csv(out / "jobs.csv", None, ([i, f"Job title {i}"] for i in range(1, JOBS + 1)))
-    kinds = list(HR_DIRT.values())
+    kinds = [change for _, change in HR_DIRT.values()]
     path = out / "hired_employees.csv"
-    with path.open("w", encoding="utf-8", newline="") as stream:
+    # surrogateescape writes a lone surrogate U+DCxx as the byte xx: how not-utf-8 rows get their invalid byte.
+    with path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")
         for start in range(0, rows, CHUNK):
             size = min(CHUNK, rows - start)
@@ -109,7 +114,7 @@ def _hr(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, progr
             choice = rng.integers(0, len(kinds), len(dirty))
             table = np.stack([ids.astype(str), names, times, department.astype(str), job.astype(str)], axis=1).tolist()
             for index, kind in zip(dirty, choice):
-                table[index] = kinds[kind](table[index], start + index + 1)
+                table[index] = kinds[kind](table[index])
             writer.writerows(table)
             progress(size)
     return [departments, jobs, path]

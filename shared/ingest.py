@@ -22,7 +22,20 @@ from shared import parse, replay
 from shared.context import Rowgate
 from shared.dictionary import Table
 from shared.errors import SOURCE_ERROR, Error, InputRefused, Refusal
-from shared.load import DONE, Lease, LoadBusy, claim, close_load, create_load, hold, open_load, refusals_of, release, write_chunk
+from shared.load import (
+    DONE,
+    Lease,
+    LoadBusy,
+    claim,
+    close_load,
+    create_load,
+    hold,
+    open_load,
+    refusals_of,
+    release,
+    standing,
+    write_chunk,
+)
 from shared.parse import Unreadable, read_csv, read_parquet
 from shared.plans import migration_stages
 from shared.prefetch import prefetch
@@ -267,14 +280,15 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
     if lease is None:
         if load.rejected:  # the run that closed the load may have been killed before it wrote the file
             _write_rejected_file(rowgate, source, load, only_if_missing=True)
-        message = f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}"
+        with engine.connect() as conn:
+            loaded, still_open = standing(conn, metadata, load)
+        message = (
+            f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}; "
+            f"{loaded} of its rows are loaded now and {still_open} of its refused rows are open"
+        )
+        # What is true now, not the counts of its first arrival: its rows loaded then or since (fixed, re-driven), its open refusals.
         return IngestResult(
-            source.name,
-            table.name,
-            "already-loaded",
-            unchanged=load.inserted + load.unchanged,
-            message=message,
-            load_started=load.started_at,
+            source.name, table.name, "already-loaded", unchanged=loaded, rejected=still_open, message=message, load_started=load.started_at
         )
     resume = lease.rows_read
     try:

@@ -193,6 +193,20 @@ def log_refusals(conn: sa.Connection, metadata: sa.MetaData, table: str, source:
     )
 
 
+def standing(conn: sa.Connection, metadata: sa.MetaData, load: sa.Row) -> tuple[int, int]:
+    """A done load now: how many of its rows are in its table (loaded by it, or refused then and resolved since
+    by a fix or a re-drive), and how many of its refused rows are still open."""
+    rejections = metadata.tables[REJECTIONS]
+    logged = sa.and_(
+        rejections_of_source(rejections, load.source),
+        rejections.c.created_at >= load.started_at,
+        rejections.c.created_at <= load.finished_at,
+    )
+    still_open = sa.func.count(sa.case((rejections.c.resolved_at.is_(None), 1)))
+    total, open_now = conn.execute(sa.select(sa.func.count(), still_open).where(logged)).one()
+    return load.inserted + load.unchanged + (total - (open_now or 0)), int(open_now or 0)
+
+
 def refusals_of(
     conn: sa.Connection, metadata: sa.MetaData, source: str, since: datetime | None = None, until: datetime | None = None
 ) -> Iterator[sa.Row]:

@@ -84,6 +84,14 @@ def find(
     return {"rejections": page, "next": page[-1]["id"] if len(rows) > limit else None}
 
 
+def open_by_table(rowgate: Rowgate) -> dict[str, int]:
+    """How many refused rows are open in each table that has any."""
+    rejections = rowgate.metadata.tables[REJECTIONS]
+    query = sa.select(rejections.c.table_name, sa.func.count()).where(rejections.c.resolved_at.is_(None)).group_by(rejections.c.table_name)
+    with rowgate.engine.connect() as conn:
+        return {table: int(count) for table, count in conn.execute(query)}
+
+
 def get(rowgate: Rowgate, rejection_id: int) -> dict:
     """One rejection's record; NotFound when there is none."""
     rejections = rowgate.metadata.tables[REJECTIONS]

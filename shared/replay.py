@@ -61,7 +61,7 @@ def replay(rowgate, table: str | None = None, retryable_only: bool = False) -> l
     tables = [rowgate.dictionary.table(table)] if table else rowgate.dictionary.dependency_order()
     rejections = rowgate.metadata.tables[REJECTIONS]
     which = rejections.c.retryable == sa.true() if retryable_only else sa.true()
-    return [_replay(rowgate, spec, which) for spec in tables]
+    return [logged(_replay(rowgate, spec, which), "by replay") for spec in tables]
 
 
 def redrive_children(rowgate, parent: str, loaded: pa.Table | None = None, limit: int | None = None) -> list[ReplayResult]:
@@ -79,7 +79,23 @@ def redrive_children(rowgate, parent: str, loaded: pa.Table | None = None, limit
             for i in range(loaded.num_rows)
         }
         results.append(redrive_keys(rowgate, child, keys, limit))
+    for result in results:
+        logged(result, f"after {parent} rows loaded")
     return results
+
+
+def logged(result: ReplayResult, why: str) -> ReplayResult:
+    """Every re-drive that checked rows says so, with what came of them (the demo, the dev host, the CLI show it)."""
+    if result.replayed:
+        log.info(
+            "re-drive of %s %s: %d rows checked again, %d loaded, %d still refused",
+            result.table,
+            why,
+            result.replayed,
+            result.resolved,
+            result.still_refused,
+        )
+    return result
 
 
 def redrive_after(rowgate, table: str, checked: Checked) -> None:
@@ -102,7 +118,7 @@ def redrive_present(rowgate, table: str, keys: Iterable[str]) -> ReplayResult:
     rows refused for a missing parent: a parent committed between our check and our commit found nothing to
     re-drive, so this side does it (one of the two always sees the other's commit)."""
     spec = rowgate.dictionary.table(table)
-    return redrive_keys(rowgate, spec, _present(rowgate, set(keys)))
+    return logged(redrive_keys(rowgate, spec, _present(rowgate, set(keys))), "for parents committed meanwhile")
 
 
 def redrive_pending(rowgate) -> list[ReplayResult]:
@@ -115,7 +131,7 @@ def redrive_pending(rowgate) -> list[ReplayResult]:
             continue
         result = _redrive_waiting(rowgate, spec, {fk.parent for fk in spec.foreign_keys})
         result.add(_replay(rowgate, spec, sa.and_(rejections.c.retryable == sa.true(), rejections.c.missing_key.is_(None))))
-        results.append(result)
+        results.append(logged(result, "by the re-drive timer"))
     return results
 
 

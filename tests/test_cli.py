@@ -156,6 +156,32 @@ def one_line_error(result, code: int) -> str:
     return lines[0]
 
 
+def test_migrate_loads_parents_first_and_ends_with_each_tables_rows_and_open_refusals(run, challenge):
+    """It processed files alphabetically (hired_employees refused whole before its parents) and never said when
+    it was done or what the tables hold."""
+    migrated = run("migrate", challenge)
+    assert migrated.exit_code == 0
+    loaded = [line.split(" -> ")[1].split(":")[0] for line in migrated.stdout.splitlines() if " -> " in line]
+    assert loaded == ["departments", "jobs", "hired_employees"]
+    summary = migrated.stdout.splitlines()[-4:]
+    assert summary[0].startswith("migration done in ") and summary[0].endswith(" s: 3 files (3 loaded)")
+    assert [line.split() for line in summary[1:]] == [
+        ["departments", "12", "rows", "loaded", "0", "refused", "rows", "open"],
+        ["jobs", "183", "rows", "loaded", "0", "refused", "rows", "open"],
+        ["hired_employees", "1929", "rows", "loaded", "70", "refused", "rows", "open"],
+    ]
+
+
+def test_each_redrive_is_logged_with_what_came_of_it(run, challenge):
+    """Rows re-driven when their parents landed were loaded without a word."""
+    assert run("ingest", challenge / "hired_employees.csv").exit_code == 0
+    parents = run("ingest", challenge / "departments.csv", challenge / "jobs.csv")
+    # The 1,929 rows refused only for their parents wait for the last one (jobs); the 70 incomplete ones need a fix.
+    assert parents.stderr.splitlines() == [
+        "re-drive of hired_employees after jobs rows loaded: 1929 rows checked again, 1929 loaded, 0 still refused"
+    ]
+
+
 def test_restore_all_at_takes_iso_8601_instants_and_refuses_anything_else(run, tmp_path):
     from shared.backup import snapshot, write_backup
     from shared.context import open_rowgate
@@ -254,3 +280,42 @@ def test_a_file_for_no_table_is_refused_in_one_plain_line_naming_it_once(run, tm
     (tmp_path / "notes.txt").write_text("x")
     line = one_line_error(run("ingest", tmp_path / "notes.txt"), 2)
     assert line == f"{tmp_path / 'notes.txt'}: refused: only .csv and .parquet files are ingested, not .txt"
+
+
+def terminal_screen(output: bytes) -> list[str]:
+    """The lines a terminal shows for `output`: a carriage return goes back to the start of the line."""
+    return [line.rsplit("\r", 1)[-1] for line in output.decode().replace("\r\n", "\n").split("\n") if line.rsplit("\r", 1)[-1]]
+
+
+def run_in_a_terminal(args: list[str], cwd: Path) -> bytes:
+    """A real rowgate process on a pseudo-terminal of 100 columns (progress bars are drawn only on a terminal)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    rowgate = Path(sys.executable).with_name("rowgate")
+    process = subprocess.Popen([str(rowgate), *args], stdin=terminal, stdout=terminal, stderr=terminal, cwd=cwd)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # the process ended and closed its side
+            break
+        if not data:
+            break
+        output += data
+    assert process.wait(timeout=60) == 0, output
+    os.close(controller)
+    return output
+
+
+def test_generate_prints_its_files_below_one_progress_bar(tmp_path):
+    """The file list was printed on the bar's line, and the bar drawn a second time below it."""
+    output = run_in_a_terminal(["generate", "hr", "--rows", "300000", "--out", str(tmp_path / "hr")], tmp_path)
+    [bar, *files] = terminal_screen(output)
+    assert bar.startswith("generate hr: 100%|") and "300k/300k" in bar
+    assert files == [str(tmp_path / "hr" / name) for name in ("departments.csv", "jobs.csv", "hired_employees.csv")]

@@ -32,7 +32,8 @@ def test_the_demo_prints_and_serves_on_the_port_given(tmp_path):
     urls = re.findall(r"http://\S+", done.stdout)
     assert len(urls) == 6 and all(u.startswith("http://127.0.0.1:7181/api/") for u in urls), done.stdout
     assert "7071" not in done.stdout
-    assert (tmp_path / "calls.log").read_text().splitlines()[-1] == "rowgate serve --port 7181"
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert calls[-2:] == ["rowgate migrate landing/", "rowgate serve --port 7181"]  # ingested, parents first, before it serves
 
 
 def test_the_demo_uses_7071_by_default(tmp_path):

@@ -492,3 +492,24 @@ def test_a_run_killed_between_a_blobs_copy_and_its_delete_leaves_one_archive_cop
     ingest_stored(rowgate, "landing/jobs.csv")
     assert len(list(storage.list("archive/"))) == 2
     rowgate.engine.dispose()
+
+
+def test_an_already_loaded_file_says_what_is_true_now_not_its_first_counts(rowgate, challenge):
+    """It said the counts of its first arrival (inserted 0, unchanged 0, rejected 0 for a file whose rows had
+    loaded since, by re-drive): now, how many of its rows are loaded and how many of its refusals are open."""
+    from shared.rejections import find, fix
+
+    first = ingest_local(rowgate, challenge / "hired_employees.csv")  # before its parents: every row waits
+    assert (first.inserted, first.rejected) == (0, 1999)
+    for name in ("departments", "jobs"):
+        ingest_local(rowgate, challenge / f"{name}.csv")  # each re-drives the hires waiting for it
+    incomplete = find(rowgate, "hired_employees", code="constraint-error", limit=1)["rejections"][0]
+    fields = ("id", "name", "datetime", "department_id", "job_id")
+    fix(
+        rowgate,
+        incomplete["id"],
+        {name: incomplete["raw"][name] or "1" for name in fields if name != "datetime"} | {"datetime": "2021-01-01T00:00:00Z"},
+    )
+    again = ingest_local(rowgate, challenge / "hired_employees.csv")
+    assert (again.status, again.inserted, again.unchanged, again.rejected) == ("already-loaded", 0, 1930, 69)
+    assert "1930 of its rows are loaded now and 69 of its refused rows are open" in again.message

@@ -570,7 +570,7 @@ class Input:
     source: str
     table: str
     rows: list[tuple[str, ...]]
-    row_number: int  # the first row's number (files count from 1, batches from 0)
+    row_number: int  # the first row's number (from 1, in files and batches alike)
 
 
 class Findings:
@@ -611,7 +611,7 @@ def check(torture: Torture, reference: dict[str, dict[int, tuple[str, ...]]]) ->
         rowgate.engine.dispose()
     _keep_state(torture.workdir / "state", tables, loads, rejections)
     inputs = [Input(f.path, f.table, f.rows, 1) for f in corpus.files]
-    inputs += [Input(f"api:{b.request_id}", b.table, [_cells(b.table, r) for r in b.rows], 0) for b in corpus.batches]
+    inputs += [Input(f"api:{b.request_id}", b.table, [_cells(b.table, r) for r in b.rows], 1) for b in corpus.batches]
     _check_rows(findings, inputs, tables, rejections)
     _check_ledger(findings, corpus, loads)
     _check_reference(findings, corpus, tables, reference)
