@@ -17,7 +17,9 @@ function lastLoad(load) {
   return [
     h("span", { class: "source" }, `${load.kind} ${load.source}`),
     h("br"),
-    `${when(load.started_at)} · inserted ${number(load.inserted)}, unchanged ${number(load.unchanged)}, refused ${number(load.rejected)} · ${STATUS[load.status] || load.status}`,
+    `${when(load.started_at)} · on arrival: inserted ${number(load.inserted)}, unchanged ${number(load.unchanged)}, refused ${number(load.rejected)} · ${STATUS[load.status] || load.status}`,
+    h("br"),
+    `${number(load.open_rejections)} of its rows still refused now`,
   ];
 }
 
@@ -29,6 +31,7 @@ function loadCells(load) {
     number(load.inserted),
     number(load.unchanged),
     number(load.rejected),
+    number(load.open_rejections),
     STATUS[load.status] || load.status,
   ];
 }
@@ -54,7 +57,7 @@ export async function render(body) {
       { class: "loads", dataset: { table: t.name } },
       h("summary", {}, `${t.name}: last ${t.loads.length} loads`),
       t.loads.length
-        ? dataTable(`Last loads of ${t.name}, newest first`, ["Kind", "Source", "Started", "Inserted", "Unchanged", "Refused", "Status"], t.loads.map(loadCells))
+        ? dataTable(`Last loads of ${t.name}, newest first`, ["Kind", "Source", "Started", "Inserted", "Unchanged", "Refused on arrival", "Still refused", "Status"], t.loads.map(loadCells))
         : h("p", {}, "No load yet."),
     ),
   );

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from shared.backup import BACKUPS, stamp_of
 from shared.browse import as_json_value
 from shared.context import Rowgate
-from shared.db import LOADS, REJECTIONS
+from shared.db import LOADS, REJECTIONS, source_digest
 
 ESTIMATE_FROM = 1_000_000
 LAST_LOADS = 5
@@ -41,7 +41,7 @@ def overview(rowgate: Rowgate, last_loads: int = LAST_LOADS) -> dict:
                     "rows": rows,
                     "rows_exact": exact,
                     "open_rejections": int(open_rejections.get(name, 0)),
-                    "loads": last_loads_of(conn, loads, name, last_loads),
+                    "loads": last_loads_of(conn, loads, rejections, name, last_loads),
                     "backups": len(backups),
                     "last_backup": stamp_of(backups[-1]) if backups else None,
                 }
@@ -76,9 +76,22 @@ def catalog_query(dialect: str, table: str) -> sa.TextClause | None:
     return None
 
 
-def last_loads_of(conn: sa.Connection, loads: sa.Table, table: str, limit: int) -> list[dict]:
-    """A table's newest loads from the ledger: a file (its path) or an API batch (api:<request>), with its counts."""
+def last_loads_of(conn: sa.Connection, loads: sa.Table, rejections: sa.Table, table: str, limit: int) -> list[dict]:
+    """A table's newest loads from the ledger: a file (its path) or an API batch (api:<request>), with its counts on
+    arrival and how many rejections of its source are open now (re-drives and fixes load refused rows later,
+    without a load of their own, so the counts on arrival alone would mislead)."""
     query = sa.select(loads).where(loads.c.table_name == table).order_by(loads.c.id.desc()).limit(limit)
+    found = conn.execute(query).all()
+    sources = sorted({row.source for row in found})
+    still_open = {}
+    if sources:  # one indexed read (the source's digest) for all of them
+        digests = [source_digest(source) for source in sources]
+        counted = (
+            sa.select(rejections.c.source, sa.func.count())
+            .where(rejections.c.source_digest.in_(digests), rejections.c.source.in_(sources), rejections.c.resolved_at.is_(None))
+            .group_by(rejections.c.source)
+        )
+        still_open = dict(conn.execute(counted).all())
     return [
         {
             "id": row.id,
@@ -91,6 +104,7 @@ def last_loads_of(conn: sa.Connection, loads: sa.Table, table: str, limit: int) 
             "inserted": row.inserted,
             "unchanged": row.unchanged,
             "rejected": row.rejected,
+            "open_rejections": int(still_open.get(row.source, 0)),
         }
-        for row in conn.execute(query)
+        for row in found
     ]

@@ -129,10 +129,23 @@ def test_the_overview_counts_equal_the_tables_and_the_rejections_api(host):
     assert departments[0]["source"].startswith("api:") and departments[1]["source"] == "landing/departments.csv"
     assert (departments[1]["inserted"], departments[1]["rejected"], departments[1]["status"]) == (3, 0, "done")
     assert (departments[0]["inserted"], departments[0]["rejected"]) == (1, 1)
-    assert tables["jobs"]["loads"][0]["rejected"] == 1
+    assert tables["jobs"]["loads"][0]["rejected"] == tables["jobs"]["loads"][0]["open_rejections"] == 1
+    assert departments[0]["open_rejections"] == 1 and departments[1]["open_rejections"] == 0
     assert httpx.get(f"{url}/api/overview", params={"loads": 1}).json()["tables"][0]["loads"] == departments[:1]
     assert httpx.get(f"{url}/api/overview", params={"loads": 0}).status_code == 400
     assert httpx.get(f"{url}/api/overview", params={"nope": 1}).status_code == 400
+
+
+def test_a_load_says_how_many_of_its_rows_are_still_refused_after_a_re_drive(host):
+    url, dev = host
+    land(dev, "landing/hired_employees.csv", b"1,Ana,2021-01-01T00:00:00Z,1,1\n2,Bo,2021-02-01T00:00:00Z,1,1\n")
+    wait_for(lambda: not list(dev.storage.list("landing/")))
+    land(dev, "landing/departments.csv", HR)
+    land(dev, "landing/jobs.csv", b"1,Engineer\n")
+    wait_for(lambda: len(httpx.get(f"{url}/api/tables/hired_employees/rows").json()["rows"]) == 2)
+    hires = next(t for t in httpx.get(f"{url}/api/overview").json()["tables"] if t["name"] == "hired_employees")
+    assert (hires["rows"], hires["open_rejections"]) == (2, 0)
+    assert (hires["loads"][0]["rejected"], hires["loads"][0]["open_rejections"]) == (2, 0), "refused on arrival, loaded by the re-drive"
 
 
 def test_the_overview_counts_backups_per_table(host):

@@ -145,6 +145,7 @@ def page(chromium, request, tmp_path):
 def shot(page, name: str) -> None:
     """The page as a person sees it: under the test's tmp folder, and the latest in docs/console/ when asked."""
     path = page.shots / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path))  # the viewport: what a person sees first, and small enough for the README
     if os.environ.get("ROWGATE_UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
@@ -197,6 +198,8 @@ def test_the_overview_shows_the_counts_the_api_answers(demo, page):
     loads = cells(page, "details[data-table='hired_employees']")
     first = api[[t["name"] for t in api].index("hired_employees")]["loads"][0]
     assert loads[0][1] == first["source"] and number(loads[0][3]) == first["inserted"] and number(loads[0][5]) == first["rejected"]
+    still = open_rejections(demo, "hired_employees")
+    assert number(loads[0][6]) == first["open_rejections"] == still, "what is refused now, beside what was on arrival"
     shot(page, "overview")
 
 
@@ -357,9 +360,18 @@ def test_a_restore_asks_first_and_says_what_will_change(demo, page):
     button.click()
     page.click("#restore-confirm")
     page.locator("#backup-result", has_text="Restored departments").wait_for(timeout=60_000)
-    assert demo.get("tables/departments/rows", after=9499, limit=1)["rows"] == []
+    assert [r["id"] for r in demo.get("tables/departments/rows", after=9499, limit=1)["rows"]] != [9500]
     restored = cells(page, "#restore-result")
     assert restored[0][0] == "departments" and number(restored[0][3]) == 1, "one row deleted"
+    assert (
+        httpx.post(f"{demo.url}/api/tables/jobs/rows", json=[{"id": 9600, "job": "After the backup"}], timeout=30).json()["inserted"] == 1
+    )
+    page.click("button.restore-set")
+    dialog.wait_for()
+    assert dialog.inner_text().count("rows now →") == 6, "each table: its rows now and the backup's"
+    page.click("#restore-confirm")
+    page.locator("#backup-result", has_text="Restored 6 tables").wait_for(timeout=60_000)
+    assert [r["id"] for r in demo.get("tables/jobs/rows", after=9599, limit=1)["rows"]] != [9600], "the set put jobs back too"
 
 
 def test_every_view_is_labelled_and_reachable_by_keyboard(demo, page):
