@@ -14,7 +14,6 @@ from functions.http import (
     INT64,
     HttpError,
     document,
-    error_response,
     handled,
     json_response,
     no_body,
@@ -28,7 +27,7 @@ from functions.http import (
 )
 from functions.runtime import rowgate
 from shared import rejections, reports
-from shared.batch import MAX_BYTES, MAX_ROWS, BatchRefused, insert_rows
+from shared.batch import MAX_BYTES, MAX_ROWS, insert_rows
 from shared.browse import MAX_PAGE, page_rows
 from shared.errors import CODES, printable
 from shared.replay import redrive_pending
@@ -121,11 +120,7 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpError(413, "too-many-rows", f"the batch has {len(rows)} rows; the limit is {MAX_ROWS}")
     if not all(isinstance(row, dict) for row in rows):
         raise HttpError(400, "wrong-shape", "every row must be a JSON object of field names to values")
-    try:
-        result = insert_rows(core, table, rows, atomic=atomic, request_id=source_id)
-    except BatchRefused as refused:
-        return error_response(422, "batch-refused", str(refused), **refused.result.as_dict())
-    return json_response(result.as_dict())
+    return json_response(insert_rows(core, table, rows, atomic=atomic, request_id=source_id).as_dict())  # atomic: BatchRefused, 422
 
 
 @bp.route(route="tables/{table}/rows", methods=["GET"])

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
+from shared.batch import BatchRefused
 from shared.browse import as_json_value
-from shared.dictionary import DictionaryError
-from shared.errors import Conflict, InputRefused, NotFound
+from shared.errors import Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError
 from shared.validate import parse_datetime
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
@@ -89,17 +89,29 @@ def refuse_unknown_parameters(req: func.HttpRequest, handler: Callable) -> None:
         )
 
 
+# The HTTP status of each kind of RowgateError (shared/errors.py), the first that matches: the one place.
+STATUSES: tuple[tuple[type[RowgateError], int], ...] = (
+    (BatchRefused, 422),  # refused input, of which the API says 422: nothing was inserted
+    (InputRefused, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Busy, 409),
+    (Damaged, 422),
+)
+
+
+def error_of(exc: RowgateError) -> tuple[int, dict]:
+    """The status and the error body (`code`, `message`, the error's details) a RowgateError is answered with."""
+    status = next(status for kind, status in STATUSES if isinstance(exc, kind))
+    return status, {"code": exc.code, "message": str(exc), **exc.details}
+
+
 def _refused(exc: Exception, name: str) -> func.HttpResponse:
     if isinstance(exc, HttpError):
         return error_response(exc.status, exc.code, exc.message, **exc.details)
-    if isinstance(exc, DictionaryError):
-        return error_response(404, "unknown-table", str(exc))
-    if isinstance(exc, NotFound):
-        return error_response(404, "not-found", str(exc))
-    if isinstance(exc, Conflict):
-        return error_response(409, "conflict", str(exc))
-    if isinstance(exc, InputRefused):
-        return error_response(400, "bad-request", str(exc))
+    if isinstance(exc, RowgateError):
+        status, error = error_of(exc)
+        return json_response({"error": error}, status)
     logging.exception("unexpected error in %s", name)
     return error_response(500, "internal-error", "the request failed on our side; it is logged")
 

@@ -13,11 +13,11 @@ import azure.functions as func
 import sqlalchemy as sa
 
 from functions.backups import BACKUP_ALL_ID, start_singleton
-from functions.http import HttpError, document, handled, param, read_json
+from functions.http import HttpError, document, error_of, handled, param, read_json
 from functions.runtime import rowgate
 from shared import backup, plans, restore
 from shared.db import LOADS, REJECTIONS, snapshot
-from shared.errors import InputRefused
+from shared.errors import InputRefused, RowgateError
 from shared.ingest import ingest_stored
 from shared.replay import replay
 
@@ -122,7 +122,7 @@ def storage_prefix(value) -> str:
 def restore_backup(payload: dict) -> dict:
     try:
         return restore.restore(rowgate(), payload["table"], payload.get("backup")).as_dict()
-    except backup.BackupError as exc:
+    except RowgateError as exc:
         return _restore_refused(exc)
 
 
@@ -136,13 +136,14 @@ def restore_set_job(context: df.DurableOrchestrationContext):
 def restore_backup_set(payload: dict) -> dict:
     try:
         return {"results": [result.as_dict() for result in restore.restore_all(rowgate(), payload.get("at"))]}
-    except backup.BackupError as exc:
+    except RowgateError as exc:
         return _restore_refused(exc)
 
 
-def _restore_refused(exc: backup.BackupError) -> dict:
-    code = getattr(exc, "code", None) or {404: "not-found", 409: "would-orphan"}.get(exc.status, "invalid-backup")
-    return {"error": {"code": code, "status": exc.status, "message": str(exc)}}
+def _restore_refused(exc: RowgateError) -> dict:
+    """A refusal is the output, with the status the API would answer it with."""
+    status, error = error_of(exc)
+    return {"error": error | {"status": status}}
 
 
 @bp.activity_trigger(input_name="payload")

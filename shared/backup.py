@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from shared.context import Rowgate
 from shared.db import LOADS, snapshot
 from shared.dictionary import Table
+from shared.errors import Damaged, NotFound
 from shared.load import DONE
 from shared.prefetch import prefetch
 
@@ -35,16 +36,15 @@ TEMPORAL = ("datetime", "date")
 META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum", "loads")}
 
 
-class BackupError(Exception):
-    """A backup that cannot be found or used; `status` and `code` are what the API answers."""
+class BackupError(Damaged):
+    """A backup rowgate will not use: damaged, truncated, of another table or schema, or holding a value
+    ingestion would refuse."""
 
-    status = 422
     code = "invalid-backup"
 
 
-class BackupNotFound(BackupError):
-    status = 404
-    code = "not-found"
+class BackupNotFound(NotFound):
+    """No such backup, or no complete backup set."""
 
 
 @dataclass

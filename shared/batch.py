@@ -20,11 +20,13 @@ MAX_BYTES = 4 * 1024 * 1024  # a request body larger than this is refused before
 log = logging.getLogger(__name__)
 
 
-class BatchRefused(Exception):
-    """The whole batch was refused (atomic mode) and nothing changed."""
+class BatchRefused(InputRefused):
+    """The whole batch was refused (atomic mode) and nothing changed; its details are the batch's result."""
+
+    code = "batch-refused"
 
     def __init__(self, result: BatchResult):
-        super().__init__(f"{result.rejected} of {result.received} rows refused; nothing was inserted")
+        super().__init__(f"{result.rejected} of {result.received} rows refused; nothing was inserted", **result.as_dict())
         self.result = result
 
 

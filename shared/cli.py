@@ -22,9 +22,8 @@ from tqdm import tqdm
 from shared import backup, browse, eventgrid, rejections, reports, restore
 from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
-from shared.dictionary import DictionaryError
 from shared.dictionary import load as load_dictionary
-from shared.errors import Conflict, InputRefused, NotFound, printable
+from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateError, printable
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
@@ -42,6 +41,12 @@ def _progress(**kwargs) -> tqdm:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def exit_code(exc: RowgateError) -> int:
+    """The exit code of each kind of RowgateError (shared/errors.py), the one place: 2 for input to fix or
+    something to try again (refused, not found, busy), 1 for a refusal (a conflict, damaged data)."""
+    return 1 if isinstance(exc, (Conflict, Damaged)) else 2
 
 
 class Rowgate(click.Group):
@@ -67,11 +72,11 @@ class Rowgate(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
-        except (InputRefused, NotFound, Conflict) as exc:
+        except RowgateError as exc:
             if "--debug" in args:
                 raise
             click.echo(f"Error: {_first_line(exc)}", err=True)
-            sys.exit(1 if isinstance(exc, Conflict) else 2)
+            sys.exit(exit_code(exc))
         except Exception as exc:
             if "--debug" in args:
                 raise
@@ -93,7 +98,7 @@ def main(ctx: click.Context, database: str | None, storage: str | None, debug: b
 def _rowgate(ctx: click.Context):
     try:
         return open_rowgate(from_environment(**ctx.obj))
-    except (DictionaryError, ValueError, sa.exc.ArgumentError, sa.exc.DBAPIError) as exc:
+    except (InputRefused, ValueError, sa.exc.ArgumentError, sa.exc.DBAPIError) as exc:  # a setting rowgate cannot use
         if ctx.find_root().params.get("debug"):
             raise
         raise click.UsageError(_setting_problem(exc, ctx.obj.get("database_url"))) from None
@@ -138,7 +143,7 @@ def _show_redrives(ctx: click.Context) -> None:
 def _check_table(rowgate, table: str, hint: str = "'--table'") -> None:
     try:
         rowgate.dictionary.table(table)
-    except DictionaryError as exc:
+    except NotFound as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
@@ -170,7 +175,7 @@ def azure_sql_schema_command() -> None:
     """Print the schema as a sqlcmd script for Azure SQL (idempotent); infra/hooks/postprovision.sh runs it."""
     try:
         data = load_dictionary(from_environment().dictionary or None)
-    except (DictionaryError, ValueError) as exc:
+    except (InputRefused, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(azure_sql_schema(data), nl=False)
 
@@ -193,7 +198,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_js
     def rank(path: Path) -> int:
         try:
             return order[table_for(rowgate, path.as_posix(), table)[0].name]
-        except (InputRefused, DictionaryError):
+        except (InputRefused, NotFound):
             return -1
 
     for path in sorted(paths, key=rank):
@@ -209,7 +214,7 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], table: str | None, as_js
         with _progress(desc=path.name, unit=" rows") as bar:
             try:
                 result = ingest_local(rowgate, path, table, progress=bar.update)
-            except (InputRefused, DictionaryError) as exc:
+            except (InputRefused, NotFound) as exc:
                 result = IngestResult(str(path), table, "refused", message=str(exc))
             except LoadBusy as exc:
                 result = IngestResult(str(path), table, "busy", message=str(exc))
@@ -454,9 +459,9 @@ def restore_command(ctx: click.Context, table: str | None, name: str | None, eve
         _check_table(rowgate, table, "'TABLE'")
     try:
         results = restore.restore_all(rowgate, at) if everything else [restore.restore(rowgate, table, name)]
-    except backup.BackupError as exc:
-        click.echo(f"restore refused, nothing changed: {exc}", err=True)
-        sys.exit(2 if exc.status == 404 else 1)
+    except RowgateError as exc:
+        click.echo(f"restore refused, nothing changed: {_first_line(exc)}", err=True)
+        sys.exit(exit_code(exc))
     for r in results:
         undone = f"; {r.loads_undone} later loads undone in the ledger" if r.loads_undone else ""
         click.echo(f"{r.table} <- {r.backup}: {r.rows} rows (inserted {r.inserted}, updated {r.updated}, deleted {r.deleted}){undone}")

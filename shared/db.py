@@ -21,7 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
-from shared.errors import PARENT_KEY_LENGTH
+from shared.errors import PARENT_KEY_LENGTH, InputRefused
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
@@ -92,10 +92,10 @@ def require_odbc_driver(name: str = SQL_SERVER_DRIVER) -> None:
     try:
         import pyodbc  # imported here: only the Azure SQL backend needs it
     except ImportError:
-        raise RuntimeError("the Azure SQL backend needs pyodbc and unixODBC: pip install pyodbc") from None
+        raise InputRefused("the Azure SQL backend needs pyodbc and unixODBC: pip install pyodbc") from None
     installed = pyodbc.drivers()
     if name not in installed:
-        raise RuntimeError(f"the ODBC driver {name!r} is not installed (installed: {installed}); install Microsoft's msodbcsql18 package")
+        raise InputRefused(f"the ODBC driver {name!r} is not installed (installed: {installed}); install Microsoft's msodbcsql18 package")
 
 
 def create_engine(url: str, lease_seconds: int = 120) -> sa.Engine:
@@ -108,7 +108,7 @@ def create_engine(url: str, lease_seconds: int = 120) -> sa.Engine:
         try:  # the database's own folder (.data/ at first run), never a tree of folders a typo named
             folder.mkdir(exist_ok=True)
         except OSError as exc:
-            raise ValueError(
+            raise InputRefused(
                 f"cannot create the SQLite database in {folder}: {exc.strerror}; create the folder or pick another --database"
             ) from None
     if url.startswith("mssql+pyodbc"):

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shared.errors import printable
+from shared.errors import InputRefused, printable
 from shared.eventgrid import WEBHOOK, created_blobs
 from shared.ingest import refuse_stored
 from shared.load import LoadBusy
@@ -227,7 +227,7 @@ class DevHost:
             return _error(413, "too-many-events", f"{len(events)} events in one body; Event Grid sends at most {MAX_EVENTS}")
         try:
             paths = created_blobs(events)
-        except ValueError as exc:
+        except InputRefused as exc:
             return _error(400, "not-an-event", str(exc))
         container = hosted.trigger.path.split("/", 1)[0]
         mine = []

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+from shared.errors import InputRefused, NotFound
+
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
 FIELD_TYPES = ("integer", "string", "datetime", "date")
 
 
-class DictionaryError(ValueError):
+class DictionaryError(InputRefused, ValueError):
     """The descriptor is not one rowgate can use."""
 
 
@@ -61,7 +63,7 @@ class Dictionary:
             return self.tables[name]
         except KeyError:
             known = ", ".join(sorted(self.tables))
-            raise DictionaryError(f"unknown table {name!r}; the dictionary has: {known}") from None
+            raise NotFound(f"unknown table {name!r}; the dictionary has: {known}", code="unknown-table") from None
 
     def dependency_order(self) -> list[Table]:
         """Tables with parents before children (foreign keys), ties in descriptor order."""

@@ -1,4 +1,27 @@
-"""What can be wrong with a row (a value, never an exception) and with a whole input (an exception)."""
+"""What can be wrong with a row (a value, never an exception) and with a whole input or operation (an exception).
+
+A refused row is a Refusal with its Errors, in the Frictionless vocabulary below. Everything else rowgate
+refuses on purpose is a RowgateError of one of five kinds; the HTTP API (functions/http.py `error_of`) and
+the CLI (shared/cli.py `exit_code`) map the kind, each in one place, and every class keeps a stable `code`:
+
+    RowgateError
+    ├── InputRefused     refused input: an unusable file, argument or value      HTTP 400   exit 2
+    │   ├── dictionary.DictionaryError   a descriptor rowgate cannot use
+    │   ├── parse.Unreadable             a CSV that cannot be read on from some record
+    │   └── batch.BatchRefused           an atomic batch with a refused row     HTTP 422
+    ├── NotFound         what was named does not exist: a table, a rejection      HTTP 404   exit 2
+    │   ├── backup.BackupNotFound        a backup, or a complete backup set
+    │   └── storage.StorageError         a path not (or no longer) in storage
+    │       └── storage.Changed          the file changed, or another run moved it, since it was read
+    ├── Conflict         it exists, but its state refuses this now               HTTP 409   exit 1
+    │   └── restore.RestoreConflict      a restore that would orphan rows or point at missing parents
+    ├── Damaged          stored data that fails its own checks                    HTTP 422   exit 1
+    │   └── backup.BackupError           a backup damaged, truncated, of another table or schema
+    └── Busy             someone else is at it now: try again later               HTTP 409   exit 2
+        ├── load.LoadBusy                another run is loading the same content
+        │   └── load.LeaseLost           this run was silent past its lease and lost the load
+        └── restore.RestoreBusy          a load into the table runs, or the tables changed meanwhile
+"""
 
 from __future__ import annotations
 
@@ -37,19 +60,45 @@ def cells_by_field(field_names: tuple[str, ...], raw: dict | list) -> dict:
 
 
 class RowgateError(Exception):
-    """The root of the exceptions rowgate raises on purpose; callers map its kind, never a message."""
+    """The root of the exceptions rowgate raises on purpose (the tree is in this module's docstring)."""
+
+    code = "error"  # stable, for programs: the API's error code
+
+    def __init__(self, message: str, code: str | None = None, **details):
+        super().__init__(message)
+        if code:
+            self.code = code
+        self.details = details  # more for the caller, as JSON values: an atomic batch's counts
 
 
 class InputRefused(RowgateError):
-    """An input that cannot be used at all: unknown table, unreadable file, bad argument."""
+    """An input that cannot be used at all: an unreadable file, a bad argument or value."""
+
+    code = "bad-request"
 
 
 class NotFound(RowgateError):
-    """What the caller named does not exist: a rejection id, a backup."""
+    """What the caller named does not exist: a table, a rejection id, a backup."""
+
+    code = "not-found"
 
 
 class Conflict(RowgateError):
     """What the caller named exists, but its state refuses the operation now: a rejection already resolved."""
+
+    code = "conflict"
+
+
+class Damaged(RowgateError):
+    """Stored data that fails its own checks: rowgate will not use it."""
+
+    code = "damaged"
+
+
+class Busy(RowgateError):
+    """Another run is doing the same thing now, or things changed under this one: the same again later can pass."""
+
+    code = "busy"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+from shared.errors import InputRefused
+
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 WEBHOOK = "/runtime/webhooks/blobs"
 SUBJECT_PREFIX = "/blobServices/default/containers/"
@@ -35,19 +37,19 @@ def blob_created(account_url: str, container: str, name: str, size: int) -> dict
 
 def created_blobs(body) -> list[str]:
     """The `container/name` of every BlobCreated event in a webhook body (one event or a list of them).
-    Raises ValueError naming what is wrong with a body that is not an event or a list of events."""
+    Raises InputRefused naming what is wrong with a body that is not an event or a list of events."""
     events = body if isinstance(body, list) else [body]
     paths = []
     for event in events:
         if not isinstance(event, dict) or not isinstance(event.get("type", event.get("eventType")), str):
-            raise ValueError("send a BlobCreated event (an object with type and subject) or a list of them")
+            raise InputRefused("send a BlobCreated event (an object with type and subject) or a list of them")
         if event.get("type", event.get("eventType")) != BLOB_CREATED:
             continue
         subject = event.get("subject")
         if not isinstance(subject, str) or not subject.startswith(SUBJECT_PREFIX) or "/blobs/" not in subject:
-            raise ValueError(f"a BlobCreated subject reads {SUBJECT_PREFIX}<container>/blobs/<name>, got {str(subject)[:120]!r}")
+            raise InputRefused(f"a BlobCreated subject reads {SUBJECT_PREFIX}<container>/blobs/<name>, got {str(subject)[:120]!r}")
         container, name = subject[len(SUBJECT_PREFIX) :].split("/blobs/", 1)
         if not container or "/" in container or not name or ".." in name.split("/") or any(ord(c) < 32 for c in subject):
-            raise ValueError(f"the subject {subject[:120]!r} names no container or blob, or a name with .. or control characters")
+            raise InputRefused(f"the subject {subject[:120]!r} names no container or blob, or a name with .. or control characters")
         paths.append(f"{container}/{name}")
     return paths

@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shared.errors import InputRefused
+
 FIRST = [
     "Ana",
     "Bo",
@@ -73,9 +75,9 @@ def generate(
 ) -> list[Path]:
     """Write the files of one domain (hr or courses) into `out`; the same arguments give the same bytes."""
     if kind not in ("hr", "courses"):
-        raise ValueError(f"unknown domain {kind!r}: use hr or courses")
+        raise InputRefused(f"unknown domain {kind!r}: use hr or courses")
     if rows < 0 or not 0 <= dirty_rate <= 1:
-        raise ValueError("rows must be >= 0 and dirty rate within 0..1")
+        raise InputRefused("rows must be >= 0 and dirty rate within 0..1")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     writer = _hr if kind == "hr" else _courses

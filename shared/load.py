@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from shared.db import LOADS, REJECTIONS, bulk_insert, rejections_of_source
-from shared.errors import Refusal
+from shared.errors import Busy, Refusal
 from shared.validate import Checked
 
 DEFAULT_LEASE = timedelta(minutes=2)  # renewed by every chunk; a run silent for longer is taken to be dead
@@ -22,7 +22,7 @@ DEFAULT_LEASE = timedelta(minutes=2)  # renewed by every chunk; a run silent for
 LOADING, DONE = "loading", "done"
 
 
-class LoadBusy(Exception):
+class LoadBusy(Busy):
     """Another run is loading the same content now (a trigger delivered twice at once): try again later."""
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from shared.db import create_view
+from shared.errors import InputRefused
 
 HIRES_BY_QUARTER = "report_hires_by_quarter"
 DEPARTMENTS_ABOVE_MEAN = "report_departments_above_mean"
@@ -121,7 +122,7 @@ def recent_courses(
 ) -> Report:
     """Courses by newest start date, optionally since a date and of one category or level."""
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")
+        raise InputRefused(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")
     v = _recent_courses(tables).subquery()
     query = sa.select(v.c.course_id, v.c.course_name, v.c.category, v.c.level, v.c.start_date)
     if since is not None:

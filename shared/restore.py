@@ -36,6 +36,7 @@ from shared.backup import (
 from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, bulk_insert, select_by_keys
 from shared.dictionary import Table
+from shared.errors import Busy, Conflict, RowgateError
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
 from shared.retry import is_transient, retry_transient
@@ -47,17 +48,14 @@ MICROS = (-62135596800 * 10**6, 253402300800 * 10**6 - 1)
 DAYS = (-719162, 2932896)
 
 
-class RestoreConflict(BackupError):
-    """The restore would leave child rows without their parent."""
+class RestoreConflict(Conflict):
+    """The restore would leave child rows without their parent, or restored rows pointing at missing parents."""
 
-    status = 409
     code = "would-orphan"
 
 
-class RestoreBusy(RestoreConflict):
+class RestoreBusy(Busy):
     """A load into a restored table is running, or the tables changed under the restore: try again later."""
-
-    code = "busy"
 
 
 @dataclass
@@ -76,7 +74,7 @@ class RestoreResult:
 
 def restore(rowgate: Rowgate, table: str, backup: str | None = None) -> RestoreResult:
     """Restore one table from a named backup, or from its newest."""
-    spec = _table(rowgate, table)
+    spec = rowgate.dictionary.table(table)
     path = _named(rowgate, spec, backup) if backup else newest(rowgate, spec.name)
     return restore_set(rowgate, {spec.name: path})[0]
 
@@ -132,13 +130,6 @@ def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, s
         undone = undo_loads(conn, rowgate.metadata, spec.name, headers[spec.name])
         results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated, undone))
     return results
-
-
-def _table(rowgate: Rowgate, name: str) -> Table:
-    try:
-        return rowgate.dictionary.table(name)
-    except Exception as exc:
-        raise BackupNotFound(str(exc)) from None
 
 
 def _named(rowgate: Rowgate, spec: Table, backup: str) -> str:
@@ -197,7 +188,7 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
                     total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
                     batch = []
             total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
-        except BackupError:
+        except RowgateError:
             raise
         except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
             if is_transient(exc):

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from shared.errors import InputRefused
+
 DATA_DIR = Path(".data")
 
 
@@ -70,14 +72,14 @@ def from_environment(environ: dict[str, str] | None = None, **overrides) -> Sett
             try:
                 raw = int(raw)
             except ValueError:
-                raise ValueError(f"{ENVIRONMENT[field.name]} must be an integer, got {raw!r}") from None
+                raise InputRefused(f"{ENVIRONMENT[field.name]} must be an integer, got {raw!r}") from None
             if raw < 1:
-                raise ValueError(f"{ENVIRONMENT[field.name]} must be at least 1, got {raw}")
+                raise InputRefused(f"{ENVIRONMENT[field.name]} must be at least 1, got {raw}")
         values[field.name] = raw
     if "database_url" not in values and values.get("sql_server"):
         from shared.db import azure_sql_url  # the one place that knows the connection string's shape
 
         if not values.get("sql_database"):
-            raise ValueError("ROWGATE_SQL_SERVER is set but ROWGATE_SQL_DATABASE is not")
+            raise InputRefused("ROWGATE_SQL_SERVER is set but ROWGATE_SQL_DATABASE is not")
         values["database_url"] = azure_sql_url(values["sql_server"], values["sql_database"], values.get("client_id", ""))
     return Settings(**values)

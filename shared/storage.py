@@ -14,15 +14,15 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from shared.errors import InputRefused
+from shared.errors import InputRefused, NotFound
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # A writer still at work uses a name like these, and renames the file when it is complete.
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~")
 
 
-class StorageError(Exception):
-    """A path that does not exist or cannot be used."""
+class StorageError(NotFound):
+    """A path that is not (or no longer) in storage, or cannot name a file there."""
 
 
 class Storage(Protocol):

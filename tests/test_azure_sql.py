@@ -52,6 +52,7 @@ from shared.batch import BatchRefused, insert_rows
 from shared.browse import page_rows
 from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_key_problems, view_ddl
 from shared.dictionary import DictionaryError
+from shared.errors import InputRefused
 from shared.ingest import ingest_local
 from shared.parse import Chunk
 from shared.replay import replay
@@ -412,13 +413,13 @@ def test_connection_uses_the_managed_identity_and_no_secret():
     assert "Driver={ODBC Driver 18 for SQL Server}" in odbc and "Server=tcp:sql-rowgate.database.windows.net,1433" in odbc
     assert "Authentication=ActiveDirectoryMsi" in odbc and "UID=1111-2222" in odbc and "PWD" not in odbc and "Encrypt=yes" in odbc
     assert "UID" not in azure_sql_url("s", "d"), "no client id: the system-assigned identity"
-    with pytest.raises(ValueError, match="ROWGATE_SQL_DATABASE is not"):
+    with pytest.raises(InputRefused, match="ROWGATE_SQL_DATABASE is not"):
         from_environment({"ROWGATE_SQL_SERVER": "x"})
 
 
 def test_a_missing_odbc_driver_is_named_with_the_installed_ones():
     pyodbc = pytest.importorskip("pyodbc", reason="pyodbc needs unixODBC (scripts/setup.sh installs both)")
-    with pytest.raises(RuntimeError, match=r"'ODBC Driver 99' is not installed \(installed: \["):
+    with pytest.raises(InputRefused, match=r"'ODBC Driver 99' is not installed \(installed: \["):
         require_odbc_driver("ODBC Driver 99")
     assert isinstance(pyodbc.drivers(), list)
 

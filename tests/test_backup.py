@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from functions.http import error_of
 from shared.backup import BackupError, BackupNotFound, backup, list_backups
 from shared.batch import insert_rows
+from shared.errors import NotFound
 from shared.restore import RestoreConflict, restore, restore_all
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -113,7 +115,7 @@ def test_a_damaged_backup_is_refused_and_the_table_is_unchanged(loaded, change, 
     damage(rowgate, path, change)
     with pytest.raises(BackupError, match=message) as refused:
         restore(rowgate, "hired_employees")
-    assert refused.value.status == 422
+    assert error_of(refused.value)[0] == 422
     assert rows_of(rowgate, "hired_employees") == before
     assert not [t for t in sa.inspect(rowgate.engine).get_table_names() if t.startswith("rowgate_stage_")]
 
@@ -152,14 +154,15 @@ def test_restoring_a_parent_that_would_orphan_children_is_refused(loaded):
     insert_rows(rowgate, "hired_employees", [{"id": 500, "name": "x", "datetime": "2021-01-01T00:00:00Z", "department_id": 6, "job_id": 1}])
     with pytest.raises(RestoreConflict, match="would orphan hired_employees rows") as refused:
         restore(rowgate, "departments")
-    assert refused.value.status == 409
+    assert error_of(refused.value)[0] == 409
     assert len(rows_of(rowgate, "departments")) == 6
 
 
 def test_unknown_table_or_backup_is_not_found(loaded):
     rowgate, _ = loaded
-    with pytest.raises(BackupNotFound):
+    with pytest.raises(NotFound, match="unknown table 'salaries'") as unknown:
         restore(rowgate, "salaries")
+    assert error_of(unknown.value) == (404, {"code": "unknown-table", "message": unknown.value.args[0]})
     with pytest.raises(BackupNotFound, match="no backup named 'nope'"):
         restore(rowgate, "hired_employees", "nope")
     with pytest.raises(BackupNotFound, match="no backup of courses"):
@@ -214,3 +217,15 @@ def test_readers_see_the_old_or_the_new_rows_never_a_mix(make_rowgate, postgres_
         reader.join()
     assert seen <= {(("old", 1000, 1),), (("new", 1000, 501),)}
     assert len(seen) == 2
+
+
+def test_a_failure_looking_up_the_table_is_not_called_not_found(loaded, monkeypatch):
+    """restore turned any exception of the table lookup into "not found" (404): a failure is a failure."""
+    rowgate, _ = loaded
+
+    def broken(self, name):
+        raise RuntimeError("the dictionary could not be read")
+
+    monkeypatch.setattr(type(rowgate.dictionary), "table", broken)
+    with pytest.raises(RuntimeError, match="could not be read"):
+        restore(rowgate, "hired_employees")

@@ -41,3 +41,49 @@ def test_the_demo_uses_7071_by_default(tmp_path):
     assert done.returncode == 0, done.stderr
     assert len(re.findall(r"http://127\.0\.0\.1:7071/api/", done.stdout)) == 6
     assert (tmp_path / "calls.log").read_text().splitlines()[-1] == "rowgate serve --port 7071"
+
+
+def test_the_demo_for_real_migrates_then_serves_every_url_it_prints(tmp_path):
+    """scripts/demo.sh itself, in a copy of the repository's scripts beside this checkout's .venv: its own data,
+    its own port; each URL it prints must answer 200 once it serves."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    (tmp_path / "scripts").mkdir()
+    for name in ("scripts/demo.sh", "scripts/setup.sh", "requirements.txt", "requirements-dev.txt", "pyproject.toml"):
+        shutil.copy2(ROOT / name, tmp_path / name)  # mtimes kept: setup.sh finds the .venv up to date
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ROWGATE_")} | {"PORT": str(port)}
+    log = (tmp_path / "demo.log").open("w")
+    demo = subprocess.Popen(
+        ["bash", "scripts/demo.sh"], cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and demo.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        output = (tmp_path / "demo.log").read_text()
+        assert demo.poll() is None, output
+        urls = re.findall(r"http://127\.0\.0\.1:\d+/api/\S+", output)
+        assert len(urls) == 5, output
+        for url in urls:
+            assert httpx.get(url, timeout=30).status_code == 200, url
+        migrated = output[: output.index(urls[0])]
+        assert "migration done in" in migrated and re.search(r"hired_employees\s+\d+ rows loaded\s+\d+ refused rows open", migrated)
+        assert migrated.index("departments.csv ->") < migrated.index("hired_employees.csv ->")  # parents first
+        assert httpx.get(f"http://127.0.0.1:{port}/api/rejections", params={"limit": 5}).json()["rejections"]
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=30)
+        log.close()

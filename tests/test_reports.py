@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared import reports
+from shared.errors import InputRefused
 from shared.ingest import ingest_local
 
 
@@ -99,7 +100,7 @@ def test_recent_courses_newest_first_with_filters(rowgate, tmp_path):
         assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables, since=datetime(2024, 1, 15)).rows] == [2, 3]
         assert [r[0] for r in reports.recent_courses(conn, rowgate.metadata.tables, category="Data", level="Beginner").rows] == [1, 4]
         assert reports.recent_courses(conn, rowgate.metadata.tables).rows[0] == (2, "b", "Cloud", "Beginner", datetime(2024, 3, 1))
-        with pytest.raises(ValueError, match="limit must be from 1 to 1000"):
+        with pytest.raises(InputRefused, match="limit must be from 1 to 1000"):
             reports.recent_courses(conn, rowgate.metadata.tables, limit=0)
 
 

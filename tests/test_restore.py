@@ -21,12 +21,23 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from functions import runtime
+from functions.http import error_of
 from shared import restore as restore_module
-from shared.backup import CHECKSUM_PLACEHOLDER, META, BackupError, _seal, backup, backup_sets, data_checksum, list_backups
+from shared.backup import CHECKSUM_PLACEHOLDER, META, BackupError, BackupNotFound, _seal, backup, backup_sets, data_checksum, list_backups
 from shared.batch import insert_rows
 from shared.cli import main
 from shared.ingest import ingest_local
-from shared.restore import RestoreConflict, dangling_keys, delete_missing, insert_new, restore, restore_all, stage_table, update_existing
+from shared.restore import (
+    RestoreBusy,
+    RestoreConflict,
+    dangling_keys,
+    delete_missing,
+    insert_new,
+    restore,
+    restore_all,
+    stage_table,
+    update_existing,
+)
 from shared.settings import ENVIRONMENT
 from tests.conftest import ROOT, registered_functions
 
@@ -211,10 +222,10 @@ def test_restore_all_refuses_when_no_set_is_complete(rowgate):
     insert_rows(rowgate, "jobs", [{"id": 1, "job": "J"}])
     backup(rowgate, ["jobs", "departments"])
     with pytest.raises(
-        BackupError, match=r"no complete backup set \(\d+T\d+Z lacks hired_employees, categories, levels, courses\)"
+        BackupNotFound, match=r"no complete backup set \(\d+T\d+Z lacks hired_employees, categories, levels, courses\)"
     ) as refused:
         restore_all(rowgate)
-    assert refused.value.status == 404
+    assert error_of(refused.value)[0] == 404
 
 
 KILLED_BACKUP = """
@@ -294,7 +305,7 @@ def test_a_hand_edited_backup_is_refused_naming_record_field_and_reason_and_noth
     rewrite_backup(rowgate, path, edit)
     with pytest.raises(BackupError) as refused:
         restore(rowgate, "hired_employees")
-    assert refused.value.status == 422 and message in str(refused.value) and "\n" not in str(refused.value)
+    assert error_of(refused.value)[0] == 422 and message in str(refused.value) and "\n" not in str(refused.value)
     assert rows_of(rowgate, "hired_employees") == before
 
 
@@ -375,7 +386,7 @@ def test_a_parent_restore_racing_child_batches_answers_409_or_succeeds(make_rowg
         try:
             restore(rowgate, "departments")
             outcomes["restored"] += 1
-        except RestoreConflict as exc:
+        except (RestoreConflict, RestoreBusy) as exc:
             assert "would orphan hired_employees" in str(exc) or "changed while restoring" in str(exc) or "being loaded" in str(exc)
             outcomes["conflict"] += 1
         thread.join()
@@ -426,9 +437,9 @@ def test_a_restore_refuses_while_a_load_of_the_table_is_running(hires):
                 claimed_until=datetime(9999, 1, 1),
             )
         )
-    with pytest.raises(RestoreConflict, match="being loaded from elsewhere:big.csv by another-host:1") as refused:
+    with pytest.raises(RestoreBusy, match="being loaded from elsewhere:big.csv by another-host:1") as refused:
         restore(rowgate, "hired_employees")
-    assert refused.value.status == 409
+    assert error_of(refused.value)[0] == 409
 
 
 def test_retention_keeps_the_newest_complete_set_whatever_came_after(make_rowgate):

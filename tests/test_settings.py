@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from shared.errors import InputRefused
 from shared.settings import DESCRIPTIONS, ENVIRONMENT, Settings, from_environment
 from tests.conftest import ROOT
 
@@ -23,7 +24,7 @@ def test_environment_and_overrides():
 
 @pytest.mark.parametrize("value", ["ten", "0", "-5"])
 def test_a_bad_number_names_the_setting(value):
-    with pytest.raises(ValueError, match="ROWGATE_CHUNK_ROWS must be"):
+    with pytest.raises(InputRefused, match="ROWGATE_CHUNK_ROWS must be"):
         from_environment({"ROWGATE_CHUNK_ROWS": value})
 
 
