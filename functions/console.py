@@ -16,7 +16,6 @@ import azure.functions as func
 from functions.http import HttpError, document, handled, json_response, param, query_int, query_text, read_json
 from functions.runtime import rowgate
 from shared import overview, uploads
-from shared.errors import InputRefused
 
 bp = func.Blueprint()
 ASSETS = Path(__file__).resolve().parents[1] / "console"
@@ -141,10 +140,10 @@ def put_block(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="uploads/{upload}/commit", methods=["POST"])
 @document(
     'Commit an upload: {"blocks": n, "bytes": size}. The file appears in landing/ whole, or not at all (a block missing, '
-    "a size that does not add up, or committed before: 400), and the blob trigger ingests it",
+    "a size that does not add up: 400; committed before: 409), and the blob trigger ingests it",
     [UPLOAD_PATH, *UPLOAD_QUERY],
     body="UploadCommit",
-    responses={201: "Committed"},
+    responses={201: "Committed", 409: "Error"},
 )
 @handled
 def commit_upload(req: func.HttpRequest) -> func.HttpResponse:
@@ -152,7 +151,4 @@ def commit_upload(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, 1024)
     if not isinstance(body, dict) or set(body) != {"blocks", "bytes"} or not all(type(v) is int for v in body.values()):
         raise HttpError(400, "wrong-shape", 'send {"blocks": <how many blocks>, "bytes": <the file\'s size>}')
-    try:
-        return json_response(uploads.commit(rowgate(), target, body["blocks"], body["bytes"]), 201)
-    except InputRefused as refused:
-        raise HttpError(400, "upload-refused", str(refused)) from None
+    return json_response(uploads.commit(rowgate(), target, body["blocks"], body["bytes"]), 201)

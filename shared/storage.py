@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from shared.errors import InputRefused, NotFound
+from shared.errors import Conflict, InputRefused, NotFound
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # A writer still at work uses a name like these, and renames the file when it is complete.
@@ -84,10 +84,12 @@ def check_blocks(staged: dict[str, int], blocks: int, size: int) -> None:
     missing = [index for index in range(blocks) if block_id(index) not in staged]
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        raise InputRefused(f"{len(missing)} of {blocks} blocks were never received (block {shown}); send them, then commit again")
+        raise InputRefused(
+            f"{len(missing)} of {blocks} blocks were never received (block {shown}); send them, then commit again", code="upload-incomplete"
+        )
     total = sum(staged[block_id(index)] for index in range(blocks))
     if total != size:
-        raise InputRefused(f"the {blocks} blocks hold {total} bytes, not the {size} the commit names")
+        raise InputRefused(f"the {blocks} blocks hold {total} bytes, not the {size} the commit names", code="upload-incomplete")
 
 
 def split(path: str) -> tuple[str, str]:
@@ -210,7 +212,7 @@ class LocalStorage:
         complete and at once, and a second commit finds it taken instead of replacing it."""
         file, folder = self._file(path), self._staging(upload)
         if file.exists():
-            raise InputRefused(f"{path} exists already: this upload was committed")
+            raise Conflict(f"{path} exists already: this upload was committed", code="already-committed")
         staged = {part.name: part.stat().st_size for part in folder.glob("[0-9]*")} if folder.is_dir() else {}
         check_blocks(staged, blocks, size)
         handle, temp = tempfile.mkstemp(dir=folder, prefix=".partial-")
@@ -224,7 +226,7 @@ class LocalStorage:
             os.link(temp, file)
         except (FileExistsError, FileNotFoundError):  # another commit of this upload linked it (and removed the parts) first
             if file.exists():
-                raise InputRefused(f"{path} exists already: this upload was committed") from None
+                raise Conflict(f"{path} exists already: this upload was committed", code="already-committed") from None
             raise
         finally:
             Path(temp).unlink(missing_ok=True)
@@ -383,14 +385,14 @@ class BlobStorage:
         except ResourceNotFoundError:  # no block was staged for this name (or they expired)
             listed = []
         if not listed and blob.exists():
-            raise InputRefused(f"{path} exists already: this upload was committed")
+            raise Conflict(f"{path} exists already: this upload was committed", code="already-committed")
         check_blocks({block.id: block.size for block in listed}, blocks, size)
         try:
             blob.commit_block_list(
                 [BlobBlock(block_id=block_id(index)) for index in range(blocks)], match_condition=MatchConditions.IfMissing
             )
         except (ResourceExistsError, ResourceModifiedError):
-            raise InputRefused(f"{path} exists already: this upload was committed") from None
+            raise Conflict(f"{path} exists already: this upload was committed", code="already-committed") from None
 
     def _ensure_container(self, container: str) -> None:
         if container not in self._containers:

@@ -304,3 +304,18 @@ def test_the_overview_reads_the_ledger_per_table_not_all_of_it(make_rowgate):
     ledger = [s for s in statements if "FROM rowgate_loads" in s]
     assert len(ledger) == len(core.dictionary.tables) and all("LIMIT" in s and "table_name = ?" in s for s in ledger)
     core.engine.dispose()
+
+
+def test_a_second_commit_of_an_upload_is_a_409_and_changes_nothing(host):
+    url, dev = host
+    query = {"table": "jobs", "name": "jobs.csv"}
+    started = httpx.post(f"{url}/api/uploads", params=query).json()
+    octets = {"content-type": "application/octet-stream"}
+    httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/0", params=query, content=b"1,Engineer\n", headers=octets)
+    commit = f"{url}/api/uploads/{started['upload']}/commit"
+    assert httpx.post(commit, params=query, json={"blocks": 1, "bytes": 11}).status_code == 201
+    httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/0", params=query, content=b"2,Other\n", headers=octets)
+    again = httpx.post(commit, params=query, json={"blocks": 1, "bytes": 8})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already-committed"
+    incomplete = httpx.post(f"{url}/api/uploads/{'a' * 32}/commit", params=query, json={"blocks": 2, "bytes": 8})
+    assert incomplete.status_code == 400 and incomplete.json()["error"]["code"] == "upload-incomplete"

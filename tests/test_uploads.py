@@ -11,7 +11,7 @@ import tracemalloc
 import pytest
 
 from shared import uploads
-from shared.errors import InputRefused
+from shared.errors import Conflict, InputRefused
 from shared.storage import UPLOADS
 from shared.uploads import BLOCK_BYTES
 
@@ -71,7 +71,7 @@ def test_a_second_commit_is_refused_and_leaves_the_file_as_it_was(core):
     uploads.put_block(core, target, 0, b"1,Engineer\n")
     uploads.commit(core, target, 1, 11)
     uploads.put_block(core, target, 0, b"2,Other\n")
-    with pytest.raises(InputRefused, match="exists already"):
+    with pytest.raises(Conflict, match="exists already"):
         uploads.commit(core, target, 1, 8)
     with core.storage.open_read(target.path) as stream:
         assert stream.read() == b"1,Engineer\n"
@@ -108,7 +108,7 @@ def test_commits_of_one_upload_racing_land_it_once(core):
     def commit():
         try:
             outcomes.append(uploads.commit(core, target, 2, len(data)))
-        except InputRefused as refused:
+        except Conflict as refused:
             outcomes.append(str(refused))
 
     threads = [threading.Thread(target=commit) for _ in range(4)]
