@@ -76,7 +76,7 @@ def test_the_demo_for_real_migrates_then_serves_every_url_it_prints(tmp_path):
         output = (tmp_path / "demo.log").read_text()
         assert demo.poll() is None, output
         urls = re.findall(r"http://127\.0\.0\.1:\d+/api/\S+", output)
-        assert len(urls) == 5, output
+        assert len(urls) == 6, output  # the web console and five API URLs
         for url in urls:
             assert httpx.get(url, timeout=30).status_code == 200, url
         migrated = output[: output.index(urls[0])]
