@@ -20,6 +20,7 @@ from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from shared import aggregates
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
 from shared.errors import PARENT_KEY_LENGTH, InputRefused
 
@@ -227,6 +228,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Index("ix_rejections_source", "source_digest", "row_number"),
         sa.Index("ix_rejections_missing_key", "missing_key"),
     )
+    aggregates.define(metadata)
+    aggregates.define_indexes(metadata)
     return metadata
 
 
@@ -257,6 +260,7 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
                 index.drop(conn)
             if indexes.get(index.name) != columns:
                 index.create(conn)
+    aggregates.upgrade(conn, metadata)
 
 
 def batch_rows_from_1(rejections: sa.Table) -> sa.Update:
@@ -352,12 +356,14 @@ def snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
-    """Insert typed rows inside the caller's transaction, the fastest way each dialect offers."""
+    """Insert typed rows inside the caller's transaction, the fastest way each dialect offers, and count them
+    into the reports' aggregates (shared/aggregates.py) in the same transaction."""
     if rows.num_rows == 0:
         return
     driver_error = conn.dialect.loaded_dbapi.Error
     try:
         _bulk_insert(conn, table, rows)
+        aggregates.add(conn, table, rows)  # every insert into a live table passes here: the counts cannot be forgotten
     except driver_error as exc:
         # The driver's cursor is used directly, past SQLAlchemy's wrapping: wrap its error the same way, so
         # callers see sa.exc.IntegrityError (a key another run inserted first), OperationalError, ...

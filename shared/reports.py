@@ -1,5 +1,6 @@
-"""The metric reports. Each is one query, written once for every backend: run with a year range by the
-reports, and kept without one as a SQL view for anyone querying the database directly."""
+"""The metric reports. Each is written once for every backend: the hire reports read the counts kept by
+shared/aggregates.py; each report's plain query over the tables is a SQL view (report_*), for anyone querying
+the database directly, and the counts always equal it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from shared.aggregates import counts_of
 from shared.db import create_view
 from shared.errors import InputRefused
 
@@ -28,25 +30,19 @@ class Report:
     rows: list[tuple]
 
 
-def _year(column: sa.ColumnElement, year: int | None) -> tuple[sa.ColumnElement, list, sa.ColumnElement]:
-    """(year expression, year grouping, filter): every year for the view; for a report one year, found by a
-    range on the raw column so no date function runs on the rows of other years."""
-    if year is None:
-        return sa.cast(sa.extract("year", column), sa.Integer), [sa.cast(sa.extract("year", column), sa.Integer)], sa.true()
-    in_range = sa.and_(column >= datetime(year, 1, 1), column < datetime(year + 1, 1, 1))
-    return sa.literal_column(str(int(year)), sa.Integer), [], in_range
+def _year(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.cast(sa.extract("year", column), sa.Integer)
 
 
-def _hires_by_quarter(t: dict[str, sa.Table], year: int | None = None) -> sa.Select:
+def _hires_by_quarter(t: dict[str, sa.Table]) -> sa.Select:
     h, d, j = t["hired_employees"], t["departments"], t["jobs"]
-    hire_year, by_year, in_year = _year(h.c.datetime, year)
+    hire_year = _year(h.c.datetime)
     quarter = (sa.cast(sa.extract("month", h.c.datetime), sa.Integer) + 2) // 3
     counts = [sa.func.sum(sa.case((quarter == q, 1), else_=0)).label(f"q{q}") for q in (1, 2, 3, 4)]
     # Count on the integer keys first, then name them: grouping by text would cost far more.
     hires = (
         sa.select(hire_year.label("year"), h.c.department_id, h.c.job_id, *counts)
-        .where(in_year)
-        .group_by(*by_year, h.c.department_id, h.c.job_id)
+        .group_by(hire_year, h.c.department_id, h.c.job_id)
         .subquery("hires")
     )
     quarters = [hires.c[f"q{q}"] for q in (1, 2, 3, 4)]
@@ -55,13 +51,12 @@ def _hires_by_quarter(t: dict[str, sa.Table], year: int | None = None) -> sa.Sel
     )
 
 
-def _departments_above_mean(t: dict[str, sa.Table], year: int | None = None) -> sa.Select:
+def _departments_above_mean(t: dict[str, sa.Table]) -> sa.Select:
     h, d = t["hired_employees"], t["departments"]
-    hire_year, by_year, in_year = _year(h.c.datetime, year)
+    hire_year = _year(h.c.datetime)
     hires = (
         sa.select(hire_year.label("year"), h.c.department_id, sa.func.count().label("hired"))
-        .where(in_year)
-        .group_by(*by_year, h.c.department_id)
+        .group_by(hire_year, h.c.department_id)
         .cte("hires")
     )
     totals = sa.select(hires.c.year, sa.func.sum(hires.c.hired).label("total")).group_by(hires.c.year).subquery()
@@ -97,19 +92,42 @@ def _run(conn: sa.Connection, query: sa.Select) -> Report:
     return Report(list(result.keys()), [tuple(row) for row in result])
 
 
+def _counts(tables: dict[str, sa.Table], year: int) -> sa.Select:
+    """The kept counts of one year (shared/aggregates.py): equal to what the plain queries count."""
+    counts = counts_of(next(iter(tables.values())).metadata)
+    return sa.select(counts).where(counts.c.year == int(year)).subquery("counts")
+
+
+def _total(column: sa.ColumnElement) -> sa.ColumnElement:
+    return sa.cast(sa.func.sum(column), sa.BigInteger)  # PostgreSQL sums BIGINT as NUMERIC: back to an integer
+
+
 def hires_by_quarter(conn: sa.Connection, tables: dict[str, sa.Table], year: int) -> Report:
     """Hires per quarter for each department and job in a year, alphabetical (case-insensitive)."""
-    v = _hires_by_quarter(tables, year).subquery()
-    query = sa.select(v.c.department, v.c.job, v.c.q1, v.c.q2, v.c.q3, v.c.q4).order_by(
-        sa.func.lower(v.c.department), sa.func.lower(v.c.job), v.c.department, v.c.job
+    c, d, j = _counts(tables, year), tables["departments"], tables["jobs"]
+    quarters = [_total(sa.case((c.c.quarter == q, c.c.hires), else_=0)).label(f"q{q}") for q in (1, 2, 3, 4)]
+    hires = sa.select(c.c.department_id, c.c.job_id, *quarters).group_by(c.c.department_id, c.c.job_id).subquery("hires")
+    query = (
+        sa.select(d.c.department, j.c.job, *(hires.c[f"q{q}"] for q in (1, 2, 3, 4)))
+        .select_from(hires.join(d, hires.c.department_id == d.c.id).join(j, hires.c.job_id == j.c.id))
+        .order_by(sa.func.lower(d.c.department), sa.func.lower(j.c.job), d.c.department, j.c.job)
     )
     return _run(conn, query)
 
 
 def departments_above_mean(conn: sa.Connection, tables: dict[str, sa.Table], year: int) -> Report:
     """Departments that hired more than the mean of all departments that year, most hires first."""
-    v = _departments_above_mean(tables, year).subquery()
-    return _run(conn, sa.select(v.c.id, v.c.department, v.c.hired).order_by(v.c.hired.desc(), v.c.id))
+    c, d = _counts(tables, year), tables["departments"]
+    hires = sa.select(c.c.department_id, _total(c.c.hires).label("hired")).group_by(c.c.department_id).subquery("hires")
+    total = sa.select(_total(c.c.hires)).scalar_subquery()
+    departments = sa.select(sa.func.count()).select_from(d).scalar_subquery()
+    query = (
+        sa.select(d.c.id, d.c.department, hires.c.hired)
+        .select_from(hires.join(d, d.c.id == hires.c.department_id))
+        .where(hires.c.hired * departments > total)  # hired > total / departments, in integers so every backend agrees
+        .order_by(hires.c.hired.desc(), d.c.id)
+    )
+    return _run(conn, query)
 
 
 def recent_courses(

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from shared import aggregates
 from shared.backup import (
     BACKUPS,
     META,
@@ -129,6 +130,8 @@ def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, s
         inserted = _insert_new(conn, live, spec, stage)
         undone = undo_loads(conn, rowgate.metadata, spec.name, headers[spec.name])
         results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated, undone))
+    if aggregates.SOURCE in paths:
+        aggregates.rebuild(conn, rowgate.metadata)  # the table was replaced wholesale: its counts are too
     return results
 
 

@@ -1,0 +1,149 @@
+"""The reports' consumption layer: hires counted per year, quarter, department and job, kept in the same
+transaction as every write of hired_employees, so a report reads a few thousand counts, not every hire.
+
+Rows reach the live tables through db.bulk_insert (loads, batches, replays, fixes), which calls `add`; a
+restore replaces a table wholesale and calls `rebuild`; db.upgrade builds the counts of a database made
+before them. The views report_* stay the plain queries the counts must always equal (tests/test_aggregates.py).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+
+HIRE_COUNTS = "rowgate_hire_counts"
+SOURCE = "hired_employees"
+GROUP = ("year", "quarter", "department_id", "job_id")
+NEEDS = (SOURCE, "departments", "jobs")
+
+
+def define(metadata: sa.MetaData) -> None:
+    """Add the counts table when the dictionary has the tables the hire reports read."""
+    if not all(name in metadata.tables for name in NEEDS) or HIRE_COUNTS in metadata.tables:
+        return
+    sa.Table(
+        HIRE_COUNTS,
+        metadata,
+        sa.Column("year", sa.Integer, nullable=False),
+        sa.Column("quarter", sa.Integer, nullable=False),
+        sa.Column("department_id", sa.BigInteger, nullable=False),
+        sa.Column("job_id", sa.BigInteger, nullable=False),
+        sa.Column("hires", sa.BigInteger, nullable=False),
+        sa.PrimaryKeyConstraint(*GROUP, name=f"pk_{HIRE_COUNTS}"),
+    )
+
+
+def define_indexes(metadata: sa.MetaData) -> None:
+    """recent-courses reads the newest courses first: an index in that order answers it without a sort."""
+    courses = metadata.tables.get("courses")
+    if courses is not None and "ix_courses_start_date" not in {index.name for index in courses.indexes}:
+        sa.Index("ix_courses_start_date", courses.c.start_date, courses.c.course_id)
+
+
+def counts_of(metadata: sa.MetaData) -> sa.Table | None:
+    return metadata.tables.get(HIRE_COUNTS)
+
+
+def add(conn: sa.Connection, table: sa.Table, rows) -> None:
+    """Count rows just inserted into `table` (an Arrow table) into its aggregate, in the caller's transaction."""
+    counts = counts_of(table.metadata) if table.name == SOURCE else None
+    if counts is None or rows.num_rows == 0:
+        return
+    import pyarrow.compute as pc  # imported here: the Function App imports this module at start
+
+    keep = pc.and_(
+        pc.is_valid(rows.column("datetime")), pc.and_(pc.is_valid(rows.column("department_id")), pc.is_valid(rows.column("job_id")))
+    )
+    times = rows.column("datetime").filter(keep)
+    grouped = (
+        rows.filter(keep)
+        .select(["department_id", "job_id"])
+        .append_column("year", pc.year(times))
+        .append_column("quarter", pc.add(pc.divide(pc.subtract(pc.month(times), 1), 3), 1))
+        .group_by(list(GROUP))
+        .aggregate([("job_id", "count")])
+        .sort_by([(name, "ascending") for name in GROUP])  # the same order in every transaction: no deadlock between them
+    )
+    deltas = [
+        {"year": y, "quarter": q, "department_id": d, "job_id": j, "hires": n}
+        for y, q, d, j, n in zip(*(grouped.column(name).to_pylist() for name in (*GROUP, "job_id_count")))
+    ]
+    conn.execute(AddCounts(counts), deltas)
+
+
+def rebuild(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """Count hired_employees again from the table itself (after a restore replaced its rows)."""
+    counts = counts_of(metadata)
+    if counts is None:
+        return
+    conn.execute(counts.delete())
+    conn.execute(counts.insert().from_select([*GROUP, "hires"], counted(metadata.tables[SOURCE])))
+
+
+def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
+    """db.upgrade: a database made before the counts existed has hires but no counts (count them once), and
+    no index for recent-courses (create it). Idempotent."""
+    courses = metadata.tables.get("courses")
+    if courses is not None:
+        present = {index["name"] for index in sa.inspect(conn).get_indexes("courses")}
+        for index in courses.indexes:
+            if index.name not in present:
+                index.create(conn)
+    counts = counts_of(metadata)
+    if counts is None:
+        return
+    source = metadata.tables[SOURCE]
+    empty = conn.execute(sa.select(sa.literal(1)).select_from(counts).limit(1)).first() is None
+    if empty and conn.execute(sa.select(sa.literal(1)).select_from(source).limit(1)).first() is not None:
+        rebuild(conn, metadata)
+
+
+def counted(source: sa.Table) -> sa.Select:
+    """The counts, computed from the table with SQL (what the aggregate holds)."""
+    year = sa.cast(sa.extract("year", source.c.datetime), sa.Integer)
+    quarter = (sa.cast(sa.extract("month", source.c.datetime), sa.Integer) + 2) // 3
+    keys = [source.c.datetime, source.c.department_id, source.c.job_id]
+    return (
+        sa.select(year, quarter, source.c.department_id, source.c.job_id, sa.func.count())
+        .where(*(key.is_not(None) for key in keys))
+        .group_by(year, quarter, source.c.department_id, source.c.job_id)
+    )
+
+
+class AddCounts(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """Insert a group's count, or add it to the count already there: SQLite's and PostgreSQL's ON CONFLICT
+    DO UPDATE, SQL Server's MERGE. Sent with one parameter set per group (executemany)."""
+
+    inherit_cache = False
+    _is_dml = True
+
+    def __init__(self, counts: sa.Table):
+        self.counts = counts
+
+
+def _names(compiler, element: AddCounts) -> tuple[str, list[str]]:
+    quote = compiler.preparer.quote
+    return compiler.preparer.format_table(element.counts), [quote(name) for name in (*GROUP, "hires")]
+
+
+@compiles(AddCounts)
+def _add_counts(element: AddCounts, compiler, **kw) -> str:
+    table, names = _names(compiler, element)
+    values = ", ".join(compiler.process(sa.bindparam(name), **kw) for name in (*GROUP, "hires"))
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(names[:-1])}) DO UPDATE SET hires = {table}.hires + excluded.hires"
+    )
+
+
+@compiles(AddCounts, "mssql")
+def _add_counts_sql_server(element: AddCounts, compiler, **kw) -> str:
+    table, names = _names(compiler, element)
+    values = ", ".join(compiler.process(sa.bindparam(name), **kw) for name in (*GROUP, "hires"))
+    matched = " AND ".join(f"counts.{n} = delta.{n}" for n in names[:-1])
+    # HOLDLOCK: two transactions adding to a group that is not there yet must not both insert it.
+    return (
+        f"MERGE {table} WITH (HOLDLOCK) AS counts USING (VALUES ({values})) AS delta ({', '.join(names)}) ON {matched} "
+        f"WHEN MATCHED THEN UPDATE SET hires = counts.hires + delta.hires "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join(f'delta.{n}' for n in names)});"
+    )
