@@ -94,7 +94,7 @@ def _run(conn: sa.Connection, query: sa.Select) -> Report:
 
 def _counts(tables: dict[str, sa.Table], year: int) -> sa.Select:
     """The kept counts of one year (shared/aggregates.py): equal to what the plain queries count."""
-    counts = counts_of(next(iter(tables.values())).metadata)
+    counts = counts_of(tables["hired_employees"].metadata)
     return sa.select(counts).where(counts.c.year == int(year)).subquery("counts")
 
 

@@ -154,8 +154,8 @@ def default_workflow(challenge):
             reports.departments_above_mean(conn, rowgate.metadata.tables, 2021)
             reports.recent_courses(conn, rowgate.metadata.tables, since=None, limit=5, category="Data", level="Beginner")
         replay(rowgate)
-        backup.backup(rowgate, ["departments", "jobs"])
-        restore.restore_set(rowgate, {"departments": backup.newest(rowgate, "departments"), "jobs": backup.newest(rowgate, "jobs")})
+        backup.backup(rowgate, ["departments", "jobs", "hired_employees"])
+        restore.restore_set(rowgate, {name: backup.newest(rowgate, name) for name in ("departments", "jobs", "hired_employees")})
 
     return run
 

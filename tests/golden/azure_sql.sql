@@ -1,3 +1,9 @@
+-- AddCounts
+MERGE rowgate_hire_counts WITH (HOLDLOCK) AS counts USING (VALUES (:year, :quarter, :department_id, :job_id, :hires)) AS delta (year, quarter, department_id, job_id, hires) ON counts.year = delta.year AND counts.quarter = delta.quarter AND counts.department_id = delta.department_id AND counts.job_id = delta.job_id WHEN MATCHED THEN UPDATE SET hires = counts.hires + delta.hires WHEN NOT MATCHED THEN INSERT (year, quarter, department_id, job_id, hires) VALUES (delta.year, delta.quarter, delta.department_id, delta.job_id, delta.hires);;
+
+-- CreateIndex
+CREATE INDEX ix_courses_start_date ON courses (start_date, course_id);
+
 -- CreateIndex
 CREATE INDEX ix_rejections_missing_key ON rowgate_rejections (missing_key);
 
@@ -60,6 +66,16 @@ CREATE TABLE levels (
 );
 
 -- CreateTable
+CREATE TABLE rowgate_hire_counts (
+	year INTEGER NOT NULL,
+	quarter INTEGER NOT NULL,
+	department_id BIGINT NOT NULL,
+	job_id BIGINT NOT NULL,
+	hires BIGINT NOT NULL,
+	CONSTRAINT pk_rowgate_hire_counts PRIMARY KEY (year, quarter, department_id, job_id)
+);
+
+-- CreateTable
 CREATE TABLE rowgate_loads (
 	id BIGINT NOT NULL IDENTITY,
 	table_name NVARCHAR(256) NOT NULL,
@@ -95,6 +111,14 @@ CREATE TABLE rowgate_rejections (
 	fix NVARCHAR(max) NULL,
 	PRIMARY KEY (id)
 );
+
+-- Delete
+DELETE FROM rowgate_hire_counts;
+
+-- Insert
+INSERT INTO rowgate_hire_counts (year, quarter, department_id, job_id, hires) SELECT CAST(DATEPART(year, hired_employees.datetime) AS INTEGER) AS anon_1, (CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 AS anon_2, hired_employees.department_id, hired_employees.job_id, count(*) AS count_1
+FROM hired_employees
+WHERE hired_employees.datetime IS NOT NULL AND hired_employees.department_id IS NOT NULL AND hired_employees.job_id IS NOT NULL GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), (CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2, hired_employees.department_id, hired_employees.job_id;
 
 -- Insert
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
@@ -164,24 +188,40 @@ FROM rowgate_rejections WITH (UPDLOCK, ROWLOCK)
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL AND rowgate_rejections.missing_key IN (:missing_key_1_1, :missing_key_1_2, :missing_key_1_3, :missing_key_1_4, :missing_key_1_5, :missing_key_1_6, :missing_key_1_7, :missing_key_1_8, :missing_key_1_9, :missing_key_1_10, :missing_key_1_11, :missing_key_1_12, :missing_key_1_13, :missing_key_1_14, :missing_key_1_15, :missing_key_1_16, :missing_key_1_17, :missing_key_1_18, :missing_key_1_19, :missing_key_1_20, :missing_key_1_21, :missing_key_1_22, :missing_key_1_23, :missing_key_1_24, :missing_key_1_25, :missing_key_1_26, :missing_key_1_27, :missing_key_1_28, :missing_key_1_29, :missing_key_1_30, :missing_key_1_31, :missing_key_1_32, :missing_key_1_33, :missing_key_1_34, :missing_key_1_35, :missing_key_1_36, :missing_key_1_37, :missing_key_1_38, :missing_key_1_39, :missing_key_1_40, :missing_key_1_41, :missing_key_1_42, :missing_key_1_43, :missing_key_1_44, :missing_key_1_45, :missing_key_1_46, :missing_key_1_47, :missing_key_1_48, :missing_key_1_49, :missing_key_1_50, :missing_key_1_51, :missing_key_1_52, :missing_key_1_53, :missing_key_1_54, :missing_key_1_55, :missing_key_1_56, :missing_key_1_57, :missing_key_1_58, :missing_key_1_59, :missing_key_1_60, :missing_key_1_61, :missing_key_1_62, :missing_key_1_63, :missing_key_1_64, :missing_key_1_65, :missing_key_1_66, :missing_key_1_67, :missing_key_1_68, :missing_key_1_69, :missing_key_1_70, :missing_key_1_71, :missing_key_1_72, :missing_key_1_73, :missing_key_1_74, :missing_key_1_75, :missing_key_1_76, :missing_key_1_77, :missing_key_1_78, :missing_key_1_79, :missing_key_1_80, :missing_key_1_81, :missing_key_1_82, :missing_key_1_83, :missing_key_1_84, :missing_key_1_85, :missing_key_1_86, :missing_key_1_87, :missing_key_1_88, :missing_key_1_89, :missing_key_1_90, :missing_key_1_91, :missing_key_1_92, :missing_key_1_93, :missing_key_1_94, :missing_key_1_95, :missing_key_1_96, :missing_key_1_97, :missing_key_1_98, :missing_key_1_99, :missing_key_1_100, :missing_key_1_101, :missing_key_1_102, :missing_key_1_103, :missing_key_1_104, :missing_key_1_105, :missing_key_1_106, :missing_key_1_107, :missing_key_1_108, :missing_key_1_109, :missing_key_1_110, :missing_key_1_111, :missing_key_1_112, :missing_key_1_113, :missing_key_1_114, :missing_key_1_115, :missing_key_1_116, :missing_key_1_117, :missing_key_1_118, :missing_key_1_119, :missing_key_1_120, :missing_key_1_121, :missing_key_1_122, :missing_key_1_123, :missing_key_1_124, :missing_key_1_125, :missing_key_1_126, :missing_key_1_127, :missing_key_1_128, :missing_key_1_129, :missing_key_1_130, :missing_key_1_131, :missing_key_1_132, :missing_key_1_133, :missing_key_1_134, :missing_key_1_135, :missing_key_1_136, :missing_key_1_137, :missing_key_1_138, :missing_key_1_139, :missing_key_1_140, :missing_key_1_141, :missing_key_1_142, :missing_key_1_143, :missing_key_1_144, :missing_key_1_145, :missing_key_1_146, :missing_key_1_147, :missing_key_1_148, :missing_key_1_149, :missing_key_1_150, :missing_key_1_151, :missing_key_1_152, :missing_key_1_153, :missing_key_1_154, :missing_key_1_155, :missing_key_1_156, :missing_key_1_157, :missing_key_1_158, :missing_key_1_159, :missing_key_1_160, :missing_key_1_161, :missing_key_1_162, :missing_key_1_163, :missing_key_1_164, :missing_key_1_165, :missing_key_1_166, :missing_key_1_167, :missing_key_1_168, :missing_key_1_169, :missing_key_1_170, :missing_key_1_171, :missing_key_1_172) AND rowgate_rejections.id > :id_1 ORDER BY rowgate_rejections.id;
 
 -- Select
-SELECT anon_1.department, anon_1.job, anon_1.q1, anon_1.q2, anon_1.q3, anon_1.q4
-FROM (SELECT hires.year AS year, departments.department AS department, jobs.job AS job, hires.q1 AS q1, hires.q2 AS q2, hires.q3 AS q3, hires.q4 AS q4
-FROM (SELECT 2021 AS year, hired_employees.department_id AS department_id, hired_employees.job_id AS job_id, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 = :param_3) THEN :param_4 ELSE :param_5 END) AS q1, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 = :param_6) THEN :param_7 ELSE :param_8 END) AS q2, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 = :param_9) THEN :param_10 ELSE :param_11 END) AS q3, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 = :param_12) THEN :param_13 ELSE :param_14 END) AS q4
-FROM hired_employees
-WHERE hired_employees.datetime >= :datetime_1 AND hired_employees.datetime < :datetime_2 GROUP BY hired_employees.department_id, hired_employees.job_id) AS hires JOIN departments ON hires.department_id = departments.id JOIN jobs ON hires.job_id = jobs.id) AS anon_1 ORDER BY lower(anon_1.department), lower(anon_1.job), anon_1.department, anon_1.job;
+SELECT count(*) AS count_1
+FROM departments;
 
 -- Select
 SELECT count(*) AS count_1
-FROM departments;
+FROM hired_employees;
 
 -- Select
 SELECT count(*) AS count_1
 FROM jobs;
 
 -- Select
+SELECT departments.department, jobs.job, hires.q1, hires.q2, hires.q3, hires.q4
+FROM (SELECT counts.department_id AS department_id, counts.job_id AS job_id, CAST(sum(CASE WHEN (counts.quarter = :quarter_1) THEN counts.hires ELSE :param_1 END) AS BIGINT) AS q1, CAST(sum(CASE WHEN (counts.quarter = :quarter_2) THEN counts.hires ELSE :param_2 END) AS BIGINT) AS q2, CAST(sum(CASE WHEN (counts.quarter = :quarter_3) THEN counts.hires ELSE :param_3 END) AS BIGINT) AS q3, CAST(sum(CASE WHEN (counts.quarter = :quarter_4) THEN counts.hires ELSE :param_4 END) AS BIGINT) AS q4
+FROM (SELECT rowgate_hire_counts.year AS year, rowgate_hire_counts.quarter AS quarter, rowgate_hire_counts.department_id AS department_id, rowgate_hire_counts.job_id AS job_id, rowgate_hire_counts.hires AS hires
+FROM rowgate_hire_counts
+WHERE rowgate_hire_counts.year = :year_1) AS counts GROUP BY counts.department_id, counts.job_id) AS hires JOIN departments ON hires.department_id = departments.id JOIN jobs ON hires.job_id = jobs.id ORDER BY lower(departments.department), lower(jobs.job), departments.department, jobs.job;
+
+-- Select
 SELECT departments.id
 FROM departments
 WHERE departments.id IN (:id_1_1, :id_1_2, :id_1_3, :id_1_4, :id_1_5, :id_1_6, :id_1_7, :id_1_8, :id_1_9, :id_1_10, :id_1_11, :id_1_12);
+
+-- Select
+SELECT departments.id, departments.department, hires.hired
+FROM (SELECT counts.department_id AS department_id, CAST(sum(counts.hires) AS BIGINT) AS hired
+FROM (SELECT rowgate_hire_counts.year AS year, rowgate_hire_counts.quarter AS quarter, rowgate_hire_counts.department_id AS department_id, rowgate_hire_counts.job_id AS job_id, rowgate_hire_counts.hires AS hires
+FROM rowgate_hire_counts
+WHERE rowgate_hire_counts.year = :year_1) AS counts GROUP BY counts.department_id) AS hires JOIN departments ON departments.id = hires.department_id
+WHERE hires.hired * (SELECT count(*) AS count_1
+FROM departments) > (SELECT CAST(sum(counts.hires) AS BIGINT) AS sum_1
+FROM (SELECT rowgate_hire_counts.year AS year, rowgate_hire_counts.quarter AS quarter, rowgate_hire_counts.department_id AS department_id, rowgate_hire_counts.job_id AS job_id, rowgate_hire_counts.hires AS hires
+FROM rowgate_hire_counts
+WHERE rowgate_hire_counts.year = :year_1) AS counts) ORDER BY hires.hired DESC, departments.id;
 
 -- Select
 SELECT jobs.id
@@ -216,7 +256,7 @@ WHERE rowgate_loads.id = :id_1;
 -- Select
 SELECT rowgate_loads.table_name, rowgate_loads.source, rowgate_loads.claimed_by
 FROM rowgate_loads
-WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2) AND rowgate_loads.status != :status_1 AND rowgate_loads.claimed_until > :claimed_until_1;
+WHERE rowgate_loads.table_name IN (:table_name_1_1, :table_name_1_2, :table_name_1_3) AND rowgate_loads.status != :status_1 AND rowgate_loads.claimed_until > :claimed_until_1;
 
 -- Select
 SELECT rowgate_rejections.id, rowgate_rejections.table_name, rowgate_rejections.source, rowgate_rejections.source_digest, rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.retryable, rowgate_rejections.missing_key, rowgate_rejections.created_at, rowgate_rejections.resolved_at, rowgate_rejections.resolution, rowgate_rejections.fix
@@ -237,18 +277,6 @@ WHERE rowgate_rejections.source_digest = :source_digest_1 AND rowgate_rejections
 SELECT rowgate_rejections.row_number, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
 FROM rowgate_rejections
 WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resolved_at IS NULL ORDER BY rowgate_rejections.id;
-
--- Select
-WITH hires AS
-(SELECT 2021 AS year, hired_employees.department_id AS department_id, count(*) AS hired
-FROM hired_employees
-WHERE hired_employees.datetime >= :datetime_1 AND hired_employees.datetime < :datetime_2 GROUP BY hired_employees.department_id)
- SELECT anon_1.id, anon_1.department, anon_1.hired
-FROM (SELECT anon_2.year AS year, departments.id AS id, departments.department AS department, hires.hired AS hired
-FROM (SELECT hires.year AS year, sum(hires.hired) AS total
-FROM hires GROUP BY hires.year) AS anon_2 JOIN hires ON hires.year = anon_2.year JOIN departments ON departments.id = hires.department_id
-WHERE hires.hired * (SELECT count(*) AS count_1
-FROM departments) > anon_2.total) AS anon_1 ORDER BY anon_1.hired DESC, anon_1.id;
 
 -- Update
 UPDATE rowgate_loads SET claimed_by=:claimed_by, claimed_until=:claimed_until WHERE rowgate_loads.id = :id_1 AND rowgate_loads.status = :status_1 AND (rowgate_loads.claimed_until IS NULL OR rowgate_loads.claimed_until < :claimed_until_1);
@@ -321,6 +349,9 @@ INSERT INTO jobs (id, job) VALUES (:id, :job);
 
 -- bulk insert (pyodbc fast_executemany)
 INSERT INTO levels (level_id, level_name) VALUES (:level_id, :level_name);
+
+-- bulk insert (pyodbc fast_executemany)
+INSERT INTO rowgate_hire_counts (year, quarter, department_id, job_id, hires) VALUES (:year, :quarter, :department_id, :job_id, :hires);
 
 -- bulk insert (pyodbc fast_executemany)
 INSERT INTO rowgate_loads (id, table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at, finished_at, claimed_by, claimed_until) VALUES (:id, :table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at, :finished_at, :claimed_by, :claimed_until);
@@ -576,8 +607,7 @@ CREATE TABLE [#rowgate_stage_levels_run] (
 -- view
 CREATE OR ALTER VIEW report_departments_above_mean AS WITH hires AS
 (SELECT CAST(DATEPART(year, hired_employees.datetime) AS INTEGER) AS year, hired_employees.department_id AS department_id, count(*) AS hired
-FROM hired_employees
-WHERE 1 = 1 GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), hired_employees.department_id)
+FROM hired_employees GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), hired_employees.department_id)
  SELECT anon_1.year, departments.id, departments.department, hires.hired
 FROM (SELECT hires.year AS year, sum(hires.hired) AS total
 FROM hires GROUP BY hires.year) AS anon_1 JOIN hires ON hires.year = anon_1.year JOIN departments ON departments.id = hires.department_id
@@ -587,8 +617,7 @@ FROM departments) > anon_1.total;
 -- view
 CREATE OR ALTER VIEW report_hires_by_quarter AS SELECT hires.year, departments.department, jobs.job, hires.q1, hires.q2, hires.q3, hires.q4
 FROM (SELECT CAST(DATEPART(year, hired_employees.datetime) AS INTEGER) AS year, hired_employees.department_id AS department_id, hired_employees.job_id AS job_id, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + 2) / 3 = 1) THEN 1 ELSE 0 END) AS q1, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + 2) / 3 = 2) THEN 1 ELSE 0 END) AS q2, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + 2) / 3 = 3) THEN 1 ELSE 0 END) AS q3, sum(CASE WHEN ((CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + 2) / 3 = 4) THEN 1 ELSE 0 END) AS q4
-FROM hired_employees
-WHERE 1 = 1 GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), hired_employees.department_id, hired_employees.job_id) AS hires JOIN departments ON hires.department_id = departments.id JOIN jobs ON hires.job_id = jobs.id;
+FROM hired_employees GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), hired_employees.department_id, hired_employees.job_id) AS hires JOIN departments ON hires.department_id = departments.id JOIN jobs ON hires.job_id = jobs.id;
 
 -- view
 CREATE OR ALTER VIEW report_recent_courses AS SELECT courses.course_id, courses.course_name, categories.category_name AS category, levels.level_name AS level, courses.start_date
