@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-import fastavro
 import pyarrow as pa
 import sqlalchemy as sa
 
@@ -148,6 +147,8 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
                     progress(len(batch))
                 yield from batch
 
+        import fastavro  # imported here, not at the top: the Function App imports this module at start
+
         fastavro.writer(scratch, fastavro.parse_schema(avro_schema(spec)), records(), codec=CODEC, metadata=metadata)
         written = counted[0]
         if written != rows:
@@ -271,6 +272,8 @@ def list_backups(rowgate: Rowgate, table: str | None = None) -> list[BackupInfo]
 
 
 def _info(rowgate: Rowgate, table: str, path: str) -> BackupInfo:
+    import fastavro  # imported here, not at the top: the Function App imports this module at start
+
     with rowgate.storage.open_read(path) as stream:
         try:
             meta = fastavro.reader(stream).metadata
@@ -296,6 +299,8 @@ def backup_sets(rowgate: Rowgate) -> list[BackupSet]:
 
 
 def _readable(rowgate: Rowgate, path: str) -> bool:
+    import fastavro  # imported here, not at the top: the Function App imports this module at start
+
     with rowgate.storage.open_read(path) as stream:
         try:
             return META["checksum"] in fastavro.reader(stream).metadata

@@ -16,7 +16,6 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import fastavro
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -173,6 +172,8 @@ def _quoted(conn: sa.Connection, table: sa.Table) -> str:
 def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict]:
     """Stream the backup into the staging table, checking what its header claims and every value; return
     its row count and its header."""
+    import fastavro  # imported here, not at the top: the Function App imports this module at start
+
     arrow_schema = pa.schema([(f.name, ARROW_TYPES[f.type]) for f in spec.fields])
     with rowgate.storage.open_read(path) as stream:
         try:
