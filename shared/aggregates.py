@@ -8,6 +8,9 @@ before them. The views report_* stay the plain queries the counts must always eq
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
@@ -44,30 +47,25 @@ def counts_of(metadata: sa.MetaData) -> sa.Table | None:
     return metadata.tables.get(HIRE_COUNTS)
 
 
-def add(conn: sa.Connection, table: sa.Table, rows) -> None:
+def add(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     """Count rows just inserted into `table` (an Arrow table) into its aggregate, in the caller's transaction."""
     counts = counts_of(table.metadata) if table.name == SOURCE else None
     if counts is None or rows.num_rows == 0:
         return
-    import pyarrow.compute as pc  # imported here: the Function App imports this module at start
-
-    keep = pc.and_(
-        pc.is_valid(rows.column("datetime")), pc.and_(pc.is_valid(rows.column("department_id")), pc.is_valid(rows.column("job_id")))
-    )
-    times = rows.column("datetime").filter(keep)
-    grouped = (
-        rows.filter(keep)
-        .select(["department_id", "job_id"])
-        .append_column("year", pc.year(times))
-        .append_column("quarter", pc.add(pc.divide(pc.subtract(pc.month(times), 1), 3), 1))
-        .group_by(list(GROUP))
-        .aggregate([("job_id", "count")])
-        .sort_by([(name, "ascending") for name in GROUP])  # the same order in every transaction: no deadlock between them
-    )
-    deltas = [
-        {"year": y, "quarter": q, "department_id": d, "job_id": j, "hires": n}
-        for y, q, d, j, n in zip(*(grouped.column(name).to_pylist() for name in (*GROUP, "job_id_count")))
-    ]
+    columns = [rows.column(name) for name in ("datetime", "department_id", "job_id")]
+    keep = np.logical_and.reduce([column.is_valid().to_numpy(zero_copy_only=False) for column in columns])
+    times = pc.filter(columns[0], pa.array(keep))
+    keys = np.stack(
+        [
+            pc.year(times).to_numpy(zero_copy_only=False),
+            (pc.month(times).to_numpy(zero_copy_only=False) + 2) // 3,
+            *(column.to_numpy(zero_copy_only=False)[keep] for column in columns[1:]),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    # Sorted groups: every transaction adds to them in one order, so two writers cannot deadlock on them.
+    groups, hires = np.unique(keys, axis=0, return_counts=True)
+    deltas = [dict(zip((*GROUP, "hires"), (*map(int, group), int(n)))) for group, n in zip(groups, hires)]
     conn.execute(AddCounts(counts), deltas)
 
 
