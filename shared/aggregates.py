@@ -64,9 +64,18 @@ def add(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         axis=1,
     ).astype(np.int64)
     # Sorted groups: every transaction adds to them in one order, so two writers cannot deadlock on them.
-    groups, hires = np.unique(keys, axis=0, return_counts=True)
-    deltas = [dict(zip((*GROUP, "hires"), (*map(int, group), int(n)))) for group, n in zip(groups, hires)]
-    conn.execute(AddCounts(counts), deltas)
+    keys = keys[np.lexsort(keys.T[::-1])]
+    starts = np.concatenate([[0], np.flatnonzero(np.any(keys[1:] != keys[:-1], axis=1)) + 1])
+    hires = np.diff(np.append(starts, len(keys)))
+    deltas = [(*map(int, group), int(n)) for group, n in zip(keys[starts].tolist(), hires.tolist())]
+    # The driver's own executemany, as db.bulk_insert does: SQLAlchemy's per-row parameter handling would cost more than the writes.
+    statement = AddCounts(counts).compile(dialect=conn.dialect)
+    parameters = deltas if statement.positional else [dict(zip((*GROUP, "hires"), delta)) for delta in deltas]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(str(statement), parameters)
+    finally:
+        cursor.close()
 
 
 def rebuild(conn: sa.Connection, metadata: sa.MetaData) -> None:

@@ -173,6 +173,8 @@ def app_statements(rowgate, run) -> list[tuple[str, str]]:
         for index in table.indexes:
             found.setdefault(_normal(str(sa.schema.CreateIndex(index).compile(dialect=MSSQL))), "CreateIndex")
         found.setdefault(_normal(str(table.insert().compile(dialect=MSSQL))), "bulk insert (pyodbc fast_executemany)")
+    counts = aggregates.AddCounts(aggregates.counts_of(metadata))
+    found.setdefault(_normal(str(counts.compile(dialect=MSSQL))), "hire counts (executemany on the driver's cursor)")
     for name, define in reports.DEFINITIONS.items():
         for sql in view_ddl(MSSQL, name, define(tables)):
             found.setdefault(_normal(sql), "view")
