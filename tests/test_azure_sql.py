@@ -47,7 +47,7 @@ from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.tokens import TokenType
 
-from shared import backup, db, dictionary, rejections, reports, restore
+from shared import aggregates, backup, db, dictionary, rejections, reports, restore
 from shared.batch import BatchRefused, insert_rows
 from shared.browse import page_rows
 from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_key_problems, view_ddl

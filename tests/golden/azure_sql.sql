@@ -1,6 +1,3 @@
--- AddCounts
-MERGE rowgate_hire_counts WITH (HOLDLOCK) AS counts USING (VALUES (:year, :quarter, :department_id, :job_id, :hires)) AS delta (year, quarter, department_id, job_id, hires) ON counts.year = delta.year AND counts.quarter = delta.quarter AND counts.department_id = delta.department_id AND counts.job_id = delta.job_id WHEN MATCHED THEN UPDATE SET hires = counts.hires + delta.hires WHEN NOT MATCHED THEN INSERT (year, quarter, department_id, job_id, hires) VALUES (delta.year, delta.quarter, delta.department_id, delta.job_id, delta.hires);;
-
 -- CreateIndex
 CREATE INDEX ix_courses_start_date ON courses (start_date, course_id);
 
@@ -355,6 +352,9 @@ INSERT INTO rowgate_hire_counts (year, quarter, department_id, job_id, hires) VA
 
 -- bulk insert (pyodbc fast_executemany)
 INSERT INTO rowgate_loads (id, table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at, finished_at, claimed_by, claimed_until) VALUES (:id, :table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at, :finished_at, :claimed_by, :claimed_until);
+
+-- hire counts (executemany on the driver's cursor)
+MERGE rowgate_hire_counts WITH (HOLDLOCK) AS counts USING (VALUES (:year, :quarter, :department_id, :job_id, :hires)) AS delta (year, quarter, department_id, job_id, hires) ON counts.year = delta.year AND counts.quarter = delta.quarter AND counts.department_id = delta.department_id AND counts.job_id = delta.job_id WHEN MATCHED THEN UPDATE SET hires = counts.hires + delta.hires WHEN NOT MATCHED THEN INSERT (year, quarter, department_id, job_id, hires) VALUES (delta.year, delta.quarter, delta.department_id, delta.job_id, delta.hires);;
 
 -- restore
 DELETE FROM categories WHERE NOT (EXISTS (SELECT *
