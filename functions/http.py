@@ -16,7 +16,7 @@ import azure.functions as func
 
 from shared.batch import BatchRefused
 from shared.browse import as_json_value
-from shared.errors import Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError
+from shared.errors import Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int
 from shared.validate import parse_datetime
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
@@ -245,10 +245,9 @@ def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: in
     raw = query_text(req, name, 20)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HttpError(400, "bad-parameter", f"{name} must be an integer from {low} to {high}, got {raw!r}", parameter=name) from None
+    value = decimal_int(raw)
+    if value is None:
+        raise HttpError(400, "bad-parameter", f"{name} must be an integer from {low} to {high}, got {raw!r}", parameter=name)
     if not low <= value <= high:
         raise HttpError(400, "bad-parameter", f"{name} must be from {low} to {high}, got {value}", parameter=name)
     return value

@@ -253,6 +253,8 @@ def test_upload_requests_that_are_wrong_are_4xx_json_and_land_nothing(host):
             ),
             415,
         ),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u00b2", params=query, content=b"x", headers=octets), 400),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u0663", params=query, content=b"x", headers=octets), 400),
     ]
     for answer, status in cases:
         assert answer.status_code == status, answer.text
