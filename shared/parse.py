@@ -187,20 +187,31 @@ def _is_utf8(value: bytes) -> bool:
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:
-    """The column names when the first record is a header (it names a field), else None."""
+    """The column names when the first record is a header, else None. The dialect's `header` decides; where
+    the descriptor leaves it open, the first record is a header only when it is a whole one (every cell a
+    field, none twice, the required ones there), so a guess never refuses a file."""
     cells = [cell.strip().lstrip("\ufeff") for cell in first]
-    if not any(cell in table.field_names for cell in cells):
+    problem = _header_problem(cells, table)
+    if table.dialect.header is None:
+        return None if problem else cells
+    if not table.dialect.header:
         return None
+    if problem:
+        raise InputRefused(problem)
+    return cells
+
+
+def _header_problem(cells: list[str], table: Table) -> str | None:
     unknown = [cell for cell in cells if cell not in table.field_names]
     if unknown:
-        raise InputRefused(f"the header names unknown columns {unknown}; {table.name} has {list(table.field_names)}")
+        return f"the header names unknown columns {unknown}; {table.name} has {list(table.field_names)}"
     duplicated = sorted({cell for cell in cells if cells.count(cell) > 1})
     if duplicated:
-        raise InputRefused(f"the header names {duplicated} more than once")
+        return f"the header names {duplicated} more than once"
     missing = [f.name for f in table.fields if f.required and f.name not in cells]
     if missing:
-        raise InputRefused(f"the header lacks required columns {missing}")
-    return cells
+        return f"the header lacks required columns {missing}"
+    return None
 
 
 def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
