@@ -87,3 +87,59 @@ def test_an_unstated_header_is_guessed_and_a_guess_never_refuses_the_file(make_r
 def test_a_header_that_is_not_true_or_false_is_refused_at_start_up(tmp_path):
     with pytest.raises(dictionary.DictionaryError, match="table 'departments': dialect.header must be true or false"):
         dictionary.load(descriptor_with(tmp_path, "departments", dialect={"header": "yes"}))
+
+
+# A quote never closed: the record runs to the end of the file, and is refused with its text, never loaded.
+
+
+@pytest.mark.parametrize(
+    ("content", "cells"),
+    [
+        ('8,a\n9,"unterminated\n10,z\n', ["9", "unterminated\n10,z\n"]),
+        ('8,a\n9,"unterminated\n10,z', ["9", "unterminated\n10,z"]),
+        ('8,a\r\n9,"unterminated', ["9", "unterminated"]),
+        ('8,a\n"9\n10,z\n', ["9\n10,z\n"]),  # opened in the first cell: too few cells, but the quote is the reason
+        ('8,a\n9,x,"y\n10,z\n', ["9", "x", "y\n10,z\n"]),
+    ],
+    ids=["last-cell", "no-final-newline", "crlf-at-the-end", "first-cell", "extra-cell"],
+)
+def test_a_quote_never_closed_refuses_its_record_with_its_text(rowgate, tmp_path, content, cells):
+    result = ingest_text(rowgate, tmp_path, "departments.csv", content)
+    assert (result.inserted, result.rejected) == (1, 1)
+    assert rows_of(rowgate, "departments") == [(8, "a")]
+    [(number, codes, raw)] = refusals(rowgate)
+    assert (number, codes, raw) == (2, ["source-error"], cells)
+
+
+def test_a_quote_closed_on_the_last_line_is_one_good_record(rowgate, tmp_path):
+    result = ingest_text(rowgate, tmp_path, "departments.csv", '8,a\n9,"two\nlines"\n')
+    assert (result.inserted, result.rejected) == (2, 0)
+    assert rows_of(rowgate, "departments") == [(8, "a"), (9, "two\nlines")]
+
+
+def test_a_one_field_table_reads_its_last_record_once(make_rowgate, tmp_path):
+    descriptor = json.loads(dictionary.DEFAULT_PATH.read_text())
+    descriptor["resources"] = [
+        {
+            "name": "tags",
+            "dialect": {"header": False},
+            "schema": {"fields": [{"name": "tag", "type": "string", "constraints": {"maxLength": 9}}], "primaryKey": ["tag"]},
+        }
+    ]
+    (tmp_path / "one.json").write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(dictionary=str(tmp_path / "one.json"))
+    assert ingest_text(rowgate, tmp_path, "tags.csv", "a\nb").inserted == 2
+    result = ingest_text(rowgate, tmp_path, "tags.csv", 'c\n"d\ne\n')
+    assert (result.inserted, result.rejected) == (1, 1) and rows_of(rowgate, "tags") == [("a",), ("b",), ("c",)]
+
+
+def test_a_quote_never_closed_in_the_middle_of_a_big_file_is_one_refused_record(rowgate, tmp_path):
+    """The quote swallows the 100,000 lines after it (past one parse block): the rows before it load, and the
+    record it opens is refused once; every record is counted once."""
+    lines = [f"{i},department {i}" for i in range(1, 200_001)]
+    lines[99_999] = '100000,"department 100000'
+    result = ingest_text(rowgate, tmp_path, "departments.csv", "\n".join(lines) + "\n")
+    assert (result.inserted, result.rejected) == (99_999, 1)
+    [(number, codes, raw)] = refusals(rowgate)
+    assert (number, codes, raw[0]) == (100_000, ["source-error"], "100000")
+    assert raw[1].startswith("department 100000\n100001,") and raw[1].endswith("200000,department 200000\n")
