@@ -175,15 +175,15 @@ def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
     [
         (b"", "the file is empty"),
         (b"\xef\xbb\xbf\r\n\n  \n", "the file is empty"),
-        (b"id,department,budget\n1,Sales,3\n", "the header names unknown columns ['budget']"),
-        (b"department\nSales\n", "the header lacks required columns ['id']"),
+        (b"category_id,category_name,budget\n1,Data,3\n", "the header names unknown columns ['budget']"),
+        (b"category_name\nData\n", "the header lacks required columns ['category_id']"),
     ],
     ids=["zero-bytes", "bom-and-blank-lines-only", "unknown-column", "missing-column"],
 )
 def test_unusable_file_is_refused_and_leaves_no_state(rowgate, tmp_path, content, message):
     with pytest.raises(InputRefused, match=message.replace("[", r"\[").replace("]", r"\]")):
-        ingest_local(rowgate, write(tmp_path / "departments.csv", content))
-    assert count(rowgate, "departments") == 0
+        ingest_local(rowgate, write(tmp_path / "categories.csv", content))
+    assert count(rowgate, "categories") == 0
     assert count(rowgate, "rowgate_loads") == 0
 
 
