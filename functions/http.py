@@ -14,10 +14,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.batch import BatchRefused
-from shared.browse import as_json_value
-from shared.errors import Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int
-from shared.validate import parse_datetime
+from shared.errors import BatchRefused, Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
 MAX_QUERY_CHARS = 256
@@ -37,6 +34,8 @@ class HttpError(Exception):
 
 
 def json_response(body, status: int = 200) -> func.HttpResponse:
+    from shared.browse import as_json_value
+
     return func.HttpResponse(json.dumps(body, default=as_json_value), status_code=status, mimetype="application/json")
 
 
@@ -264,6 +263,8 @@ def query_datetime(req: func.HttpRequest, name: str) -> datetime | None:
     raw = query_text(req, name, 64)
     if not raw:
         return None
+    from shared.validate import parse_datetime
+
     try:
         return parse_datetime(raw)
     except ValueError:

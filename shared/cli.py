@@ -27,6 +27,7 @@ from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateErro
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
+from shared.limits import MAX_PAGE, MAX_RECENT, REJECTION_STATUSES
 from shared.load import LoadBusy
 from shared.replay import replay as replay_rejections
 from shared.settings import ENVIRONMENT, from_environment
@@ -281,9 +282,9 @@ rejections_group.add_command(replay)
 @click.option("--table", help="only this table's")
 @click.option("--source", help="only this source (a file's path, or api:<request id>)")
 @click.option("--error", "code", metavar="CODE", help="only rows refused with this error code (foreign-key, type-error, ...)")
-@click.option("--status", type=click.Choice(rejections.STATUSES), default="open", show_default=True)
+@click.option("--status", type=click.Choice(REJECTION_STATUSES), default="open", show_default=True)
 @click.option("--after", type=Integer(1, rejections.INT64_MAX), help="the last id of the previous page")
-@click.option("--limit", type=Integer(1, browse.MAX_PAGE), default=20, show_default=True)
+@click.option("--limit", type=Integer(1, MAX_PAGE), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the page as JSON, as the API answers it")
 @click.pass_context
 def list_rejections(ctx, table, source, code, status, after, limit, as_json) -> None:
@@ -507,7 +508,7 @@ def departments_above_mean(ctx: click.Context, year: int, fmt: str) -> None:
 
 @report.command("recent-courses")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="only courses starting on or after")
-@click.option("--limit", type=Integer(1, reports.MAX_LIMIT), default=10, show_default=True)
+@click.option("--limit", type=Integer(1, MAX_RECENT), default=10, show_default=True)
 @click.option("--category", help="category name")
 @click.option("--level", help="level name")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)

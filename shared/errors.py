@@ -8,7 +8,7 @@ the CLI (shared/cli.py `exit_code`) map the kind, each in one place, and every c
     ├── InputRefused     refused input: an unusable file, argument or value      HTTP 400   exit 2
     │   ├── dictionary.DictionaryError   a descriptor rowgate cannot use
     │   ├── parse.Unreadable             a CSV that cannot be read on from some record
-    │   └── batch.BatchRefused           an atomic batch with a refused row     HTTP 422
+    │   └── BatchRefused                 an atomic batch with a refused row     HTTP 422
     ├── NotFound         what was named does not exist: a table, a rejection      HTTP 404   exit 2
     │   ├── backup.BackupNotFound        a backup, or a complete backup set
     │   └── storage.StorageError         a path not (or no longer) in storage
@@ -75,6 +75,17 @@ class InputRefused(RowgateError):
     """An input that cannot be used at all: an unreadable file, a bad argument or value."""
 
     code = "bad-request"
+
+
+class BatchRefused(InputRefused):
+    """The whole batch was refused (atomic mode) and nothing changed; its details are the batch's result
+    (shared/batch.py's BatchResult: defined here so the API maps it without loading the core)."""
+
+    code = "batch-refused"
+
+    def __init__(self, result):
+        super().__init__(f"{result.rejected} of {result.received} rows refused; nothing was inserted", **result.as_dict())
+        self.result = result
 
 
 class NotFound(RowgateError):

@@ -17,9 +17,9 @@ from shared.backup import BACKUPS, stamp_of
 from shared.browse import as_json_value
 from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, source_digest
+from shared.limits import LAST_LOADS
 
 ESTIMATE_FROM = 1_000_000
-LAST_LOADS = 5
 
 
 def overview(rowgate: Rowgate, last_loads: int = LAST_LOADS) -> dict:

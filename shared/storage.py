@@ -18,6 +18,7 @@ from typing import BinaryIO, Protocol
 from shared.errors import Conflict, InputRefused, NotFound
 
 CHUNK_BYTES = 4 * 1024 * 1024
+LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"  # the containers of files to load and of processed ones
 # A writer still at work uses a name like these, and renames the file when it is complete.
 TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", "~")
 

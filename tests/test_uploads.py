@@ -13,10 +13,10 @@ import pytest
 
 from shared import uploads
 from shared.errors import Conflict, InputRefused
+from shared.limits import UPLOAD_BLOCK_BYTES
 from shared.storage import UPLOADS
-from shared.uploads import BLOCK_BYTES
 
-SIZE = 2 * BLOCK_BYTES + 12_345  # three blocks, the last one short
+SIZE = 2 * UPLOAD_BLOCK_BYTES + 12_345  # three blocks, the last one short
 
 
 @pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
@@ -28,7 +28,7 @@ def core(request, make_rowgate):
 
 
 def blocks_of(data: bytes) -> list[bytes]:
-    return [data[start : start + BLOCK_BYTES] for start in range(0, len(data), BLOCK_BYTES)]
+    return [data[start : start + UPLOAD_BLOCK_BYTES] for start in range(0, len(data), UPLOAD_BLOCK_BYTES)]
 
 
 def payload(size: int = SIZE) -> bytes:
@@ -100,7 +100,7 @@ def test_two_uploads_of_one_name_at_once_land_as_two_files(core):
 
 
 def test_commits_of_one_upload_racing_land_it_once(core):
-    data = payload(BLOCK_BYTES + 10)
+    data = payload(UPLOAD_BLOCK_BYTES + 10)
     target = uploads.start(core, "jobs", "jobs.csv")
     for index, part in enumerate(blocks_of(data)):
         uploads.put_block(core, target, index, part)
@@ -156,13 +156,13 @@ def test_commits_racing_while_the_trigger_moves_the_file_away_land_it_once_and_a
     """A late commit must neither link the file again (a second arrival) nor fail with something other than a refusal."""
     core = make_rowgate()
     for attempt in range(20):
-        outcomes = race_commits_against_the_trigger(core, tmp_path, payload(BLOCK_BYTES + 10 + attempt))
+        outcomes = race_commits_against_the_trigger(core, tmp_path, payload(UPLOAD_BLOCK_BYTES + 10 + attempt))
         assert sum(isinstance(o, dict) for o in outcomes) == 1 and ("moved", 1) in outcomes, outcomes
         assert {o for o in outcomes if isinstance(o, str)} <= {"already-committed", "upload-incomplete"}, outcomes
 
 
 def test_blocks_sent_for_one_file_are_never_committed_as_another(core):
-    data = payload(BLOCK_BYTES + 10)
+    data = payload(UPLOAD_BLOCK_BYTES + 10)
     target = uploads.start(core, "jobs", "jobs.csv")
     for index, part in enumerate(blocks_of(data)):
         uploads.put_block(core, target, index, part)
@@ -208,8 +208,8 @@ def test_blocks_are_1_byte_to_a_block_and_counted_from_0(core):
     target = uploads.start(core, "jobs", "jobs.csv")
     with pytest.raises(InputRefused, match="the block is empty"):
         uploads.put_block(core, target, 0, b"")
-    with pytest.raises(InputRefused, match=f"the limit is {BLOCK_BYTES}"):
-        uploads.put_block(core, target, 0, b"x" * (BLOCK_BYTES + 1))
+    with pytest.raises(InputRefused, match=f"the limit is {UPLOAD_BLOCK_BYTES}"):
+        uploads.put_block(core, target, 0, b"x" * (UPLOAD_BLOCK_BYTES + 1))
     with pytest.raises(InputRefused, match="outside 0 to"):
         uploads.put_block(core, target, -1, b"x")
     with pytest.raises(InputRefused, match="size must be from 1"):
@@ -220,19 +220,19 @@ def test_blocks_are_1_byte_to_a_block_and_counted_from_0(core):
 
 def test_the_local_commit_holds_one_copy_buffer_not_the_file(make_rowgate):
     core = make_rowgate()
-    data = payload(5 * BLOCK_BYTES)
+    data = payload(5 * UPLOAD_BLOCK_BYTES)
     target = uploads.start(core, "jobs", "jobs.csv")
     for index, part in enumerate(blocks_of(data)):
         uploads.put_block(core, target, index, part)
     del data, part
     tracemalloc.start()
     try:
-        uploads.commit(core, target, 5, 5 * BLOCK_BYTES)
+        uploads.commit(core, target, 5, 5 * UPLOAD_BLOCK_BYTES)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < BLOCK_BYTES, f"the commit of 20 MiB held {peak:,} bytes at once"
-    assert core.storage.size(target.path) == 5 * BLOCK_BYTES
+    assert peak < UPLOAD_BLOCK_BYTES, f"the commit of 20 MiB held {peak:,} bytes at once"
+    assert core.storage.size(target.path) == 5 * UPLOAD_BLOCK_BYTES
     assert not staged_folders(core, target), "the parts are removed once committed"
 
 
