@@ -17,7 +17,7 @@ import azure.functions as func
 from shared.batch import BatchRefused
 from shared.browse import as_json_value
 from shared.errors import Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError
-from shared.validate import parse_datetime
+from shared.fieldtypes import parse_datetime
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
 MAX_QUERY_CHARS = 256

@@ -9,9 +9,9 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 
 from shared.errors import InputRefused, NotFound
+from shared.fieldtypes import TYPES
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
-FIELD_TYPES = ("integer", "string", "datetime", "date")
 
 
 class DictionaryError(InputRefused, ValueError):
@@ -131,8 +131,8 @@ def _table(resource: dict) -> Table:
     schema = resource.get("schema") or {}
     fields = []
     for spec in schema.get("fields", []):
-        if spec.get("type", "string") not in FIELD_TYPES:
-            raise DictionaryError(f"{name}.{spec['name']}: type {spec.get('type')!r} is not one of {FIELD_TYPES}")
+        if spec.get("type", "string") not in TYPES:
+            raise DictionaryError(f"{name}.{spec['name']}: type {spec.get('type')!r} is not one of {tuple(TYPES)}")
         constraints = spec.get("constraints", {})
         fields.append(
             Field(

@@ -11,10 +11,8 @@ import pyarrow as pa
 
 from shared.dictionary import Table
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, Refusal
+from shared.fieldtypes import TYPES
 from shared.parse import Chunk
-
-# The JSON types each dictionary type accepts; strings are parsed like CSV cells.
-JSON_TYPES = {"integer": (int, str), "string": (str,), "datetime": (str,), "date": (str,)}
 
 
 def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None) -> Chunk:
@@ -35,13 +33,11 @@ def _shape_errors(spec: Table, row: dict) -> list[Error]:
     errors = [Error(name, EXTRA_CELL, f"{spec.name} has no field {name!r}") for name in row if name not in spec.field_names]
     for f in spec.fields:
         value = row.get(f.name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, JSON_TYPES[f.type])):
-            errors.append(Error(f.name, TYPE_ERROR, f"{f.name} must be {_json_kind(f.type)}, not {type(value).__name__} {value!r}"[:200]))
+        if value is not None and (isinstance(value, bool) or not isinstance(value, TYPES[f.type].json_values)):
+            errors.append(
+                Error(f.name, TYPE_ERROR, f"{f.name} must be {TYPES[f.type].json_kind}, not {type(value).__name__} {value!r}"[:200])
+            )
     return errors
-
-
-def _json_kind(field_type: str) -> str:
-    return {"integer": "an integer", "string": "a string"}.get(field_type, f"an ISO 8601 {field_type} string")
 
 
 def _cell(value) -> str | None:

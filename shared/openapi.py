@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.dictionary import Dictionary, Field
+from shared.fieldtypes import TYPES
 
 MAX_ROWS = 1000
 
@@ -24,12 +25,7 @@ class Operation:
 
 def field_schema(field: Field) -> dict:
     """The JSON a field accepts: integers also as digit strings, datetimes as ISO 8601 strings."""
-    schema = {
-        "integer": {"type": ["integer", "string"], "format": "int64"},
-        "string": {"type": "string"},
-        "datetime": {"type": "string", "format": "date-time"},
-        "date": {"type": "string", "format": "date"},
-    }[field.type]
+    schema = TYPES[field.type].json_schema
     if field.max_length:
         schema = schema | {"maxLength": field.max_length}
     if not field.required:

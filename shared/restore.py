@@ -37,10 +37,11 @@ from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, bulk_insert, select_by_keys
 from shared.dictionary import Table
 from shared.errors import Busy, Conflict, RowgateError
+from shared.fieldtypes import TYPES
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
 from shared.retry import is_transient, retry_transient
-from shared.validate import ARROW_TYPES, check_values
+from shared.validate import check_values
 
 BATCH = 50_000
 # What Python's datetime and every backend's column hold: years 1 to 9999, as Avro's stored integers.
@@ -174,7 +175,7 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
     its row count and its header."""
     import fastavro  # imported here, not at the top: the Function App imports this module at start
 
-    arrow_schema = pa.schema([(f.name, ARROW_TYPES[f.type]) for f in spec.fields])
+    arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
     with rowgate.storage.open_read(path) as stream:
         try:
             blocks = fastavro.block_reader(stream)
