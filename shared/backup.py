@@ -197,9 +197,13 @@ def _avro_records(spec: Table, names: list[str], rows: list) -> list[dict]:
     """Rows as Avro records, with temporal columns as the integers their logical types store."""
     records = [dict(zip(names, row)) for row in rows]
     for index, field in enumerate(spec.fields):
-        if TYPES[field.type].temporal:
+        kind = TYPES[field.type]
+        if kind.temporal:
             for record, value in zip(records, temporal_integers([row[index] for row in rows], field.type)):
                 record[field.name] = value
+        elif kind.avro_value:
+            for record in records:
+                record[field.name] = kind.avro_value(record[field.name])
     return records
 
 

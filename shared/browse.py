@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -10,13 +11,15 @@ import sqlalchemy as sa
 from shared.context import Rowgate
 from shared.dictionary import Field
 from shared.errors import InputRefused
-from shared.fieldtypes import TYPES
+from shared.fieldtypes import TYPES, as_json_number
 
 MAX_PAGE = 1000
 
 
 def as_json_value(value):
-    """Datetimes as ISO 8601 in UTC, dates as ISO dates; everything else as it is."""
+    """Datetimes as ISO 8601 in UTC, dates as ISO dates, decimals as their exact text; everything else as it is."""
+    if isinstance(value, Decimal):
+        return as_json_number(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
     if isinstance(value, date):
@@ -41,7 +44,7 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
 
 def _key_value(field: Field, text: str):
     """The `after` parameter as a value of the key's type, read as a cell of that type is."""
-    values, bad, _ = TYPES[field.type].convert(pa.array([text], pa.string()), True)
+    values, bad, _ = TYPES[field.type].convert(field, pa.array([text], pa.string()), True)
     if bad[0] or not values[0].is_valid:  # e.g. past 64 bits: no backend holds it, so no key is after or before it
         raise InputRefused(f"after must be {TYPES[field.type].kind} key, got {text[:40]!r}")
     return values[0].as_py()

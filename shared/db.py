@@ -379,8 +379,8 @@ def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:
 
 
 def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
-    if dialect == "sqlite" and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
-        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime and Date types read back.
+    if dialect == "sqlite" and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type) or pa.types.is_decimal(column.type)):
+        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime, Date and DecimalText types read back.
         return pc.cast(column, pa.string()).to_pylist()
     return column.to_pylist()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +26,12 @@ class Field:
     required: bool
     max_length: int | None = None
     description: str = ""
+    # The descriptor's own words: type options (trueValues, decimalChar, ...) and constraints, as Table Schema spells them.
+    options: dict = dataclass_field(default_factory=dict, compare=False)
+    constraints: dict = dataclass_field(default_factory=dict, compare=False)
+
+    def option(self, name: str, default=None):
+        return self.options.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,8 @@ def _table(resource: dict) -> Table:
                 required=bool(constraints.get("required", False)) or spec["name"] in _names(schema.get("primaryKey", [])),
                 max_length=constraints.get("maxLength"),
                 description=spec.get("description", ""),
+                options={k: v for k, v in spec.items() if k not in ("name", "type", "constraints", "description", "title")},
+                constraints=constraints,
             )
         )
     if not fields:

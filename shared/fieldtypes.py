@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,7 +50,7 @@ MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
 OUT_OF_RANGE = "is outside the years 1 to 9999"
 
 
-def _as_integers(column: pa.Array, is_text: bool) -> Converted:
+def _as_integers(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         if column.type == pa.uint64():
             too_big = pc.fill_null(pc.greater(column, pa.scalar(2**63 - 1, pa.uint64())), False).to_numpy(zero_copy_only=False)
@@ -73,14 +73,14 @@ def _as_integers(column: pa.Array, is_text: bool) -> Converted:
     return values, ~ok.to_numpy(zero_copy_only=False), {}
 
 
-def _as_strings(column: pa.Array, is_text: bool) -> Converted:
+def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
     values = pc.cast(column, pa.string())
     # PostgreSQL cannot store NUL in text, and SQL Server and SQLite drivers cut strings at it: refused everywhere.
     nul = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
     return values, nul, dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
 
 
-def _as_datetimes(column: pa.Array, is_text: bool) -> Converted:
+def _as_datetimes(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         return _arrow_datetimes(column)
     text = _cells(column)
@@ -154,7 +154,7 @@ def _in_range(values: pa.Array, bad: np.ndarray, notes: dict[int, str]) -> Conve
     return values, bad | outside, notes
 
 
-def _as_dates(column: pa.Array, is_text: bool) -> Converted:
+def _as_dates(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         stamps, bad, notes = _arrow_datetimes(column)
     else:
@@ -207,6 +207,95 @@ def parse_date(value: str) -> datetime:
 BELOW_MICROSECOND = re.compile(r"[.,][0-9]{7,}")
 
 
+# Frictionless's defaults (frictionless/settings.py); a field's trueValues and falseValues replace them.
+TRUE_VALUES = ("true", "True", "TRUE", "1")
+FALSE_VALUES = ("false", "False", "FALSE", "0")
+
+
+def _as_booleans(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    if not is_text:
+        return pc.cast(column, pa.bool_()), np.zeros(len(column), dtype=bool), {}
+    # Cells are compared as they are, untrimmed, as Frictionless compares them; empty ones are missing.
+    column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+    trues = pc.is_in(column, value_set=pa.array(field.option("trueValues", TRUE_VALUES), pa.string()))
+    falses = pc.is_in(column, value_set=pa.array(field.option("falseValues", FALSE_VALUES), pa.string()))
+    values = pc.if_else(trues, True, pc.if_else(falses, False, pa.scalar(None, pa.bool_())))
+    return values, pc.and_(pc.is_valid(column), pc.is_null(values)).to_numpy(zero_copy_only=False), {}
+
+
+# Numbers are exact decimals (Frictionless reads them as Python's Decimal): NUMERIC(38, 9) on every backend,
+# 29 digits before the point and 9 after. A value with more, NaN or an infinity is refused, never rounded.
+DECIMAL = pa.decimal128(38, 9)
+PLAIN_DECIMAL = r"^[+-]?([0-9]{1,29}(\.[0-9]{0,9})?|\.[0-9]{1,9})$"
+DECIMAL_LIMIT = Decimal(10) ** 29
+SCALE = Decimal("1e-9")
+CONTEXT = Context(prec=38)  # Python's default of 28 digits would round NUMERIC(38, 9) values
+NOT_EXACT = "has more digits than NUMERIC(38, 9) holds (29 before the point, 9 after)"
+
+
+def _as_numbers(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    if not is_text:
+        if pa.types.is_floating(column.type):  # NaN and infinities have no SQL NUMERIC
+            finite = pc.fill_null(pc.is_finite(column), True)
+            column = pc.if_else(finite, column, pa.scalar(None, column.type))
+        return _decimals(pc.cast(column, pa.string()), np.zeros(len(column), dtype=bool))
+    text = _number_text(field, _cells(column))
+    return _decimals(text, np.zeros(len(column), dtype=bool))
+
+
+def _number_text(field: Field, text: pa.Array) -> pa.Array:
+    """A number's text as Frictionless reads it: without the text around it when bareNumber is false, without
+    groupChar, with decimalChar as the point (and a cell with a '.' refused when decimalChar is another)."""
+    if not field.option("bareNumber", True):
+        text = pc.replace_substring_regex(pc.replace_substring_regex(text, r"^[^-0-9]*", ""), r"[^0-9]*$", "")
+    if field.option("groupChar"):
+        text = pc.replace_substring(text, field.option("groupChar"), "")
+    decimal = field.option("decimalChar", ".")
+    if decimal != ".":
+        text = pc.if_else(pc.match_substring(text, "."), "invalid", pc.replace_substring(text, decimal, "."))
+    return text
+
+
+def _decimals(text: pa.Array, bad: np.ndarray) -> Converted:
+    """Plain decimals in one cast; the rest (exponents, NaN, too many digits, junk) by Python's Decimal."""
+    plain = pc.fill_null(pc.match_substring_regex(text, PLAIN_DECIMAL), True).to_numpy(zero_copy_only=False)
+    values = pc.cast(pc.if_else(pa.array(plain), text, pa.scalar(None, pa.string())), DECIMAL)
+    if plain.all():
+        return values, bad, {}
+    python = values.to_pylist()
+    bad, notes = bad.copy(), {}
+    for index in np.flatnonzero(~plain).tolist():
+        try:
+            number = Decimal(text[index].as_py())
+        except ArithmeticError:
+            bad[index] = True
+            continue
+        if not number.is_finite() or abs(number) >= DECIMAL_LIMIT or number != number.quantize(SCALE, context=CONTEXT):
+            bad[index] = True
+            notes[index] = NOT_EXACT if number.is_finite() else "is not a finite number, which SQL NUMERIC cannot hold"
+        else:
+            python[index] = number
+    return pa.array(python, DECIMAL), bad, notes
+
+
+def as_json_number(value: Decimal) -> str:
+    """A stored decimal as the shortest text that is exactly it (1.500000000 as 1.5), for JSON and backups."""
+    return format(value.normalize(CONTEXT), "f")
+
+
+class DecimalText(sa.types.TypeDecorator):
+    """An exact decimal on SQLite, kept as its text: a NUMERIC column there holds a REAL (15 digits)."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # the text Arrow's cast writes in bulk inserts: 1.500000000
+        return None if value is None else format(Decimal(value).quantize(SCALE, context=CONTEXT), "f")
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value).quantize(SCALE, context=CONTEXT)
+
+
 def _is_text(arrow_type: pa.DataType) -> bool:
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
@@ -227,9 +316,10 @@ class FieldType:
     json_values: tuple[type, ...]  # the JSON values the batch API takes (bool never counts as int)
     json_kind: str  # what a JSON value of the wrong type should have been
     parquet: Callable[[pa.DataType], bool]  # Parquet columns taken as typed; string columns are parsed like CSV
-    convert: Callable[[pa.Array, bool], Converted]  # (column, is it text) -> values, refused cells, why
+    convert: Callable[[Field, pa.Array, bool], Converted]  # (field, column, is it text) -> values, refused cells, why
     kind: str  # what a refused cell is not, in its message
     temporal: bool = False  # backups read it from the driver as text and store Avro's integers
+    avro_value: Callable | None = None  # a driver's value as the backup stores it, where it is not the same
 
 
 TYPES: dict[str, FieldType] = {
@@ -284,6 +374,32 @@ TYPES: dict[str, FieldType] = {
             _as_dates,
             "an ISO 8601 date",
             temporal=True,
+        ),
+        FieldType(
+            "boolean",
+            pa.bool_(),
+            lambda field, key: sa.Boolean(),  # BIT on SQL Server, 0/1 on SQLite
+            "boolean",
+            {"type": ["boolean", "string"]},
+            (bool, str),
+            "a boolean (true or false) or one of its trueValues or falseValues",
+            pa.types.is_boolean,
+            _as_booleans,
+            "a boolean",
+            avro_value=lambda value: None if value is None else bool(value),  # SQLite's driver gives 0 and 1
+        ),
+        FieldType(
+            "number",
+            DECIMAL,
+            lambda field, key: sa.Numeric(38, 9, asdecimal=True).with_variant(DecimalText(), "sqlite"),
+            "string",  # the exact decimal as text: Avro's decimal logical type would need bytes decoded one by one
+            {"type": ["number", "string"]},
+            (int, float, str),
+            "a number or a string of one",
+            lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+            _as_numbers,
+            "a number",
+            avro_value=lambda value: None if value is None else as_json_number(Decimal(value)),
         ),
     )
 }

@@ -196,7 +196,7 @@ def _existing(conn: sa.Connection, table: sa.Table, spec, fields: tuple[str, ...
     """parent_key of each row of `table` among `values` (text, typed here as validation types them)."""
     typed = []
     for position, name in enumerate(fields):
-        column, bad = TYPES[spec.field(name).type].convert(pa.array([v[position] for v in values], pa.string()), True)[:2]
+        column, bad = TYPES[spec.field(name).type].convert(spec.field(name), pa.array([v[position] for v in values], pa.string()), True)[:2]
         typed.append([None if bad[i] else value for i, value in enumerate(column.to_pylist())])
     candidates = {key for key in zip(*typed) if None not in key}
     columns = [table.c[name] for name in fields]

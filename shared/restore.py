@@ -237,6 +237,8 @@ def _flush(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: 
             if outside.any():
                 _refuse(path, int(numbers[np.argmax(outside)]), field.name, "type-error", f"{field.name} is outside the years 1 to 9999")
             columns[field.name] = stored.cast(pa.int32() if pa.types.is_date(field.type) else pa.int64()).cast(field.type)
+        elif pa.types.is_decimal(field.type):  # exact decimals are kept as their text, never with a field's decimalChar
+            columns[field.name] = pc.cast(pa.array(values, pa.string()), field.type)
         else:
             columns[field.name] = pa.array(values, field.type)
             if pa.types.is_string(field.type):

@@ -91,7 +91,7 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         missing = missing.to_numpy(zero_copy_only=False)
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
-        values, bad, notes = TYPES[spec.type].convert(column, is_text)
+        values, bad, notes = TYPES[spec.type].convert(spec, column, is_text)
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         bad &= ~missing
