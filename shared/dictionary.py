@@ -9,8 +9,11 @@ from dataclasses import field as dataclass_field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from shared.errors import InputRefused, NotFound
-from shared.fieldtypes import TYPES
+from shared.fieldtypes import TYPES, typed_values
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
 
@@ -152,6 +155,8 @@ def _table(resource: dict) -> Table:
                 constraints=constraints,
             )
         )
+    for spec in fields:
+        _check_constraints(name, spec)
     if not fields:
         raise DictionaryError(f"table {name!r} declares no fields")
     primary_key = schema.get("primaryKey")
@@ -178,6 +183,32 @@ def _table(resource: dict) -> Table:
         header=bool((resource.get("dialect") or {}).get("header", True)),
         format=resource.get("format", "csv"),
     )
+
+
+def _check_constraints(table: str, field: Field) -> None:
+    """Every constraint is one rowgate checks for the field's type, with a bound the field can read: none is
+    left unchecked in silence."""
+    kind = TYPES[field.type]
+    for name, value in field.constraints.items():
+        where = f"{table}.{field.name}: constraint {name}"
+        if name == "required":
+            continue
+        if name not in kind.constraints:
+            raise DictionaryError(f"{where} is not one rowgate checks on a {field.type} field (it checks {', '.join(kind.constraints)})")
+        if name in ("minLength", "maxLength") and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise DictionaryError(f"{where} must be a whole number of characters, not {value!r}")
+        if name == "pattern":
+            try:
+                pc.match_substring_regex(pa.array([""]), f"^(?:{value})$")
+            except (pa.ArrowInvalid, TypeError) as exc:  # Arrow's regular expressions are RE2's: no lookarounds, no backreferences
+                raise DictionaryError(f"{where} {value!r} is not a regular expression rowgate can check: {exc}") from None
+        if name == "enum" and not (isinstance(value, list) and value):
+            raise DictionaryError(f"{where} must be a non-empty list of values")
+        if name in ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            try:
+                typed_values(field, value if name == "enum" else [value])
+            except ValueError as exc:
+                raise DictionaryError(f"{where}: {exc}") from None
 
 
 def _names(value: str | list[str]) -> tuple[str, ...]:

@@ -278,6 +278,25 @@ def _decimals(text: pa.Array, bad: np.ndarray) -> Converted:
     return pa.array(python, DECIMAL), bad, notes
 
 
+def json_cell(field: Field, value) -> str | None:
+    """A JSON value (a batch row's, a bound's) as the cell a file would hold: booleans as the field writes them
+    (its first trueValue or falseValue), numbers with its decimalChar."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return (field.option("trueValues", TRUE_VALUES) if value else field.option("falseValues", FALSE_VALUES))[0]
+    return str(value).replace(".", field.option("decimalChar", "."))
+
+
+def typed_values(field: Field, values: list) -> pa.Array:
+    """JSON values (a constraint's bound, its enum) read as the field reads its cells; ValueError names any it refuses."""
+    converted, bad, _ = TYPES[field.type].convert(field, pa.array([json_cell(field, v) for v in values], pa.string()), True)
+    refused = [values[i] for i in np.flatnonzero(bad | pc.is_null(converted).to_numpy(zero_copy_only=False))]
+    if refused:
+        raise ValueError(f"{refused} {'is' if len(refused) == 1 else 'are'} not {TYPES[field.type].kind}")
+    return converted
+
+
 def as_json_number(value: Decimal) -> str:
     """A stored decimal as the shortest text that is exactly it (1.500000000 as 1.5), for JSON and backups."""
     return format(value.normalize(CONTEXT), "f")
@@ -320,6 +339,7 @@ class FieldType:
     kind: str  # what a refused cell is not, in its message
     temporal: bool = False  # backups read it from the driver as text and store Avro's integers
     avro_value: Callable | None = None  # a driver's value as the backup stores it, where it is not the same
+    constraints: tuple[str, ...] = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum")  # beside required
 
 
 TYPES: dict[str, FieldType] = {
@@ -348,6 +368,7 @@ TYPES: dict[str, FieldType] = {
             _is_text,
             _as_strings,
             "a string",
+            constraints=("minLength", "maxLength", "pattern", "enum"),
         ),
         FieldType(
             "datetime",
@@ -387,6 +408,7 @@ TYPES: dict[str, FieldType] = {
             _as_booleans,
             "a boolean",
             avro_value=lambda value: None if value is None else bool(value),  # SQLite's driver gives 0 and 1
+            constraints=("enum",),
         ),
         FieldType(
             "number",

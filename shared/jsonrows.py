@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from shared.dictionary import Field, Table
+from shared.dictionary import Table
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, Refusal
-from shared.fieldtypes import FALSE_VALUES, TRUE_VALUES, TYPES
+from shared.fieldtypes import TYPES, json_cell
 from shared.parse import Chunk
 
 
@@ -20,7 +20,7 @@ def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None
     numbers = np.arange(1, len(rows) + 1, dtype=np.int64) if numbers is None else np.asarray(numbers, dtype=np.int64)
     shape_errors = [_shape_errors(spec, row) for row in rows]
     columns = {
-        f.name: pa.array([_cell(f, row.get(f.name)) if not errors else None for row, errors in zip(rows, shape_errors)], pa.string())
+        f.name: pa.array([json_cell(f, row.get(f.name)) if not errors else None for row, errors in zip(rows, shape_errors)], pa.string())
         for f in spec.fields
     }
     refused = [Refusal(int(number), row, errors) for number, row, errors in zip(numbers, rows, shape_errors) if errors]
@@ -39,13 +39,3 @@ def _shape_errors(spec: Table, row: dict) -> list[Error]:
                 Error(f.name, TYPE_ERROR, f"{f.name} must be {TYPES[f.type].json_kind}, not {type(value).__name__} {value!r}"[:200])
             )
     return errors
-
-
-def _cell(field: Field, value) -> str | None:
-    """A JSON value as the cell a file would hold: booleans as the field writes them (its first trueValue or
-    falseValue), numbers with its decimalChar."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return (field.option("trueValues", TRUE_VALUES) if value else field.option("falseValues", FALSE_VALUES))[0]
-    return str(value).replace(".", field.option("decimalChar", "."))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal, parent_key
-from shared.fieldtypes import TYPES
+from shared.fieldtypes import TYPES, typed_values
 from shared.parse import Chunk, python_cell
 
 
@@ -97,20 +97,7 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))
-        if spec.max_length and is_text:
-            too_long = pc.fill_null(pc.greater(pc.utf8_length(column), spec.max_length), False).to_numpy(zero_copy_only=False)
-            if too_long.any():
-                lengths = pc.utf8_length(column)
-                problems.append(
-                    _Problem(
-                        spec.name,
-                        CONSTRAINT_ERROR,
-                        too_long,
-                        lambda i, n=spec.name, m=spec.max_length, lengths=lengths: (
-                            f"{n} is {lengths[i].as_py()} characters long; maxLength is {m}"
-                        ),
-                    )
-                )
+        problems.extend(_constraint_problems(spec, column, values, bad | missing))
         if spec.name in keys and spec.type == "string" and is_text:
             padded = pc.fill_null(pc.ends_with(column, " "), False).to_numpy(zero_copy_only=False) & ~missing
             if padded.any():
@@ -119,6 +106,51 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
                 )
         typed[spec.name] = values
     return typed, problems
+
+
+def _constraint_problems(spec: Field, column: pa.Array, values: pa.Array, skip: np.ndarray) -> list[_Problem]:
+    """The field's constraints, each on the whole column of typed values, as Frictionless checks them: on cells
+    that are there and of the right type. Bounds and enum values are read as the field reads its cells."""
+    problems = []
+    for name, limit in spec.constraints.items():
+        if name not in CONSTRAINTS:
+            continue  # required is checked above, unique with the keys
+        test, words = CONSTRAINTS[name]
+        bound = limit if name in ("minLength", "maxLength", "pattern") else typed_values(spec, limit if name == "enum" else [limit])
+        failed = pc.fill_null(test(values, bound), False).to_numpy(zero_copy_only=False) & ~skip
+        if failed.any():
+            problems.append(_Problem(spec.name, CONSTRAINT_ERROR, failed, _constraint_message(spec, column, values, name, limit, words)))
+    return problems
+
+
+def _constraint_message(spec: Field, column: pa.Array, values: pa.Array, name: str, limit, words: str) -> Callable[[int], str]:
+    if name in ("minLength", "maxLength"):
+        return lambda i: f"{spec.name} is {len(values[i].as_py())} characters long; {name} is {limit}"
+    shown = _show(limit if name != "enum" else list(limit))
+    return lambda i: f"{spec.name} {_show(python_cell(column[i]))} {words} {shown}"
+
+
+def _not_in(values: pa.Array, allowed: pa.Array) -> pa.Array:
+    return pc.invert(pc.is_in(values, value_set=allowed))
+
+
+def _not_matching(values: pa.Array, pattern: str) -> pa.Array:
+    # Anchored to the whole value, as Table Schema means it; Frictionless's "^" + pattern + "$" would leave a|b
+    # anchored at one end only.
+    return pc.invert(pc.match_substring_regex(values, f"^(?:{pattern})$"))
+
+
+# constraint -> (where a typed column breaks it, given the bound; the words of its message)
+CONSTRAINTS = {
+    "minLength": (lambda values, n: pc.less(pc.utf8_length(values), n), ""),
+    "maxLength": (lambda values, n: pc.greater(pc.utf8_length(values), n), ""),
+    "pattern": (_not_matching, "does not match the pattern"),
+    "enum": (_not_in, "is not one of"),
+    "minimum": (lambda values, bound: pc.less(values, bound[0]), "is less than the minimum"),
+    "maximum": (lambda values, bound: pc.greater(values, bound[0]), "is more than the maximum"),
+    "exclusiveMinimum": (lambda values, bound: pc.less_equal(values, bound[0]), "is not more than the exclusiveMinimum"),
+    "exclusiveMaximum": (lambda values, bound: pc.greater_equal(values, bound[0]), "is not less than the exclusiveMaximum"),
+}
 
 
 def _padded_key_message(name: str, value: str) -> str:

@@ -5,6 +5,7 @@ API on SQLite and PostgreSQL and comes back exactly from a backup."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -76,6 +77,88 @@ def test_each_cell_gets_frictionless_verdict(descriptor, cells):
         assert refused == bool(notes and "type" in notes), (cell, value, ours)
         if not refused:
             assert ours == value, cell
+
+
+# Constraints: each cell's error codes (none, type-error or constraint-error) are frictionless-py's.
+CONSTRAINED = [
+    ({"type": "integer", "constraints": {"minimum": 1, "maximum": 10}}, ["0", "1", "10", "11", "-5", "x", ""]),
+    ({"type": "integer", "constraints": {"exclusiveMinimum": 1, "exclusiveMaximum": 10}}, ["1", "2", "9", "10"]),
+    ({"type": "integer", "constraints": {"enum": [1, 2, "3"]}}, ["1", "2", "3", "4", "01"]),
+    ({"type": "number", "decimalChar": ",", "constraints": {"minimum": "0,5", "maximum": 2.5}}, ["0,4", "0,5", "2,5", "2,6"]),
+    ({"type": "number", "constraints": {"enum": [1.5, "2"]}}, ["1.5", "1.50", "2", "2.0", "3"]),
+    ({"type": "string", "constraints": {"minLength": 2, "maxLength": 3}}, ["a", "ab", "abc", "abcd", "😀😀"]),
+    ({"type": "string", "constraints": {"pattern": "[A-Z]{2}-[0-9]+"}}, ["AB-1", "AB-12", "ab-1", "XAB-1", "AB-1x", "AB-"]),
+    ({"type": "string", "constraints": {"enum": ["red", "green"]}}, ["red", "green", "Red", "blue", " red"]),
+    ({"type": "boolean", "constraints": {"enum": [True]}}, ["true", "1", "false", "0"]),
+    (
+        {"type": "date", "constraints": {"minimum": "2020-01-01", "exclusiveMaximum": "2021-01-01"}},
+        ["2019-12-31", "2020-01-01", "2020-12-31", "2021-01-01"],
+    ),
+    (
+        {"type": "datetime", "constraints": {"maximum": "2021-01-01T00:00:00Z"}},
+        ["2020-12-31T23:59:59Z", "2021-01-01T00:00:00Z", "2021-01-01T00:00:01Z"],
+    ),
+    ({"type": "string", "constraints": {"required": True}}, ["", "x"]),
+]
+
+
+def rowgate_codes(descriptor: dict, cell: str) -> set[str]:
+    """The error codes check_values gives one cell, alone in its column."""
+    import numpy as np
+
+    from shared.dictionary import _table
+    from shared.parse import Chunk
+    from shared.validate import check_values
+
+    resource = {"name": "t", "schema": {"fields": [{"name": "id", "type": "integer"}, {"name": "x", **descriptor}], "primaryKey": ["id"]}}
+    typed = check_values(_table(resource), Chunk(1, np.array([1]), {"id": pa.array(["1"]), "x": pa.array([cell])}))
+    return {error.code for refusal in typed.refused for error in refusal.errors}
+
+
+@pytest.mark.parametrize(("descriptor", "cells"), CONSTRAINED, ids=[json.dumps(d) for d, _ in CONSTRAINED])
+def test_each_cell_gets_frictionless_constraint_verdict(descriptor, cells):
+    theirs = FrictionlessField.from_descriptor({"name": "x", **descriptor})
+    for cell in cells:
+        _, notes = theirs.read_cell(cell)
+        expected = {"type-error" if name == "type" else "constraint-error" for name in notes or {}}
+        assert rowgate_codes(descriptor, cell) == expected, (cell, notes)
+
+
+def test_a_pattern_is_anchored_at_both_ends_of_every_alternative():
+    # Frictionless compiles "^" + pattern + "$": "a|b" then accepts "ax" (a at the start) and "xb". Table Schema
+    # means the whole value: rowgate refuses both.
+    descriptor = {"type": "string", "constraints": {"pattern": "a|b"}}
+    assert FrictionlessField.from_descriptor({"name": "x", **descriptor}).read_cell("ax")[1] is None
+    assert [rowgate_codes(descriptor, cell) for cell in ("a", "b", "ax", "xb")] == [
+        set(),
+        set(),
+        {"constraint-error"},
+        {"constraint-error"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"type": "boolean", "constraints": {"minimum": 1}}, "products.x: constraint minimum is not one rowgate checks on a boolean field"),
+        ({"type": "string", "constraints": {"minimum": 1}}, "constraint minimum is not one rowgate checks on a string field"),
+        ({"type": "integer", "constraints": {"pattern": "[0-9]+"}}, "constraint pattern is not one rowgate checks on a integer field"),
+        ({"type": "integer", "constraints": {"minimum": "ten"}}, "products.x: constraint minimum: ['ten'] is not a 64-bit integer"),
+        ({"type": "integer", "constraints": {"enum": [1, "x"]}}, "constraint enum: ['x'] is not a 64-bit integer"),
+        ({"type": "integer", "constraints": {"enum": []}}, "constraint enum must be a non-empty list"),
+        ({"type": "string", "constraints": {"pattern": "(a)\\1"}}, "is not a regular expression rowgate can check"),
+        ({"type": "string", "constraints": {"pattern": "(?=a)a"}}, "is not a regular expression rowgate can check"),
+        ({"type": "string", "constraints": {"minLength": -1}}, "constraint minLength must be a whole number of characters"),
+        ({"type": "string", "constraints": {"checksum": "x"}}, "constraint checksum is not one rowgate checks"),
+    ],
+)
+def test_a_constraint_rowgate_cannot_check_is_refused_at_start_up_naming_the_field(tmp_path, field, message):
+    descriptor = json.loads(json.dumps(WIDE))
+    descriptor["resources"][0]["schema"]["fields"].append({"name": "x", **field})
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(descriptor))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load(path)
 
 
 @pytest.mark.parametrize(("field_type", "cell"), sorted(DIFFERENCES))
