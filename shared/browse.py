@@ -13,8 +13,6 @@ from shared.dictionary import Field
 from shared.errors import InputRefused
 from shared.fieldtypes import TYPES, as_json_number
 
-MAX_PAGE = 1000
-
 
 def as_json_value(value):
     """Datetimes as ISO 8601 in UTC, dates as ISO dates, decimals as their exact text; everything else as it is."""

@@ -9,11 +9,8 @@ from dataclasses import field as dataclass_field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from shared.dialect import Dialect, dialect_of
 from shared.errors import InputRefused, NotFound
-from shared.fieldtypes import TYPES, typed_values
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
 
@@ -50,7 +47,7 @@ class Table:
     fields: tuple[Field, ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKey, ...]
-    header: bool
+    dialect: Dialect
     format: str
 
     @cached_property
@@ -137,6 +134,8 @@ def load(path: str | Path | None = None) -> Dictionary:
 
 
 def _table(resource: dict) -> Table:
+    from shared.fieldtypes import TYPES  # here, not at the top: the Function App imports this module at start (Arrow)
+
     name = resource["name"]
     schema = resource.get("schema") or {}
     fields = []
@@ -180,7 +179,7 @@ def _table(resource: dict) -> Table:
         fields=tuple(fields),
         primary_key=primary_key,
         foreign_keys=foreign_keys,
-        header=bool((resource.get("dialect") or {}).get("header", True)),
+        dialect=_dialect(resource),
         format=resource.get("format", "csv"),
     )
 
@@ -188,6 +187,11 @@ def _table(resource: dict) -> Table:
 def _check_constraints(table: str, field: Field) -> None:
     """Every constraint is one rowgate checks for the field's type, with a bound the field can read: none is
     left unchecked in silence."""
+    import pyarrow as pa  # here, not at the top: the Function App imports this module at start
+    import pyarrow.compute as pc
+
+    from shared.fieldtypes import TYPES, typed_values
+
     kind = TYPES[field.type]
     for name, value in field.constraints.items():
         where = f"{table}.{field.name}: constraint {name}"
@@ -209,6 +213,13 @@ def _check_constraints(table: str, field: Field) -> None:
                 typed_values(field, value if name == "enum" else [value])
             except ValueError as exc:
                 raise DictionaryError(f"{where}: {exc}") from None
+
+
+def _dialect(resource: dict) -> Dialect:
+    try:
+        return dialect_of(resource)
+    except ValueError as exc:
+        raise DictionaryError(f"table {resource['name']!r}: {exc}") from None
 
 
 def _names(value: str | list[str]) -> tuple[str, ...]:

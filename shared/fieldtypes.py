@@ -83,25 +83,31 @@ def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
 def _as_datetimes(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         return _arrow_datetimes(column)
-    text = _cells(column)
+    text = _cells(column, trim=False)  # Frictionless reads datetimes and dates as they are written
     lenient = lambda: pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)  # noqa: E731
-    values, bad = _fill_slow(text, _strict(text, pa.timestamp("us", "UTC"), lenient, DATETIME_SHAPE), pa.timestamp("us"), parse_datetime)
+    # Arrow's cast also reads 2021-07-27T16Z; Frictionless's default format wants the seconds (hh:mm:ss at 11 to 18).
+    binary = text.cast(pa.binary())
+    seconds = pc.all(pc.and_(pc.greater_equal(pc.binary_length(binary), 19), pc.equal(pc.binary_slice(binary, 16, 17), b":"))).as_py()
+    fast = _strict(text, pa.timestamp("us", "UTC"), lenient, DATETIME_SHAPE, try_cast=seconds is not False)
+    values, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_datetime_cell)
     return _in_range(values, bad, {})
 
 
-def _cells(column: pa.Array) -> pa.Array:
-    """Text cells trimmed, empty ones as nulls (Frictionless's missing value, reported as missing elsewhere)."""
-    text = pc.utf8_trim_whitespace(column)
+def _cells(column: pa.Array, trim: bool = True) -> pa.Array:
+    """Text cells (trimmed, as Frictionless trims numbers), empty ones as nulls (Frictionless's missing value,
+    reported as missing elsewhere)."""
+    text = pc.utf8_trim_whitespace(column) if trim else column
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def _strict(text: pa.Array, arrow_type: pa.DataType, lenient: Callable[[], pa.Array], shape: str) -> pa.Array:
+def _strict(text: pa.Array, arrow_type: pa.DataType, lenient: Callable[[], pa.Array], shape: str, try_cast: bool = True) -> pa.Array:
     """The cells Arrow reads exactly, as naive UTC microseconds; nulls where Python's parser must look.
     Arrow's ISO 8601 cast is strict (no 2021-02-31, no 23:59:60) but all or nothing; its strptime reads
     cell by cell but leniently (2021-02-31 becomes 03-03): its values are kept as they are when the strict
     cast takes them all, else only where the text has the exact shape and the day read is the day written."""
     try:  # the common case, a clean column, in one cast
-        return pc.cast(pc.cast(text, arrow_type), pa.timestamp("us"))
+        if try_cast:
+            return pc.cast(pc.cast(text, arrow_type), pa.timestamp("us"))
     except pa.ArrowInvalid:
         pass
     fast = lenient()
@@ -158,7 +164,7 @@ def _as_dates(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         stamps, bad, notes = _arrow_datetimes(column)
     else:
-        text = _cells(column)
+        text = _cells(column, trim=False)
         lenient = lambda: pc.strptime(text, format="%Y-%m-%d", unit="us", error_is_null=True)  # noqa: E731
         stamps, bad = _fill_slow(text, _strict(text, pa.date32(), lenient, DATE_SHAPE), pa.timestamp("us"), parse_date)
         stamps, bad, notes = _in_range(stamps, bad, {})
@@ -197,6 +203,13 @@ def parse_datetime(value: str) -> datetime:
         except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
             raise ValueError(f"{value!r} is outside years 1 to 9999 in UTC") from None
     return parsed
+
+
+def parse_datetime_cell(value: str) -> datetime:
+    """A datetime cell in Frictionless's default format: ISO 8601 with the seconds (then as `parse_datetime`)."""
+    if len(value) < 19 or value[16] != ":":
+        raise ValueError(f"{value!r} has no seconds")
+    return parse_datetime(value)
 
 
 def parse_date(value: str) -> datetime:

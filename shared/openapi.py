@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.dictionary import Dictionary, Field
-from shared.fieldtypes import TYPES
-
-MAX_ROWS = 1000
+from shared.limits import MAX_ROWS
 
 
 @dataclass
@@ -25,6 +23,8 @@ class Operation:
 
 def field_schema(field: Field) -> dict:
     """The JSON a field accepts: integers also as digit strings, datetimes as ISO 8601 strings."""
+    from shared.fieldtypes import TYPES  # here, not at the top: functions/openapi imports this module at start (Arrow)
+
     schema = TYPES[field.type].json_schema
     if field.max_length:
         schema = schema | {"maxLength": field.max_length}

@@ -630,7 +630,7 @@ def test_every_value_within_max_length_fits_its_sql_server_column(max_length):
             "'sites' cannot be created on Azure SQL: sites primary key: key of up to 1280 bytes",
         ),
         (
-            lambda fields: fields[1].update(type="integer"),
+            lambda fields: fields[1].update(type="integer", constraints={"required": True}),  # maxLength is for strings
             "'rooms' cannot be created on Azure SQL: rooms fk_rooms_country_code: code is NVARCHAR Latin1_General_100_BIN2_UTF8 but sites.code is BIGINT",
         ),
     ],
