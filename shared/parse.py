@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
+from shared.fieldtypes import TYPES
 
 BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
@@ -30,14 +31,6 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # Not ASCII, so no dialect character is part of it.
 END = "\U0010ffff\U0010ffff"
 csv.field_size_limit(MAX_BLOCK_BYTES)
-
-# Parquet column types each dictionary type accepts; strings are parsed like CSV cells.
-PARQUET_TYPES = {
-    "integer": pa.types.is_integer,
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "datetime": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
-    "date": pa.types.is_date,
-}
 
 
 class Unreadable(InputRefused):
@@ -340,5 +333,5 @@ def _check_parquet_schema(schema: pa.Schema, table: Table) -> None:
         if spec.name not in schema.names:
             continue
         found = schema.field(spec.name).type
-        if not (PARQUET_TYPES[spec.type](found) or pa.types.is_string(found) or pa.types.is_large_string(found)):
+        if not (TYPES[spec.type].parquet(found) or pa.types.is_string(found) or pa.types.is_large_string(found)):
             raise InputRefused(f"column {spec.name} is {found} in the Parquet file; {table.name}.{spec.name} is {spec.type}")

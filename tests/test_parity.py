@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import frictionless
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -188,7 +187,6 @@ def expected(schema: dict, rows: list[list[str]], verdicts: dict[int, set[str]],
     return result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a date alone (2021-07-27) is taken as a datetime; frictionless wants a time")
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tables())
 @example(({"fields": [{"name": "id", "type": "integer"}, {"name": "f0", "type": "datetime"}], "primaryKey": ["id"]}, [["1", "2021-07-27"]]))
