@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 
@@ -26,7 +25,7 @@ from functions.http import (
     request_id,
 )
 from functions.runtime import rowgate
-from shared import rejections, reports
+from shared import csvout, rejections, reports
 from shared.batch import MAX_BYTES, MAX_ROWS, insert_rows
 from shared.browse import MAX_PAGE, page_rows
 from shared.errors import CODES, printable
@@ -148,7 +147,7 @@ def _report(req: func.HttpRequest, run) -> func.HttpResponse:
 def _shaped(report: reports.Report, fmt: str, extra: dict) -> func.HttpResponse:
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvout.Writer(out, lineterminator="\n")
         writer.writerow(report.columns)
         writer.writerows(report.rows)
         return func.HttpResponse(out.getvalue(), mimetype="text/csv")
