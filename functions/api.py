@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import io
 import uuid
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 import azure.functions as func
-import sqlalchemy as sa
 
 from functions.http import (
     INT64,
@@ -25,11 +25,11 @@ from functions.http import (
     request_id,
 )
 from functions.runtime import rowgate
-from shared import csvout, rejections, reports
-from shared.batch import MAX_BYTES, MAX_ROWS, insert_rows
-from shared.browse import MAX_PAGE, page_rows
 from shared.errors import CODES, printable
-from shared.replay import redrive_pending
+from shared.limits import MAX_BYTES, MAX_PAGE, MAX_RECENT, MAX_ROWS, REJECTION_STATUSES
+
+if TYPE_CHECKING:
+    from shared.reports import Report
 
 bp = df.Blueprint()
 
@@ -52,6 +52,8 @@ def _limit(default: int) -> dict:
 @document("Database and storage reachability, and the dictionary's version", responses={200: "Health", 503: "Health"})
 @handled
 def health(req: func.HttpRequest) -> func.HttpResponse:
+    import sqlalchemy as sa
+
     core = rowgate()
     checks = {}
     try:
@@ -119,6 +121,8 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpError(413, "too-many-rows", f"the batch has {len(rows)} rows; the limit is {MAX_ROWS}")
     if not all(isinstance(row, dict) for row in rows):
         raise HttpError(400, "wrong-shape", "every row must be a JSON object of field names to values")
+    from shared.batch import insert_rows
+
     return json_response(insert_rows(core, table, rows, atomic=atomic, request_id=source_id).as_dict())  # atomic: BatchRefused, 422
 
 
@@ -130,6 +134,8 @@ def insert_batch(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handled
 def read_rows(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.browse import page_rows
+
     return json_response(
         page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), query_text(req, "after"))
     )
@@ -144,8 +150,10 @@ def _report(req: func.HttpRequest, run) -> func.HttpResponse:
     return _shaped(report, fmt, {"year": year})
 
 
-def _shaped(report: reports.Report, fmt: str, extra: dict) -> func.HttpResponse:
+def _shaped(report: Report, fmt: str, extra: dict) -> func.HttpResponse:
     if fmt == "csv":
+        from shared import csvout
+
         out = io.StringIO()
         writer = csvout.Writer(out, lineterminator="\n")
         writer.writerow(report.columns)
@@ -158,6 +166,8 @@ def _shaped(report: reports.Report, fmt: str, extra: dict) -> func.HttpResponse:
 @document("Hires per quarter of a year for each department and job, alphabetical", [YEAR, FORMAT], responses={200: "Report"})
 @handled
 def hires_by_quarter(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import reports
+
     return _report(req, reports.hires_by_quarter)
 
 
@@ -167,6 +177,8 @@ def hires_by_quarter(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handled
 def departments_above_mean(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import reports
+
     return _report(req, reports.departments_above_mean)
 
 
@@ -183,8 +195,10 @@ def departments_above_mean(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handled
 def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import reports
+
     since = query_datetime(req, "since")
-    limit = query_int(req, "limit", 10, 1, reports.MAX_LIMIT)
+    limit = query_int(req, "limit", 10, 1, MAX_RECENT)
     core = rowgate()
     with core.engine.connect() as conn:
         report = reports.recent_courses(conn, core.metadata.tables, since, limit, query_text(req, "category"), query_text(req, "level"))
@@ -198,7 +212,7 @@ def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
         param("table", {"type": "string"}, "only this table"),
         param("source", {"type": "string", "maxLength": 1024}, "only this source (a file's path, or api:<request id>)"),
         param("error", {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,39}$"}, "only rows refused with this error code"),
-        param("status", {"type": "string", "enum": list(rejections.STATUSES), "default": "open"}, "open, resolved or all"),
+        param("status", {"type": "string", "enum": list(REJECTION_STATUSES), "default": "open"}, "open, resolved or all"),
         param("after", {"type": "integer", "minimum": 1, "maximum": INT64[1]}, "the last id of the previous page"),
         _limit(100),
     ],
@@ -206,13 +220,15 @@ def recent_courses(req: func.HttpRequest) -> func.HttpResponse:
 )
 @handled
 def list_rejections(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import rejections
+
     after = query_int(req, "after", 0, 1, INT64[1]) or None
     page = rejections.find(
         rowgate(),
         table=query_text(req, "table"),
         source=query_text(req, "source", 1024),
         code=_error_code(req),
-        status=query_choice(req, "status", rejections.STATUSES),
+        status=query_choice(req, "status", REJECTION_STATUSES),
         after=after,
         limit=query_int(req, "limit", 100, 1, MAX_PAGE),
     )
@@ -235,6 +251,8 @@ REJECTION_ID = param("id", {"type": "integer", "minimum": 1, "maximum": INT64[1]
 @document("One rejection: its raw row, errors, and how it was resolved", [REJECTION_ID], responses={200: "Rejection"})
 @handled
 def get_rejection(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import rejections
+
     return json_response(rejections.get(rowgate(), _rejection_id(req)))
 
 
@@ -253,6 +271,8 @@ def fix_rejection(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, MAX_FIX_BYTES)
     if not isinstance(body, dict) or set(body) != {"values"} or not isinstance(body["values"], dict) or not body["values"]:
         raise HttpError(400, "wrong-shape", 'send {"values": {"<field>": <value>, ...}} with at least one field')
+    from shared import rejections
+
     return json_response(rejections.fix(rowgate(), rejection_id, body["values"]).as_dict())
 
 
@@ -284,4 +304,6 @@ async def replay_rejections(req: func.HttpRequest, client) -> func.HttpResponse:
 @bp.timer_trigger(arg_name="timer", schedule=REDRIVE_SCHEDULE)
 def redrive_timer(timer: func.TimerRequest) -> None:
     """Re-drive the open rejections whose missing parent key exists now (each table's re-drive is logged)."""
+    from shared.replay import redrive_pending
+
     redrive_pending(rowgate())

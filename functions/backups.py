@@ -12,7 +12,6 @@ import azure.functions as func
 
 from functions.http import HttpError, check_text, document, handled, json_response, no_body, param, query_text, read_json
 from functions.runtime import rowgate
-from shared import backup
 
 bp = df.Blueprint()
 TABLE_QUERY = param("table", {"type": "string"}, "only this table")
@@ -66,6 +65,8 @@ async def create_backups(req: func.HttpRequest, client) -> func.HttpResponse:  #
 )
 @handled
 def list_backups(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import backup
+
     core = rowgate()
     infos = backup.list_backups(core, query_text(req, "table"))
     return json_response({"backups": [i.as_dict() for i in infos], "sets": [s.as_dict() for s in backup.backup_sets(core)]})

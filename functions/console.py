@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http import HttpError, document, handled, json_response, param, query_int, query_text, read_json
 from functions.runtime import rowgate
-from shared import overview, uploads
+from shared.errors import decimal_int
+from shared.limits import LAST_LOADS, MAX_UPLOAD_BLOCKS, MAX_UPLOAD_NAME_CHARS, UPLOAD_BLOCK_BYTES
+
+if TYPE_CHECKING:
+    from shared.uploads import Upload
 
 bp = func.Blueprint()
 ASSETS = Path(__file__).resolve().parents[1] / "console"
@@ -35,7 +40,7 @@ SECURITY_HEADERS = {
 FOREVER = "public, max-age=31536000, immutable"
 UPLOAD_QUERY = [
     param("table", {"type": "string"}, "the table the file is for", required=True),
-    param("name", {"type": "string", "maxLength": uploads.MAX_NAME_CHARS}, "the file's name (.csv or .parquet)", required=True),
+    param("name", {"type": "string", "maxLength": MAX_UPLOAD_NAME_CHARS}, "the file's name (.csv or .parquet)", required=True),
 ]
 UPLOAD_PATH = param("upload", {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "the id POST /api/uploads answered", where="path")
 
@@ -86,16 +91,20 @@ def console_asset(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="overview", methods=["GET"])
 @document(
     "Each table with its rows (exact, or the catalog's estimate on big tables), last loads, open rejections and backups",
-    [param("loads", {"type": "integer", "minimum": 1, "maximum": 50, "default": overview.LAST_LOADS}, "loads shown per table")],
+    [param("loads", {"type": "integer", "minimum": 1, "maximum": 50, "default": LAST_LOADS}, "loads shown per table")],
     responses={200: "Overview"},
 )
 @handled
 def console_overview(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(overview.overview(rowgate(), query_int(req, "loads", overview.LAST_LOADS, 1, 50)))
+    from shared import overview
+
+    return json_response(overview.overview(rowgate(), query_int(req, "loads", LAST_LOADS, 1, 50)))
 
 
-def _upload(req: func.HttpRequest, upload_id: str | None = None) -> uploads.Upload:
-    table, name = query_text(req, "table"), query_text(req, "name", uploads.MAX_NAME_CHARS * 4)
+def _upload(req: func.HttpRequest, upload_id: str | None = None) -> Upload:
+    from shared import uploads
+
+    table, name = query_text(req, "table"), query_text(req, "name", MAX_UPLOAD_NAME_CHARS * 4)
     if upload_id is None:
         return uploads.start(rowgate(), table, name)
     return uploads.upload(rowgate(), upload_id, table, name)
@@ -104,7 +113,7 @@ def _upload(req: func.HttpRequest, upload_id: str | None = None) -> uploads.Uplo
 @bp.route(route="uploads", methods=["POST"])
 @document(
     f"Start uploading a file into landing/<table>/: answers its id, its path and the block size; send its blocks (PUT), then "
-    f"commit. Blocks of up to {uploads.BLOCK_BYTES // 2**20} MiB keep every request far below the host's body limit",
+    f"commit. Blocks of up to {UPLOAD_BLOCK_BYTES // 2**20} MiB keep every request far below the host's body limit",
     UPLOAD_QUERY,
     responses={201: "Upload"},
 )
@@ -127,14 +136,17 @@ def put_block(req: func.HttpRequest) -> func.HttpResponse:
     if (req.headers.get("content-type") or "").split(";")[0].strip().lower() != "application/octet-stream":
         raise HttpError(415, "unsupported-media-type", "send a block as application/octet-stream")
     raw = req.route_params.get("index", "")
-    if not raw.isdigit() or len(raw) > 6:
-        raise HttpError(400, "bad-parameter", f"the block index must be a number from 0 to {uploads.MAX_BLOCKS - 1}", parameter="index")
+    index = decimal_int(raw) if raw.isdigit() else None  # no sign either
+    if index is None or not 0 <= index < MAX_UPLOAD_BLOCKS:
+        raise HttpError(400, "bad-parameter", f"the block index must be a number from 0 to {MAX_UPLOAD_BLOCKS - 1}", parameter="index")
     target = _upload(req, req.route_params.get("upload", ""))
     data = req.get_body()
-    if len(data) > uploads.BLOCK_BYTES:
-        raise HttpError(413, "too-large", f"the block is {len(data)} bytes; the limit is {uploads.BLOCK_BYTES}")
-    uploads.put_block(rowgate(), target, int(raw), data)
-    return json_response({"upload": target.id, "block": int(raw), "bytes": len(data)})
+    if len(data) > UPLOAD_BLOCK_BYTES:
+        raise HttpError(413, "too-large", f"the block is {len(data)} bytes; the limit is {UPLOAD_BLOCK_BYTES}")
+    from shared import uploads
+
+    uploads.put_block(rowgate(), target, index, data)
+    return json_response({"upload": target.id, "block": index, "bytes": len(data)})
 
 
 @bp.route(route="uploads/{upload}/commit", methods=["POST"])
@@ -151,4 +163,6 @@ def commit_upload(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, 1024)
     if not isinstance(body, dict) or set(body) != {"blocks", "bytes"} or not all(type(v) is int for v in body.values()):
         raise HttpError(400, "wrong-shape", 'send {"blocks": <how many blocks>, "bytes": <the file\'s size>}')
+    from shared import uploads
+
     return json_response(uploads.commit(rowgate(), target, body["blocks"], body["bytes"]), 201)

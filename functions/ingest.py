@@ -9,7 +9,7 @@ import azurefunctions.extensions.bindings.blob as blob
 
 from functions.runtime import rowgate
 from shared.errors import printable
-from shared.ingest import LANDING, ingest_stored
+from shared.storage import LANDING
 
 bp = func.Blueprint()
 
@@ -18,6 +18,8 @@ bp = func.Blueprint()
 # over a BlobClient, so the worker never receives the file's bytes and the core streams it.
 @bp.blob_trigger(arg_name="client", path=f"{LANDING}/{{name}}", connection="AzureWebJobsStorage", source=func.BlobSource.EVENT_GRID)
 def ingest_landed_blob(client: blob.BlobClient) -> None:
+    from shared.ingest import ingest_stored
+
     path = f"{client.container_name}/{client.blob_name}"
     result = ingest_stored(rowgate(), path)
     if result.status == "refused":

@@ -10,16 +10,12 @@ import re
 
 import azure.durable_functions as df
 import azure.functions as func
-import sqlalchemy as sa
 
 from functions.backups import BACKUP_ALL_ID, start_singleton
 from functions.http import HttpError, document, error_of, handled, param, read_json
 from functions.runtime import rowgate
-from shared import backup, plans, restore
-from shared.db import LOADS, REJECTIONS, snapshot
+from shared import plans
 from shared.errors import InputRefused, RowgateError
-from shared.ingest import ingest_stored
-from shared.replay import replay
 
 bp = df.Blueprint()
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
@@ -33,6 +29,8 @@ MAX_PREFIX_CHARS = 1024
 def backup_all(context: df.DurableOrchestrationContext):
     """One activity per table (every table, or the input's list) in parallel. Each reads its own snapshot, so the
     set is checked against the load ledger: if rows committed meanwhile, the set is taken again (up to 3 times)."""
+    from shared import backup
+
     requested = context.get_input()
     for attempt in range(1, CONSISTENCY_ATTEMPTS + 1):
         before = yield context.call_activity("ledger_mark", None)
@@ -63,6 +61,9 @@ def backup_plan(payload: None) -> list[str]:
 
 @bp.activity_trigger(input_name="payload")
 def backup_table(payload: dict) -> dict:
+    from shared import backup
+    from shared.db import snapshot
+
     core = rowgate()
     with snapshot(core.engine) as conn:
         info = backup.write_backup(core, conn, core.dictionary.table(payload["table"]), payload["at"])
@@ -87,6 +88,10 @@ def ledger_mark(payload: None) -> list[int]:
     """Where the ledger stands: it moves whenever a file or a batch commits rows (the load ledger) and whenever
     a re-drive or replay loads refused rows (resolved rejections, which write no load). Plain ints: Durable
     serialises activity results as JSON, and PostgreSQL's SUM is a Decimal."""
+    import sqlalchemy as sa
+
+    from shared.db import LOADS, REJECTIONS
+
     loads, rejections = rowgate().metadata.tables[LOADS], rowgate().metadata.tables[REJECTIONS]
     resolved = sa.select(sa.func.count()).select_from(rejections).where(rejections.c.resolved_at.is_not(None)).scalar_subquery()
     with rowgate().engine.connect() as conn:
@@ -120,6 +125,8 @@ def storage_prefix(value) -> str:
 
 @bp.activity_trigger(input_name="payload")
 def restore_backup(payload: dict) -> dict:
+    from shared import restore
+
     try:
         return restore.restore(rowgate(), payload["table"], payload.get("backup")).as_dict()
     except RowgateError as exc:
@@ -134,6 +141,8 @@ def restore_set_job(context: df.DurableOrchestrationContext):
 
 @bp.activity_trigger(input_name="payload")
 def restore_backup_set(payload: dict) -> dict:
+    from shared import restore
+
     try:
         return {"results": [result.as_dict() for result in restore.restore_all(rowgate(), payload.get("at"))]}
     except RowgateError as exc:
@@ -148,11 +157,15 @@ def _restore_refused(exc: RowgateError) -> dict:
 
 @bp.activity_trigger(input_name="payload")
 def replay_rejected(payload: dict) -> dict:
+    from shared.replay import replay
+
     return {"results": [vars(r) for r in replay(rowgate(), payload.get("table"))]}
 
 
 @bp.activity_trigger(input_name="path")
 def ingest_file(path: str) -> dict:
+    from shared.ingest import ingest_stored
+
     return ingest_stored(rowgate(), path).as_dict()
 
 

@@ -8,26 +8,15 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from shared.context import Rowgate
-from shared.errors import InputRefused
+from shared.errors import BatchRefused, InputRefused
 from shared.jsonrows import as_chunk
+from shared.limits import MAX_ROWS
 from shared.load import DONE, close_load, open_load, refusals_of, write_chunk
 from shared.races import retry_key_races
 from shared.replay import redrive_after
 from shared.validate import Checked, validate
 
-MAX_ROWS = 1000
-MAX_BYTES = 4 * 1024 * 1024  # a request body larger than this is refused before it is parsed
 log = logging.getLogger(__name__)
-
-
-class BatchRefused(InputRefused):
-    """The whole batch was refused (atomic mode) and nothing changed; its details are the batch's result."""
-
-    code = "batch-refused"
-
-    def __init__(self, result: BatchResult):
-        super().__init__(f"{result.rejected} of {result.received} rows refused; nothing was inserted", **result.as_dict())
-        self.result = result
 
 
 @dataclass

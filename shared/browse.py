@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from shared.context import Rowgate
 from shared.errors import InputRefused
 
-MAX_PAGE = 1000
-
 
 def as_json_value(value):
     """Datetimes as ISO 8601 in UTC, dates as ISO dates; everything else as it is."""

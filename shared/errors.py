@@ -8,7 +8,7 @@ the CLI (shared/cli.py `exit_code`) map the kind, each in one place, and every c
     ├── InputRefused     refused input: an unusable file, argument or value      HTTP 400   exit 2
     │   ├── dictionary.DictionaryError   a descriptor rowgate cannot use
     │   ├── parse.Unreadable             a CSV that cannot be read on from some record
-    │   └── batch.BatchRefused           an atomic batch with a refused row     HTTP 422
+    │   └── BatchRefused                 an atomic batch with a refused row     HTTP 422
     ├── NotFound         what was named does not exist: a table, a rejection      HTTP 404   exit 2
     │   ├── backup.BackupNotFound        a backup, or a complete backup set
     │   └── storage.StorageError         a path not (or no longer) in storage
@@ -77,6 +77,17 @@ class InputRefused(RowgateError):
     code = "bad-request"
 
 
+class BatchRefused(InputRefused):
+    """The whole batch was refused (atomic mode) and nothing changed; its details are the batch's result
+    (shared/batch.py's BatchResult: defined here so the API maps it without loading the core)."""
+
+    code = "batch-refused"
+
+    def __init__(self, result):
+        super().__init__(f"{result.rejected} of {result.received} rows refused; nothing was inserted", **result.as_dict())
+        self.result = result
+
+
 class NotFound(RowgateError):
     """What the caller named does not exist: a table, a rejection id, a backup."""
 
@@ -132,6 +143,15 @@ _CONTROL = re.compile("[\\x00-\\x1f\\x7f\\u2028\\u2029]")
 def printable(text: str) -> str:
     """Outside text (a blob name, a URL) as one log line: control characters escaped, so none can forge a line."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
+
+
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def decimal_int(text: str) -> int | None:
+    """A number as a person or a program types it in an argument: ASCII digits, an optional sign, at most 19 digits.
+    Python's int() also takes other scripts' digits, underscores and spaces ("\u0663", "1_0", " 5"): not here."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
 
 
 PARENT_KEY_LENGTH = 300  # characters: rowgate_rejections.missing_key is indexed (SQL Server: 1,700-byte index keys)

@@ -40,10 +40,9 @@ from shared.plans import migration_stages
 from shared.prefetch import prefetch
 from shared.races import retry_key_races
 from shared.retry import retry_transient
-from shared.storage import Changed, Storage, StorageError, content_hash, is_temporary
+from shared.storage import ARCHIVE, LANDING, REJECTED, Changed, Storage, StorageError, content_hash, is_temporary
 from shared.validate import Checked, check_keys, check_values
 
-LANDING, REJECTED, ARCHIVE = "landing", "rejected", "archive"
 MAX_PART_BYTES = 200
 READERS = {".csv": read_csv, ".parquet": read_parquet}
 Progress = Callable[[int], None]

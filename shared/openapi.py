@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.dictionary import Dictionary, Field
-
-MAX_ROWS = 1000
+from shared.limits import MAX_ROWS
 
 
 @dataclass

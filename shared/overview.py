@@ -17,9 +17,9 @@ from shared.backup import BACKUPS, stamp_of
 from shared.browse import as_json_value
 from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, source_digest
+from shared.limits import LAST_LOADS
 
 ESTIMATE_FROM = 1_000_000
-LAST_LOADS = 5
 
 
 def overview(rowgate: Rowgate, last_loads: int = LAST_LOADS) -> dict:
@@ -88,7 +88,12 @@ def last_loads_of(conn: sa.Connection, loads: sa.Table, rejections: sa.Table, ta
         digests = [source_digest(source) for source in sources]
         counted = (
             sa.select(rejections.c.source, sa.func.count())
-            .where(rejections.c.source_digest.in_(digests), rejections.c.source.in_(sources), rejections.c.resolved_at.is_(None))
+            .where(
+                rejections.c.source_digest.in_(digests),
+                rejections.c.source.in_(sources),
+                rejections.c.table_name == table,  # a request id may name batches of several tables
+                rejections.c.resolved_at.is_(None),
+            )
             .group_by(rejections.c.source)
         )
         still_open = dict(conn.execute(counted).all())

@@ -213,6 +213,8 @@ def _csv_chunk(
 def _shape_refusal(table: Table, names: list[str], number: int, cells: list[str], text: str, source: CsvInput) -> Refusal:
     if text.endswith(END):
         return _unclosed_refusal(number, cells, source.appended)
+    if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says
+        return Refusal(number, cells, [Error(None, BLANK_ROW, "the row is blank")])
     code = EXTRA_CELL if len(cells) > len(names) else MISSING_CELL
     message = f"the row has {len(cells)} cells; {table.name} rows have {len(names)} ({', '.join(names)})"
     return Refusal(number, cells, [Error(None, code, message)])

@@ -17,18 +17,18 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 
-from shared.browse import MAX_PAGE, as_json_value
+from shared.browse import as_json_value
 from shared.context import Rowgate
 from shared.db import REJECTIONS, bulk_insert, rejections_of_source
 from shared.errors import Conflict, InputRefused, NotFound, cells_by_field
 from shared.ingest import write_rejected_csv
 from shared.jsonrows import as_chunk
+from shared.limits import MAX_PAGE, REJECTION_STATUSES
 from shared.load import now
 from shared.races import retry_key_races
 from shared.replay import redrive_after, validated_as
 from shared.validate import Checked, validate
 
-STATUSES = ("open", "resolved", "all")
 FIXED = "fixed"  # a resolution: the row loaded (or matched a loaded row) with corrected values
 CODE = re.compile(r"[a-z][a-z0-9-]{0,39}")  # an error code's shape (the Frictionless vocabulary: foreign-key, ...)
 INT64_MAX = 2**63 - 1
@@ -56,8 +56,8 @@ def find(
     """A page of rejections, newest first: {"rejections": [record...], "next": the `after` of the next page or None}."""
     if table is not None:
         rowgate.dictionary.table(table)
-    if status not in STATUSES:
-        raise InputRefused(f"status must be one of {', '.join(STATUSES)}, got {status[:40]!r}")
+    if status not in REJECTION_STATUSES:
+        raise InputRefused(f"status must be one of {', '.join(REJECTION_STATUSES)}, got {status[:40]!r}")
     if code is not None and not CODE.fullmatch(code):
         raise InputRefused(f"code must be an error code such as foreign-key or type-error, got {code[:40]!r}")
     if not 1 <= limit <= MAX_PAGE:

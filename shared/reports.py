@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from shared.aggregates import counts_of
 from shared.db import create_view
 from shared.errors import InputRefused
+from shared.limits import MAX_RECENT
 
 HIRES_BY_QUARTER = "report_hires_by_quarter"
 DEPARTMENTS_ABOVE_MEAN = "report_departments_above_mean"
 RECENT_COURSES = "report_recent_courses"
-MAX_LIMIT = 1000
 NEEDS = {
     HIRES_BY_QUARTER: ("hired_employees", "departments", "jobs"),
     DEPARTMENTS_ABOVE_MEAN: ("hired_employees", "departments"),
@@ -139,8 +139,8 @@ def recent_courses(
     level: str | None = None,
 ) -> Report:
     """Courses by newest start date, optionally since a date and of one category or level."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InputRefused(f"limit must be from 1 to {MAX_LIMIT}, got {limit}")
+    if not 1 <= limit <= MAX_RECENT:
+        raise InputRefused(f"limit must be from 1 to {MAX_RECENT}, got {limit}")
     v = _recent_courses(tables).subquery()
     query = sa.select(v.c.course_id, v.c.course_name, v.c.category, v.c.level, v.c.start_date)
     if since is not None:

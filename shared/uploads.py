@@ -1,5 +1,5 @@
 """File uploads into landing/, in blocks: an HTTP function gets its whole body (and Azure caps a request at
-100 MB), so a file is sent as blocks of at most BLOCK_BYTES, staged by the storage (Put Block, or part files)
+100 MB), so a file is sent as blocks of at most UPLOAD_BLOCK_BYTES, staged by the storage (Put Block, or part files)
 and committed at the end (Put Block List, or one atomic link). landing/ never holds half a file, so the
 trigger never sees one; memory holds one block at a time.
 
@@ -17,10 +17,8 @@ from pathlib import PurePosixPath
 from shared.context import Rowgate
 from shared.errors import InputRefused
 from shared.ingest import LANDING, READERS
+from shared.limits import MAX_UPLOAD_BLOCKS, MAX_UPLOAD_NAME_CHARS, UPLOAD_BLOCK_BYTES
 
-BLOCK_BYTES = 4 * 1024 * 1024  # below the dev host's 8 MiB body limit and far below Azure's 100 MB
-MAX_BLOCKS = 50_000  # Put Block List takes at most 50,000 blocks: 195 GiB in blocks of 4 MiB
-MAX_NAME_CHARS = 120
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -33,7 +31,7 @@ class Upload:
     path: str  # landing/<table>/<stem>.<id><suffix>: a name of its own, so two uploads never share blocks
 
     def as_dict(self) -> dict:
-        return {"upload": self.id, "table": self.table, "name": self.name, "path": self.path, "block_bytes": BLOCK_BYTES}
+        return {"upload": self.id, "table": self.table, "name": self.name, "path": self.path, "block_bytes": UPLOAD_BLOCK_BYTES}
 
 
 def start(rowgate: Rowgate, table: str | None, name: str | None) -> Upload:
@@ -50,8 +48,8 @@ def upload(rowgate: Rowgate, upload_id: str, table: str | None, name: str | None
     spec = rowgate.dictionary.table(table)
     if not name:
         raise InputRefused("name the file: ?name=<file>.csv or .parquet")
-    if len(name) > MAX_NAME_CHARS:
-        raise InputRefused(f"the file name is {len(name)} characters; the limit is {MAX_NAME_CHARS}")
+    if len(name) > MAX_UPLOAD_NAME_CHARS:
+        raise InputRefused(f"the file name is {len(name)} characters; the limit is {MAX_UPLOAD_NAME_CHARS}")
     file = PurePosixPath(name.replace("\\", "/")).name
     suffix = PurePosixPath(file).suffix.lower()
     if suffix not in READERS:
@@ -62,20 +60,20 @@ def upload(rowgate: Rowgate, upload_id: str, table: str | None, name: str | None
 
 def put_block(rowgate: Rowgate, target: Upload, index: int, data: bytes) -> None:
     """Stage block `index` (0-based); sending a block again replaces it."""
-    if not 0 <= index < MAX_BLOCKS:
-        raise InputRefused(f"block index {index} is outside 0 to {MAX_BLOCKS - 1}")
+    if not 0 <= index < MAX_UPLOAD_BLOCKS:
+        raise InputRefused(f"block index {index} is outside 0 to {MAX_UPLOAD_BLOCKS - 1}")
     if not data:
         raise InputRefused("the block is empty; send 1 byte to 4 MiB")
-    if len(data) > BLOCK_BYTES:
-        raise InputRefused(f"the block is {len(data)} bytes; the limit is {BLOCK_BYTES}")
+    if len(data) > UPLOAD_BLOCK_BYTES:
+        raise InputRefused(f"the block is {len(data)} bytes; the limit is {UPLOAD_BLOCK_BYTES}")
     rowgate.storage.stage_block(target.path, target.id, index, data)
 
 
 def commit(rowgate: Rowgate, target: Upload, blocks: int, size: int) -> dict:
     """Make the file appear in landing/ whole: blocks 0..blocks-1 joined, checked to hold `size` bytes."""
-    if not 1 <= size <= MAX_BLOCKS * BLOCK_BYTES:
-        raise InputRefused(f"size must be from 1 to {MAX_BLOCKS * BLOCK_BYTES} bytes, got {size}")
-    if not 1 <= blocks <= min(size, MAX_BLOCKS):
-        raise InputRefused(f"blocks must be from 1 to {min(size, MAX_BLOCKS)} for {size} bytes, got {blocks}")
+    if not 1 <= size <= MAX_UPLOAD_BLOCKS * UPLOAD_BLOCK_BYTES:
+        raise InputRefused(f"size must be from 1 to {MAX_UPLOAD_BLOCKS * UPLOAD_BLOCK_BYTES} bytes, got {size}")
+    if not 1 <= blocks <= min(size, MAX_UPLOAD_BLOCKS):
+        raise InputRefused(f"blocks must be from 1 to {min(size, MAX_UPLOAD_BLOCKS)} for {size} bytes, got {blocks}")
     rowgate.storage.commit_blocks(target.path, target.id, blocks, size)
     return {"path": target.path, "table": target.table, "bytes": size, "blocks": blocks}

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from functions import console
 from shared import overview
+from shared.limits import UPLOAD_BLOCK_BYTES
 from shared.overview import catalog_query, row_count
 from shared.settings import Settings
-from shared.uploads import BLOCK_BYTES
 from tests.api_host import finished, live_host
 from tests.test_azure_sql import tsql_problems
 
@@ -187,7 +187,7 @@ def test_the_sql_server_catalog_query_keeps_the_t_sql_rules():
     assert catalog_query("sqlite", "departments") is None
 
 
-def upload(url: str, table: str, name: str, data: bytes, block: int = BLOCK_BYTES, **headers) -> httpx.Response:
+def upload(url: str, table: str, name: str, data: bytes, block: int = UPLOAD_BLOCK_BYTES, **headers) -> httpx.Response:
     with httpx.Client(timeout=60, headers=headers) as client:
         started = client.post(f"{url}/api/uploads", params={"table": table, "name": name})
         assert started.status_code == 201, started.text
@@ -214,7 +214,7 @@ def test_a_file_bigger_than_a_block_uploaded_over_http_is_ingested_once_complete
     storage = str(tmp_path / "storage") if backend == "local" else request.getfixturevalue("azurite_storage")
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'up.db'}", storage=storage)
     data = jobs_csv(400_000)
-    assert len(data) > 2 * BLOCK_BYTES
+    assert len(data) > 2 * UPLOAD_BLOCK_BYTES
     with live_host(monkeypatch, settings) as (url, dev):
         committed = upload(url, "jobs", "jobs export.csv", data)
         assert committed.status_code == 201, committed.text
@@ -240,7 +240,7 @@ def test_upload_requests_that_are_wrong_are_4xx_json_and_land_nothing(host):
         (httpx.post(f"{url}/api/uploads", params=query, json={"table": "jobs"}), 400),
         (httpx.put(block, params=query, content=b"1,x\n", headers={"content-type": "text/plain"}), 415),
         (httpx.put(block, params=query, content=b"", headers=octets), 400),
-        (httpx.put(block, params=query, content=b"x" * (BLOCK_BYTES + 1), headers=octets), 413),
+        (httpx.put(block, params=query, content=b"x" * (UPLOAD_BLOCK_BYTES + 1), headers=octets), 413),
         (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/-1", params=query, content=b"x", headers=octets), 400),
         (httpx.put(f"{url}/api/uploads/{'z' * 32}/blocks/0", params=query, content=b"x", headers=octets), 400),
         (httpx.put(block, params=query, content=b"1,x\n", headers=octets | {"sec-fetch-site": "cross-site"}), 403),
@@ -253,6 +253,8 @@ def test_upload_requests_that_are_wrong_are_4xx_json_and_land_nothing(host):
             ),
             415,
         ),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u00b2", params=query, content=b"x", headers=octets), 400),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u0663", params=query, content=b"x", headers=octets), 400),
     ]
     for answer, status in cases:
         assert answer.status_code == status, answer.text
@@ -293,6 +295,18 @@ def test_restoring_a_set_brings_every_table_back_to_it(host):
         assert (results["departments"]["deleted"], results["jobs"]["deleted"]) == (1, 1)
         assert [r["id"] for r in client.get(f"{url}/api/tables/departments/rows").json()["rows"]] == [1, 2, 3]
         assert [r["id"] for r in client.get(f"{url}/api/tables/jobs/rows").json()["rows"]] == [1]
+
+
+def test_batches_of_two_tables_under_one_request_id_count_their_own_refusals(host):
+    url, _ = host
+    headers = {"x-request-id": "shared-id"}
+    httpx.post(
+        f"{url}/api/tables/departments/rows", json=[{"id": 1, "department": "Ops"}, {"id": "no", "department": "x"}], headers=headers
+    )
+    httpx.post(f"{url}/api/tables/jobs/rows", json=[{"id": "a", "job": "x"}, {"id": "b", "job": "y"}], headers=headers)
+    tables = {t["name"]: t for t in httpx.get(f"{url}/api/overview").json()["tables"]}
+    assert [(load["rejected"], load["open_rejections"]) for load in tables["departments"]["loads"]] == [(1, 1)]
+    assert [(load["rejected"], load["open_rejections"]) for load in tables["jobs"]["loads"]] == [(2, 2)]
 
 
 def test_the_overview_reads_the_ledger_per_table_not_all_of_it(make_rowgate):

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.uploads import BLOCK_BYTES
+from shared.limits import UPLOAD_BLOCK_BYTES
 from tests.conftest import ROOT, unavailable
 
 CHROMIUM = "/usr/bin/chromium"
@@ -320,7 +320,7 @@ def test_a_pasted_batch_is_sent_and_its_refusals_listed(demo, page):
 def test_a_file_bigger_than_a_block_uploaded_through_the_page_is_loaded(demo, page, tmp_path):
     big = tmp_path / "jobs_more.csv"
     big.write_bytes(b"".join(b"%d,Job %d\n" % (i, i) for i in range(10_000, 400_000)))
-    assert big.stat().st_size > BLOCK_BYTES
+    assert big.stat().st_size > UPLOAD_BLOCK_BYTES
     blocks = []
     page.on("request", lambda r: blocks.append(len(r.post_data_buffer or b"")) if r.method == "PUT" else None)
     open_view(page, demo, "upload")
@@ -329,7 +329,7 @@ def test_a_file_bigger_than_a_block_uploaded_through_the_page_is_loaded(demo, pa
     page.click("#upload-form button[type=submit]")
     page.locator("#upload-loaded").wait_for(timeout=120_000)
     assert "inserted 390,000" in page.inner_text("#upload-loaded")
-    assert len(blocks) == -(-big.stat().st_size // BLOCK_BYTES) and max(blocks) <= BLOCK_BYTES
+    assert len(blocks) == -(-big.stat().st_size // UPLOAD_BLOCK_BYTES) and max(blocks) <= UPLOAD_BLOCK_BYTES
     shot(page, "upload")
     open_view(page, demo, "overview")
     page.click("details[data-table='jobs'] summary")

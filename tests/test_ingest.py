@@ -108,6 +108,8 @@ BAD_ROWS = [
     ("5,Ana,2021-01-05T10:00:00Z,1", None, "missing-cell", "the row has 4 cells; hired_employees rows have 5"),
     ("6,Ana,2021-01-05T10:00:00Z,1,1,extra", None, "extra-cell", "the row has 6 cells"),
     ("", None, "blank-row", "the row is blank"),
+    ('""', None, "blank-row", "the row is blank"),  # one empty cell of five: blank first, as frictionless reports it
+    (",,", None, "blank-row", "the row is blank"),
 ]
 
 

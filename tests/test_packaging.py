@@ -180,6 +180,8 @@ def test_this_environment_runs_exactly_the_lock_and_the_lock_is_complete():
             needed = Requirement(raw)
             if needed.marker is None or needed.marker.evaluate({**environment, "extra": ""}):
                 assert canonicalize_name(needed.name) in here, f"{name} needs {needed.name}, which the lock lacks"
+    installed = sum(f.locate().stat().st_size for name in here for f in importlib.metadata.files(name) or [] if f.locate().is_file())
+    print(f"deployed dependencies: {len(here)} packages, {installed / 2**20:,.0f} MiB installed")
 
 
 def test_the_worker_runtime_is_pinned_for_the_python_azure_runs():
