@@ -142,8 +142,12 @@ def _csv_chunks(
 
 
 def _first_record(head: bytes, dialect: Dialect) -> list[str]:
-    text = head.decode("utf-8-sig", errors="replace")
-    return next(csv.reader(io.StringIO(text), **dialect.python_csv()), [])
+    return _cells(head.decode("utf-8-sig", errors="replace"), dialect)
+
+
+def _cells(text: str, dialect: Dialect) -> list[str]:
+    """The cells of the first record in text, as Python's csv reads them (any line break ends a record)."""
+    return next(csv.reader(io.StringIO(text, newline=""), **dialect.python_csv()), [])
 
 
 def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: int, count: int) -> np.ndarray:
@@ -168,7 +172,7 @@ def _csv_chunk(
     in the file's encoding and a last record with a quote never closed refused."""
     rows_read = int(numbers[-1]) if rows_read is None else rows_read
     comment = source.dialect.comment_char
-    shapes = [(number, next(csv.reader(io.StringIO(text), **source.parsed.python_csv()), []), text) for number, text in misshapen]
+    shapes = [(number, _cells(text, source.parsed), text) for number, text in misshapen]
     refused = [
         _shape_refusal(table, names, number, cells, text, source)
         for number, cells, text in shapes

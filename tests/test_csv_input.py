@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import frictionless
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared import dictionary
 from shared.errors import InputRefused
@@ -85,6 +90,13 @@ def test_an_unstated_header_is_guessed_and_a_guess_never_refuses_the_file(make_r
     result = ingest_text(rowgate, tmp_path, "departments.csv", content)
     assert result.status == "loaded" and rows_of(rowgate, "departments") == loaded
     assert [number for number, _, _ in refusals(rowgate)] == refused
+
+
+def test_a_carriage_return_alone_in_the_first_record_ends_it_as_in_the_rest_of_the_file(rowgate, tmp_path):
+    """Regression: reading the first record for the header raised Python csv's "new-line character seen"."""
+    result = ingest_text(rowgate, tmp_path, "departments.csv", "1,a\rb\n2,c\n")
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert [(number, codes) for number, codes, _ in refusals(rowgate)] == [(2, ["missing-cell"])]
 
 
 def test_a_header_that_is_not_true_or_false_is_refused_at_start_up(tmp_path):
@@ -288,3 +300,62 @@ def test_a_big_latin_1_file_is_transcoded_as_it_streams_and_keeps_its_record_num
 def test_a_dialect_rowgate_cannot_read_as_meant_is_refused_at_start_up_naming_the_table(tmp_path, resource, message):
     with pytest.raises(dictionary.DictionaryError, match=f"table 'departments': {message}"):
         dictionary.load(descriptor_with(tmp_path, "departments", **resource))
+
+
+@st.composite
+def written_files(draw):
+    """A dialect and an encoding, and rows of any text they can hold, written by Python's csv as a tool would."""
+    encoding = draw(st.sampled_from(ENCODINGS))
+    dialect = {
+        "header": False,
+        "delimiter": draw(st.sampled_from([",", ";", "|", "\t"])),
+        "quoteChar": draw(st.sampled_from(['"', "'"])),
+        "skipInitialSpace": draw(st.booleans()),
+        "lineTerminator": draw(st.sampled_from(["\r\n", "\n"])),
+    }
+    if draw(st.booleans()):
+        dialect |= {"doubleQuote": False, "escapeChar": "\\"}
+    text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00\r"), min_size=1, max_size=10)
+    cells = draw(st.lists(text.filter(lambda t: _encodes(t, encoding)), min_size=1, max_size=8))
+    out = io.StringIO()
+    options = {"delimiter": dialect["delimiter"], "quotechar": dialect["quoteChar"], "lineterminator": dialect["lineTerminator"]}
+    options |= {"escapechar": "\\", "doublequote": False} if "escapeChar" in dialect else {}
+    csv.writer(out, **options).writerows((number, cell) for number, cell in enumerate(cells, start=1))
+    return dialect, encoding, out.getvalue().encode(encoding)
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=int(os.environ.get("ROWGATE_PARITY_EXAMPLES", "40")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(written_files())
+def test_any_text_in_any_dialect_and_encoding_reads_as_frictionless_reads_it(make_rowgate, tmp_path, case):
+    """Differential: every row frictionless-py reads with a department, rowgate loads with the same cells; the rows
+    whose department reads empty (a lone space with skipInitialSpace) are refused as constraint-error in both."""
+    dialect, encoding, content = case
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # one per example: hypothesis runs many in one test
+    (folder / "departments.csv").write_bytes(content)
+    expected = frictionless_rows(folder / "departments.csv", dialect, encoding)
+    descriptor = json.loads(dictionary.DEFAULT_PATH.read_text())
+    spec = next(r for r in descriptor["resources"] if r["name"] == "departments")
+    spec |= {"dialect": dialect, "encoding": encoding}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(
+        database_url=f"sqlite:///{folder / 'rowgate.db'}", storage=str(folder / "storage"), dictionary=str(folder / "datapackage.json")
+    )
+    try:
+        ingest_local(rowgate, folder / "departments.csv")
+        assert rows_of(rowgate, "departments") == [row for row in expected if row[1]], content
+        assert [number for number, _, _ in refusals(rowgate)] == [row[0] for row in expected if not row[1]], content
+    finally:
+        rowgate.engine.dispose()
