@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ import click
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from shared import backup, browse, eventgrid, rejections, reports, restore
+from shared import backup, browse, csvout, eventgrid, rejections, reports, restore
 from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import load as load_dictionary
@@ -525,7 +524,7 @@ def _print_report(report: reports.Report, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([dict(zip(report.columns, row)) for row in report.rows], default=_cell, indent=2))
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csvout.Writer(sys.stdout, lineterminator="\n")
         writer.writerow(report.columns)
         writer.writerows(rows)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -247,8 +248,8 @@ def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challe
     assert unstamped([refusals]) == ["rejected/hired_employees/hired_employees.csv.rejected.csv"]
     with storage.open_read(refusals) as stream:
         lines = stream.read().decode().splitlines()
-    assert lines[0] == "row_number,id,name,datetime,department_id,job_id,errors"
-    assert len(lines) == 71 and lines[1].startswith("2,2,Ty Hofer,2021-05-30T05:43:46Z,8,,constraint-error")
+    assert lines[0] == '"row_number","id","name","datetime","department_id","job_id","(extra cells)","errors"'
+    assert len(lines) == 71 and lines[1].startswith('"2","2","Ty Hofer","2021-05-30T05:43:46Z","8","","","constraint-error')
 
 
 def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgate):
@@ -322,9 +323,9 @@ def test_a_second_file_at_the_same_path_lists_only_its_own_refusals(landed):
     for content in (b"1,Engineer\nx,bad\n", b"2,Analyst\ny,bad\n"):
         land(storage, "landing/jobs.csv", content)
         ingest_stored(landed, "landing/jobs.csv")
-    first, second = (read(storage, path).decode().splitlines()[1:] for path in sorted(storage.list("rejected/")))
-    assert [line.split(",")[:3] for line in first] == [["2", "x", "bad"]]
-    assert [line.split(",")[:3] for line in second] == [["2", "y", "bad"]]
+    first, second = (list(csv.reader(read(storage, path).decode().splitlines()))[1:] for path in sorted(storage.list("rejected/")))
+    assert [cells[:3] for cells in first] == [["2", "x", "bad"]]
+    assert [cells[:3] for cells in second] == [["2", "y", "bad"]]
 
 
 def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
@@ -343,9 +344,9 @@ def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
         "rejected/hired_employees/a/hired_employees/x.csv.rejected.csv",
         "rejected/hired_employees/b/hired_employees/x.csv.rejected.csv",
     ]
-    first, second = (read(storage, path).decode().splitlines() for path in rejected)
-    assert [line.split(",")[:3] for line in first[1:]] == [["2", "2", "Bo"]] and "foreign-key" in first[1]
-    assert [line.split(",")[:3] for line in second[1:]] == [["2", "4", "Di"]] and "type-error" in second[1]
+    first, second = (list(csv.reader(read(storage, path).decode().splitlines())) for path in rejected)
+    assert [cells[:3] for cells in first[1:]] == [["2", "2", "Bo"]] and "foreign-key" in first[1][-1]
+    assert [cells[:3] for cells in second[1:]] == [["2", "4", "Di"]] and "type-error" in second[1][-1]
     assert unstamped(storage.list("archive/a/")) == ["archive/a/hired_employees/x.csv"]
     assert unstamped(storage.list("archive/b/")) == ["archive/b/hired_employees/x.csv"]
     # Each archive and its rejected file carry the same stamp: they pair.
@@ -467,7 +468,7 @@ def test_a_run_killed_before_writing_the_rejected_file_is_followed_by_one_that_w
         ingest_stored(landed, "landing/jobs.csv")
     [rejected] = [p for p in storage.list("rejected/")]
     assert unstamped([rejected]) == ["rejected/jobs/jobs.csv.rejected.csv"]
-    assert read(storage, rejected).decode().splitlines()[1].startswith("2,x,bad,")
+    assert read(storage, rejected).decode().splitlines()[1].startswith('"2","x","bad",')
     assert unstamped(storage.list("archive/")) == ["archive/jobs.csv"] and list(storage.list("landing/")) == []
 
 
