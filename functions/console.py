@@ -16,6 +16,7 @@ import azure.functions as func
 
 from functions.http import HttpError, document, handled, json_response, param, query_int, query_text, read_json
 from functions.runtime import rowgate
+from shared.errors import decimal_int
 from shared.limits import LAST_LOADS, MAX_UPLOAD_BLOCKS, MAX_UPLOAD_NAME_CHARS, UPLOAD_BLOCK_BYTES
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ def put_block(req: func.HttpRequest) -> func.HttpResponse:
     if (req.headers.get("content-type") or "").split(";")[0].strip().lower() != "application/octet-stream":
         raise HttpError(415, "unsupported-media-type", "send a block as application/octet-stream")
     raw = req.route_params.get("index", "")
-    if not raw.isdigit() or len(raw) > 6:
+    index = decimal_int(raw) if raw.isdigit() else None  # no sign either
+    if index is None or not 0 <= index < MAX_UPLOAD_BLOCKS:
         raise HttpError(400, "bad-parameter", f"the block index must be a number from 0 to {MAX_UPLOAD_BLOCKS - 1}", parameter="index")
     target = _upload(req, req.route_params.get("upload", ""))
     data = req.get_body()
@@ -143,8 +145,8 @@ def put_block(req: func.HttpRequest) -> func.HttpResponse:
         raise HttpError(413, "too-large", f"the block is {len(data)} bytes; the limit is {UPLOAD_BLOCK_BYTES}")
     from shared import uploads
 
-    uploads.put_block(rowgate(), target, int(raw), data)
-    return json_response({"upload": target.id, "block": int(raw), "bytes": len(data)})
+    uploads.put_block(rowgate(), target, index, data)
+    return json_response({"upload": target.id, "block": index, "bytes": len(data)})
 
 
 @bp.route(route="uploads/{upload}/commit", methods=["POST"])

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.errors import BatchRefused, Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError
+from shared.errors import BatchRefused, Busy, Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int
 
 MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is not a batch
 MAX_QUERY_CHARS = 256
@@ -244,10 +244,9 @@ def query_int(req: func.HttpRequest, name: str, default: int, low: int, high: in
     raw = query_text(req, name, 20)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HttpError(400, "bad-parameter", f"{name} must be an integer from {low} to {high}, got {raw!r}", parameter=name) from None
+    value = decimal_int(raw)
+    if value is None:
+        raise HttpError(400, "bad-parameter", f"{name} must be an integer from {low} to {high}, got {raw!r}", parameter=name)
     if not low <= value <= high:
         raise HttpError(400, "bad-parameter", f"{name} must be from {low} to {high}, got {value}", parameter=name)
     return value

@@ -23,7 +23,7 @@ from shared import backup, browse, eventgrid, rejections, reports, restore
 from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import load as load_dictionary
-from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateError, printable
+from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int, printable
 from shared.generate import generate as generate_files
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
@@ -33,7 +33,18 @@ from shared.replay import replay as replay_rejections
 from shared.settings import ENVIRONMENT, from_environment
 
 FORMATS = click.Choice(["table", "csv", "json"])
-YEAR = click.IntRange(1900, 2100)
+
+
+class Integer(click.IntRange):
+    """click's IntRange reads its text with int(), which takes "\u0663", "1_0" and " 5": ASCII digits only here."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and decimal_int(value) is None:
+            self.fail(f"{value!r} is not an integer (digits 0-9, an optional sign)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+YEAR = Integer(1900, 2100)
 
 
 def _progress(**kwargs) -> tqdm:
@@ -272,8 +283,8 @@ rejections_group.add_command(replay)
 @click.option("--source", help="only this source (a file's path, or api:<request id>)")
 @click.option("--error", "code", metavar="CODE", help="only rows refused with this error code (foreign-key, type-error, ...)")
 @click.option("--status", type=click.Choice(REJECTION_STATUSES), default="open", show_default=True)
-@click.option("--after", type=click.IntRange(1, rejections.INT64_MAX), help="the last id of the previous page")
-@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=20, show_default=True)
+@click.option("--after", type=Integer(1, rejections.INT64_MAX), help="the last id of the previous page")
+@click.option("--limit", type=Integer(1, MAX_PAGE), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the page as JSON, as the API answers it")
 @click.pass_context
 def list_rejections(ctx, table, source, code, status, after, limit, as_json) -> None:
@@ -302,7 +313,7 @@ def list_rejections(ctx, table, source, code, status, after, limit, as_json) -> 
 
 
 @rejections_group.command("show")
-@click.argument("rejection_id", metavar="ID", type=click.IntRange(1, rejections.INT64_MAX))
+@click.argument("rejection_id", metavar="ID", type=Integer(1, rejections.INT64_MAX))
 @click.pass_context
 def show_rejection(ctx: click.Context, rejection_id: int) -> None:
     """One rejection as JSON: its raw row, errors, and how it was resolved."""
@@ -322,7 +333,7 @@ def _assignments(_ctx, _param, given: tuple[str, ...]) -> dict:
 
 
 @rejections_group.command("fix")
-@click.argument("rejection_id", metavar="ID", type=click.IntRange(1, rejections.INT64_MAX))
+@click.argument("rejection_id", metavar="ID", type=Integer(1, rejections.INT64_MAX))
 @click.argument("values", metavar="FIELD=VALUE...", nargs=-1, required=True, callback=_assignments)
 @click.pass_context
 def fix_rejection(ctx: click.Context, rejection_id: int, values: dict) -> None:
@@ -497,7 +508,7 @@ def departments_above_mean(ctx: click.Context, year: int, fmt: str) -> None:
 
 @report.command("recent-courses")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="only courses starting on or after")
-@click.option("--limit", type=click.IntRange(1, MAX_RECENT), default=10, show_default=True)
+@click.option("--limit", type=Integer(1, MAX_RECENT), default=10, show_default=True)
 @click.option("--category", help="category name")
 @click.option("--level", help="level name")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
@@ -536,7 +547,7 @@ def _cell(value):
 
 @main.command()
 @click.option("--host", "address", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=7071, show_default=True)
+@click.option("--port", type=Integer(1, 65535), default=7071, show_default=True)
 @click.option("--poll", type=click.FloatRange(0.1, 3600), default=1.0, show_default=True, help="seconds between looks at landing/")
 @click.pass_context
 def serve(ctx: click.Context, address: str, port: int, poll: float) -> None:
@@ -625,8 +636,8 @@ def _post_event(url: str, event: dict) -> tuple[int | str, str]:
 
 @main.command()
 @click.argument("domain", type=click.Choice(["hr", "courses"]))
-@click.option("--rows", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--rows", type=Integer(min=0), default=1000, show_default=True)
+@click.option("--seed", type=Integer(), default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
 def generate(domain: str, rows: int, seed: int, out: Path, dirty_rate: float) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
+from shared.dialect import Dialect, dialect_of
 from shared.errors import InputRefused, NotFound
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
@@ -40,7 +41,7 @@ class Table:
     fields: tuple[Field, ...]
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKey, ...]
-    header: bool
+    dialect: Dialect
     format: str
 
     @cached_property
@@ -166,9 +167,16 @@ def _table(resource: dict) -> Table:
         fields=tuple(fields),
         primary_key=primary_key,
         foreign_keys=foreign_keys,
-        header=bool((resource.get("dialect") or {}).get("header", True)),
+        dialect=_dialect(resource),
         format=resource.get("format", "csv"),
     )
+
+
+def _dialect(resource: dict) -> Dialect:
+    try:
+        return dialect_of(resource)
+    except ValueError as exc:
+        raise DictionaryError(f"table {resource['name']!r}: {exc}") from None
 
 
 def _names(value: str | list[str]) -> tuple[str, ...]:

@@ -145,6 +145,15 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256 else f"\\u{ord(m.group()):04x}", text)
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,19}")
+
+
+def decimal_int(text: str) -> int | None:
+    """A number as a person or a program types it in an argument: ASCII digits, an optional sign, at most 19 digits.
+    Python's int() also takes other scripts' digits, underscores and spaces ("\u0663", "1_0", " 5"): not here."""
+    return int(text) if _DECIMAL.fullmatch(text) else None
+
+
 PARENT_KEY_LENGTH = 300  # characters: rowgate_rejections.missing_key is indexed (SQL Server: 1,700-byte index keys)
 
 

@@ -88,7 +88,12 @@ def last_loads_of(conn: sa.Connection, loads: sa.Table, rejections: sa.Table, ta
         digests = [source_digest(source) for source in sources]
         counted = (
             sa.select(rejections.c.source, sa.func.count())
-            .where(rejections.c.source_digest.in_(digests), rejections.c.source.in_(sources), rejections.c.resolved_at.is_(None))
+            .where(
+                rejections.c.source_digest.in_(digests),
+                rejections.c.source.in_(sources),
+                rejections.c.table_name == table,  # a request id may name batches of several tables
+                rejections.c.resolved_at.is_(None),
+            )
             .group_by(rejections.c.source)
         )
         still_open = dict(conn.execute(counted).all())

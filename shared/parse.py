@@ -25,6 +25,10 @@ BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 Mi
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
 HEAD_BYTES = 64 * 1024  # enough of the file to read a header row
 UTF8_BOM = b"\xef\xbb\xbf"
+# Read after the file's last byte, as a record of its own. A quote still open at the end of the file takes it
+# into its cell instead: that is how such a record is told from one that ends well (Arrow says nothing).
+# Not ASCII, so no dialect character is part of it.
+END = "\U0010ffff\U0010ffff"
 csv.field_size_limit(MAX_BLOCK_BYTES)
 
 # Parquet column types each dictionary type accepts; strings are parsed like CSV cells.
@@ -62,16 +66,17 @@ def python_cell(scalar: pa.Scalar):
 
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
     """Chunks of string columns. Row numbers count records from 1, a header row included."""
-    stream = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    source = _Input(stream)
+    stream = io.BufferedReader(source, HEAD_BYTES)
     head = stream.peek(HEAD_BYTES)
-    if len(head) < HEAD_BYTES and not head.removeprefix(UTF8_BOM).strip():
+    if len(head) < HEAD_BYTES and not head.removeprefix(UTF8_BOM).removesuffix(END.encode()).strip():
         raise InputRefused("the file is empty: it has no header and no rows")
     header = _header(_first_record(head), table)
     progress = [1 if header else 0]  # records accounted for, shared with the attempt that may fail
     block = BLOCK_BYTES
     while True:
         try:
-            yield from _csv_chunks(stream, table, header, chunk_rows, skip, block, progress)
+            yield from _csv_chunks(stream, source, table, header, chunk_rows, skip, block, progress)
             return
         except _RowTooLong:
             # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
@@ -85,12 +90,55 @@ class _RowTooLong(Exception):
     pass
 
 
-def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int, skip: int, block: int, progress: list[int]):
+class _Input(io.RawIOBase):
+    """The bytes Arrow parses: the file's, then `appended` once they are read: END, after a line break unless the
+    file ends with one."""
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._reset()
+
+    def _reset(self) -> None:
+        self._position, self._last, self._tail, self.appended = 0, b"", None, ""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) == (0, io.SEEK_CUR):
+            return self._position
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("a CSV input is read again only from its start")
+        self._raw.seek(0)
+        self._reset()
+        return 0
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(len(buffer)) if self._tail is None else b""
+        if data:
+            self._last = data[-1:]
+        else:
+            if self._tail is None:
+                self.appended = END if self._last in (b"", b"\n", b"\r") else "\n" + END
+                self._tail = self.appended.encode()
+            data, self._tail = self._tail[: len(buffer)], self._tail[len(buffer) :]
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+
+def _csv_chunks(
+    stream, source: _Input, table: Table, header: list[str] | None, chunk_rows: int, skip: int, block: int, progress: list[int]
+):
     names = header or list(table.field_names)
     misshapen: list[tuple[int, str]] = []  # (record number, text) of records with the wrong number of cells
 
     def on_invalid_row(row) -> str:
-        misshapen.append((row.number, row.text))
+        if row.text != END:
+            misshapen.append((row.number, row.text))
         return "skip"
 
     options = {
@@ -105,12 +153,14 @@ def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int,
     valid_seen = 0
     try:
         for batch in pacsv.open_csv(stream, **options):
+            if batch.num_rows and batch.column(names[-1])[-1].as_py() == END.encode():
+                batch = batch.slice(0, batch.num_rows - 1)  # END as a record of its own: a table of one field
             for start in range(0, batch.num_rows, chunk_rows):
                 piece = batch.slice(start, chunk_rows)
                 numbers = _record_numbers(1 if header else 0, misshapen, valid_seen, piece.num_rows)
                 valid_seen += piece.num_rows
                 shapes = [m for m in misshapen if done < m[0] <= numbers[-1]]
-                chunk = _csv_chunk(table, names, piece, numbers, shapes, skip)
+                chunk = _csv_chunk(table, names, piece, numbers, shapes, skip, source.appended)
                 done = int(numbers[-1])
                 progress[0] = max(progress[0], done)
                 yield chunk
@@ -122,7 +172,7 @@ def _csv_chunks(stream, table: Table, header: list[str] | None, chunk_rows: int,
     if rest or done <= 1:
         last = max([done] + [m[0] for m in rest])
         empty = pa.record_batch({name: pa.array([], pa.binary()) for name in names})
-        yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, rows_read=last)
+        yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, source.appended, rows_read=last)
 
 
 def _first_record(head: bytes) -> list[str]:
@@ -139,12 +189,26 @@ def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: i
 
 
 def _csv_chunk(
-    table: Table, names: list[str], piece: pa.RecordBatch, numbers: np.ndarray, misshapen: list, skip: int, rows_read: int | None = None
+    table: Table,
+    names: list[str],
+    piece: pa.RecordBatch,
+    numbers: np.ndarray,
+    misshapen: list,
+    skip: int,
+    appended: str,
+    rows_read: int | None = None,
 ) -> Chunk:
-    """Well-formed rows as string columns; blank rows, misshapen rows and bytes that are not UTF-8 refused."""
+    """Well-formed rows as string columns; blank rows, misshapen rows, bytes that are not UTF-8 and a last record
+    with a quote never closed refused."""
     rows_read = int(numbers[-1]) if rows_read is None else rows_read
-    refused = [_shape_refusal(table, names, number, text) for number, text in misshapen if number > skip]
+    refused = [_shape_refusal(table, names, number, text, appended) for number, text in misshapen if number > skip]
     keep = numbers > skip
+    if piece.num_rows and piece.column(names[-1])[-1].as_py().endswith(END.encode()):
+        # The file's last record, with a quote in its last cell never closed: refused, whatever it would hold.
+        keep[-1] = False
+        if numbers[-1] > skip:
+            cells = [piece.column(name)[-1].as_py().decode("utf-8", "backslashreplace") for name in names]
+            refused.append(_unclosed_refusal(int(numbers[-1]), cells, appended))
     blank = np.ones(piece.num_rows, dtype=bool)
     for name in names:
         blank &= pc.equal(pc.binary_length(piece.column(name)), 0).to_numpy(zero_copy_only=False)
@@ -171,11 +235,22 @@ def _csv_chunk(
     return Chunk(rows_read, numbers, columns, sorted(refused, key=lambda r: r.row_number))
 
 
-def _shape_refusal(table: Table, names: list[str], number: int, text: str) -> Refusal:
+def _shape_refusal(table: Table, names: list[str], number: int, text: str, appended: str) -> Refusal:
     cells = next(csv.reader(io.StringIO(text)), [])
+    if text.endswith(END):
+        return _unclosed_refusal(number, cells, appended)
+    if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says
+        return Refusal(number, cells, [Error(None, BLANK_ROW, "the row is blank")])
     code = EXTRA_CELL if len(cells) > len(names) else MISSING_CELL
     message = f"the row has {len(cells)} cells; {table.name} rows have {len(names)} ({', '.join(names)})"
     return Refusal(number, cells, [Error(None, code, message)])
+
+
+def _unclosed_refusal(number: int, cells: list[str], appended: str) -> Refusal:
+    """The file's last record, whose last cell holds what the input appended after the file: a quote never closed."""
+    cells[-1] = cells[-1].removesuffix(appended)
+    message = "a quote opened in this record is never closed, so the record runs to the end of the file; close the quote"
+    return Refusal(number, cells, [Error(None, SOURCE_ERROR, message)])
 
 
 def _is_utf8(value: bytes) -> bool:
@@ -187,20 +262,31 @@ def _is_utf8(value: bytes) -> bool:
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:
-    """The column names when the first record is a header (it names a field), else None."""
+    """The column names when the first record is a header, else None. The dialect's `header` decides; where
+    the descriptor leaves it open, the first record is a header only when it is a whole one (every cell a
+    field, none twice, the required ones there), so a guess never refuses a file."""
     cells = [cell.strip().lstrip("\ufeff") for cell in first]
-    if not any(cell in table.field_names for cell in cells):
+    problem = _header_problem(cells, table)
+    if table.dialect.header is None:
+        return None if problem else cells
+    if not table.dialect.header:
         return None
+    if problem:
+        raise InputRefused(problem)
+    return cells
+
+
+def _header_problem(cells: list[str], table: Table) -> str | None:
     unknown = [cell for cell in cells if cell not in table.field_names]
     if unknown:
-        raise InputRefused(f"the header names unknown columns {unknown}; {table.name} has {list(table.field_names)}")
+        return f"the header names unknown columns {unknown}; {table.name} has {list(table.field_names)}"
     duplicated = sorted({cell for cell in cells if cells.count(cell) > 1})
     if duplicated:
-        raise InputRefused(f"the header names {duplicated} more than once")
+        return f"the header names {duplicated} more than once"
     missing = [f.name for f in table.fields if f.required and f.name not in cells]
     if missing:
-        raise InputRefused(f"the header lacks required columns {missing}")
-    return cells
+        return f"the header lacks required columns {missing}"
+    return None
 
 
 def read_parquet(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:

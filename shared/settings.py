@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from shared.errors import InputRefused
+from shared.errors import InputRefused, decimal_int
 
 DATA_DIR = Path(".data")
 
@@ -69,10 +69,10 @@ def from_environment(environ: dict[str, str] | None = None, **overrides) -> Sett
         if raw is None:
             continue
         if field.type == "int":
-            try:
-                raw = int(raw)
-            except ValueError:
-                raise InputRefused(f"{ENVIRONMENT[field.name]} must be an integer, got {raw!r}") from None
+            number = raw if isinstance(raw, int) else decimal_int(raw)
+            if number is None:
+                raise InputRefused(f"{ENVIRONMENT[field.name]} must be an integer, got {raw!r}")
+            raw = number
             if raw < 1:
                 raise InputRefused(f"{ENVIRONMENT[field.name]} must be at least 1, got {raw}")
         values[field.name] = raw

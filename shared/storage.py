@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -187,15 +188,17 @@ class LocalStorage:
     def holds_copy_of(self, target: str, version: str) -> bool:
         return False  # a local move is one rename: no copy is ever left behind
 
-    def _staging(self, upload: str) -> Path:
+    def _staging(self, path: str, upload: str) -> Path:
+        """The folder of one upload's parts: its id and its target path name it, so blocks sent for one path are
+        never committed to another (Put Block stages them on the target blob, which does the same)."""
         if not upload.isalnum():
             raise StorageError(f"{upload[:40]!r} is not an upload id")
-        return self.root / UPLOADS / upload
+        return self.root / UPLOADS / f"{upload}.{hashlib.sha256(path.encode()).hexdigest()[:16]}"
 
     def stage_block(self, path: str, upload: str, index: int, data: bytes) -> None:
         """A part file per block, written under a temporary name and renamed: a block is there whole or not at all."""
         self._file(path)  # refuse a path outside the folder before anything is written
-        folder = self._staging(upload)
+        folder = self._staging(path, upload)
         if not folder.is_dir():
             self._expire_uploads()
             folder.mkdir(parents=True, exist_ok=True)
@@ -210,10 +213,15 @@ class LocalStorage:
 
     def commit_blocks(self, path: str, upload: str, blocks: int, size: int) -> None:
         """The parts joined in order into one file beside them, then hard-linked to its name: the name appears
-        complete and at once, and a second commit finds it taken instead of replacing it."""
-        file, folder = self._file(path), self._staging(upload)
-        if file.exists():
-            raise Conflict(f"{path} exists already: this upload was committed", code="already-committed")
+        complete and at once. Commits of one upload take turns (a lock on its folder): a second one finds the
+        folder gone, even when the trigger has already moved the file on, and is told so instead of linking it again."""
+        file, folder = self._file(path), self._staging(path, upload)
+        with self._locked(folder) as waited_for_a_commit:
+            if file.exists() or waited_for_a_commit:
+                raise Conflict(f"{path} exists already: this upload was committed", code="already-committed")
+            self._join(file, folder, blocks, size)
+
+    def _join(self, file: Path, folder: Path, blocks: int, size: int) -> None:
         staged = {part.name: part.stat().st_size for part in folder.glob("[0-9]*")} if folder.is_dir() else {}
         check_blocks(staged, blocks, size)
         handle, temp = tempfile.mkstemp(dir=folder, prefix=".partial-")
@@ -225,13 +233,27 @@ class LocalStorage:
                         shutil.copyfileobj(part, out)
             file.parent.mkdir(parents=True, exist_ok=True)
             os.link(temp, file)
-        except (FileExistsError, FileNotFoundError):  # another commit of this upload linked it (and removed the parts) first
-            if file.exists():
-                raise Conflict(f"{path} exists already: this upload was committed", code="already-committed") from None
-            raise
+        except FileExistsError:  # a file of that name came another way: never replaced
+            raise Conflict(f"{file.name} exists already in landing/", code="already-committed") from None
         finally:
             Path(temp).unlink(missing_ok=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)  # under the lock: a commit waiting for it then finds no folder
+
+    @staticmethod
+    @contextmanager
+    def _locked(folder: Path) -> Iterator[bool]:
+        """An exclusive lock on the upload's folder while it lasts; True when the folder was removed while this waited
+        for it (the other commit won). No folder (nothing staged) needs no lock."""
+        try:
+            handle = os.open(folder, os.O_RDONLY)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield not folder.is_dir()
+        finally:
+            os.close(handle)
 
     def _expire_uploads(self) -> None:
         """Staged uploads untouched for a week are dropped, as Blob Storage drops uncommitted blocks."""

@@ -5,6 +5,7 @@ Every check works on whole columns (pyarrow compute); Python touches only the ro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -159,12 +160,15 @@ def _as_integers(column: pa.Array, is_text: bool) -> Converted:
             values = pc.cast(pc.if_else(pa.array(too_big), None, column), pa.int64())
             return values, too_big, dict.fromkeys(np.flatnonzero(too_big).tolist(), "is larger than a 64-bit integer holds")
         return pc.cast(column, pa.int64()), np.zeros(len(column), dtype=bool), {}
-    text = pc.utf8_trim_whitespace(column)
-    try:  # the common case, a clean column, in one cast; empty cells are reported as missing elsewhere
-        values = pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.int64())
-        return values, np.zeros(len(column), dtype=bool), {}
-    except pa.ArrowInvalid:
-        pass
+    text = _cells(column)
+    # The common case, a clean column, in one cast. Beyond [+-]digits Arrow's cast reads only hexadecimal
+    # (0x10 as 16, 0xFFFFFFFFFFFFFFFF as -1): a column with a 0x cell takes the exact path below.
+    hexadecimal = pc.any(pc.or_(pc.starts_with(text, "0x"), pc.starts_with(text, "0X"))).as_py()
+    if not hexadecimal:
+        try:
+            return pc.cast(text, pa.int64()), np.zeros(len(column), dtype=bool), {}
+        except pa.ArrowInvalid:
+            pass
     shaped = pc.fill_null(pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(text), 38)), False)
     numbers = pc.cast(pc.if_else(shaped, text, "0"), INT64)
     ok = pc.and_(shaped, pc.and_(pc.greater_equal(numbers, INT64_MIN), pc.less_equal(numbers, INT64_MAX)))
@@ -182,11 +186,39 @@ def _as_strings(column: pa.Array, is_text: bool) -> Converted:
 def _as_datetimes(column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         return _arrow_datetimes(column)
-    text = pc.utf8_trim_whitespace(column)
-    # Fast path for the common form; every other ISO 8601 spelling goes through Python's parser.
-    fast = pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)
-    values, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_datetime)
+    text = _cells(column)
+    lenient = lambda: pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)  # noqa: E731
+    values, bad = _fill_slow(text, _strict(text, pa.timestamp("us", "UTC"), lenient, DATETIME_SHAPE), pa.timestamp("us"), parse_datetime)
     return _in_range(values, bad, {})
+
+
+def _cells(column: pa.Array) -> pa.Array:
+    """Text cells trimmed, empty ones as nulls (Frictionless's missing value, reported as missing elsewhere)."""
+    text = pc.utf8_trim_whitespace(column)
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def _strict(text: pa.Array, arrow_type: pa.DataType, lenient: Callable[[], pa.Array], shape: str) -> pa.Array:
+    """The cells Arrow reads exactly, as naive UTC microseconds; nulls where Python's parser must look.
+    Arrow's ISO 8601 cast is strict (no 2021-02-31, no 23:59:60) but all or nothing; its strptime reads
+    cell by cell but leniently (2021-02-31 becomes 03-03): its values are kept as they are when the strict
+    cast takes them all, else only where the text has the exact shape and the day read is the day written."""
+    try:  # the common case, a clean column, in one cast
+        return pc.cast(pc.cast(text, arrow_type), pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        pass
+    fast = lenient()
+    try:
+        pc.cast(pc.if_else(pc.is_valid(fast), text, pa.scalar(None, pa.string())), arrow_type)
+        return fast
+    except pa.ArrowInvalid:
+        days = pc.cast(pc.utf8_slice_codeunits(pc.if_else(pc.match_substring_regex(text, shape), text, None), 8, 10), pa.int64())
+        return pc.if_else(pc.fill_null(pc.equal(days, pc.day(fast)), False), fast, pa.scalar(None, fast.type))
+
+
+# The exact shapes the strptime fallbacks read, every field in range but the day, which is compared after parsing.
+DATETIME_SHAPE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
+DATE_SHAPE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
 
 
 def _arrow_datetimes(column: pa.Array) -> Converted:
@@ -229,9 +261,9 @@ def _as_dates(column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         stamps, bad, notes = _arrow_datetimes(column)
     else:
-        text = pc.utf8_trim_whitespace(column)
-        fast = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.timestamp("us"))
-        stamps, bad = _fill_slow(text, fast, pa.timestamp("us"), lambda value: datetime.strptime(value, "%Y-%m-%d"))
+        text = _cells(column)
+        lenient = lambda: pc.strptime(text, format="%Y-%m-%d", unit="us", error_is_null=True)  # noqa: E731
+        stamps, bad = _fill_slow(text, _strict(text, pa.date32(), lenient, DATE_SHAPE), pa.timestamp("us"), parse_date)
         stamps, bad, notes = _in_range(stamps, bad, {})
     days = pc.cast(stamps, pa.date32(), safe=False)
     return days, bad, notes
@@ -259,6 +291,8 @@ def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: C
 
 def parse_datetime(value: str) -> datetime:
     """An ISO 8601 datetime (or date) as naive UTC, the form rowgate stores."""
+    if BELOW_MICROSECOND.search(value):  # Python's parser would cut them silently
+        raise ValueError(f"{value!r} has digits below the microsecond")
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is not None:
         try:
@@ -268,6 +302,12 @@ def parse_datetime(value: str) -> datetime:
     return parsed
 
 
+def parse_date(value: str) -> datetime:
+    """A date as Frictionless reads it by default (strptime's %Y-%m-%d: 2021-1-5 too), at midnight."""
+    return datetime.strptime(value, "%Y-%m-%d")
+
+
+BELOW_MICROSECOND = re.compile(r"[.,][0-9]{7,}")
 CONVERTERS = {"integer": _as_integers, "string": _as_strings, "datetime": _as_datetimes, "date": _as_dates}
 
 

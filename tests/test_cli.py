@@ -56,6 +56,9 @@ def test_bad_arguments_exit_2_with_the_reason(run):
     assert "Invalid value for '--year'" in run("report", "hires-by-quarter", "--year", "1899").output
     assert run("report", "hires-by-quarter", "--year", "abc").exit_code == 2
     assert run("report", "recent-courses", "--limit", "1001").exit_code == 2
+    for typed in ("\u0663", "1_0", " 5", "\u00b2"):  # int() takes them; a number argument is ASCII digits
+        result = run("report", "recent-courses", "--limit", typed)
+        assert result.exit_code == 2 and "is not an integer" in result.output, typed
     result = run("ingest", "--table", "salaries", "x.csv")
     assert result.exit_code == 2 and "unknown table 'salaries'" in result.output
 

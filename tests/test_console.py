@@ -253,6 +253,8 @@ def test_upload_requests_that_are_wrong_are_4xx_json_and_land_nothing(host):
             ),
             415,
         ),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u00b2", params=query, content=b"x", headers=octets), 400),
+        (httpx.put(f"{url}/api/uploads/{started['upload']}/blocks/\u0663", params=query, content=b"x", headers=octets), 400),
     ]
     for answer, status in cases:
         assert answer.status_code == status, answer.text
@@ -293,6 +295,18 @@ def test_restoring_a_set_brings_every_table_back_to_it(host):
         assert (results["departments"]["deleted"], results["jobs"]["deleted"]) == (1, 1)
         assert [r["id"] for r in client.get(f"{url}/api/tables/departments/rows").json()["rows"]] == [1, 2, 3]
         assert [r["id"] for r in client.get(f"{url}/api/tables/jobs/rows").json()["rows"]] == [1]
+
+
+def test_batches_of_two_tables_under_one_request_id_count_their_own_refusals(host):
+    url, _ = host
+    headers = {"x-request-id": "shared-id"}
+    httpx.post(
+        f"{url}/api/tables/departments/rows", json=[{"id": 1, "department": "Ops"}, {"id": "no", "department": "x"}], headers=headers
+    )
+    httpx.post(f"{url}/api/tables/jobs/rows", json=[{"id": "a", "job": "x"}, {"id": "b", "job": "y"}], headers=headers)
+    tables = {t["name"]: t for t in httpx.get(f"{url}/api/overview").json()["tables"]}
+    assert [(load["rejected"], load["open_rejections"]) for load in tables["departments"]["loads"]] == [(1, 1)]
+    assert [(load["rejected"], load["open_rejections"]) for load in tables["jobs"]["loads"]] == [(2, 2)]
 
 
 def test_the_overview_reads_the_ledger_per_table_not_all_of_it(make_rowgate):

@@ -22,9 +22,9 @@ def test_six_tables_load_with_keys_and_header_flags():
     data = dictionary.load()
     assert [t.name for t in data.dependency_order()] == ["departments", "jobs", "categories", "levels", "hired_employees", "courses"]
     hires = data.table("hired_employees")
-    assert hires.primary_key == ("id",) and not hires.header
+    assert hires.primary_key == ("id",) and hires.dialect.header is False
     assert [(fk.fields, fk.parent) for fk in hires.foreign_keys] == [(("department_id",), "departments"), (("job_id",), "jobs")]
-    assert data.table("categories").header and data.table("courses").format == "parquet"
+    assert data.table("categories").dialect.header is True and data.table("courses").format == "parquet"
 
 
 def test_children_come_after_their_parents_even_when_listed_first(tmp_path):

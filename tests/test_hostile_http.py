@@ -135,6 +135,11 @@ CASES = [
     query("rejections-after-2**63", "list_rejections", "/rejections", {"after": "9223372036854775808"}),
     query("rejections-error-pattern", "list_rejections", "/rejections", {"error": "foreign%"}, "bad-request"),
     query("rejections-error-41", "list_rejections", "/rejections", {"error": "a" * 41}),
+    query("limit-arabic-digit", "recent_courses", "/courses/recent", {"limit": "\u0663"}),
+    query("limit-superscript", "recent_courses", "/courses/recent", {"limit": "\u00b2"}),
+    query("limit-underscore", "list_rejections", "/rejections", {"limit": "1_0"}),
+    query("limit-spaces", "list_rejections", "/rejections", {"limit": " 5 "}),
+    query("year-fullwidth", "hires_by_quarter", "/reports/hires-by-quarter", {"year": "\uff12\uff10\uff12\uff11"}),
     query("courses-format-csv", "recent_courses", "/courses/recent", {"format": "csv"}, "unknown-parameter"),
     query("rows-unknown-parameter", "read_rows", "/tables/departments/rows", {"offset": "10"}, "unknown-parameter", DEPARTMENTS),
 ]

@@ -107,6 +107,8 @@ BAD_ROWS = [
     ("5,Ana,2021-01-05T10:00:00Z,1", None, "missing-cell", "the row has 4 cells; hired_employees rows have 5"),
     ("6,Ana,2021-01-05T10:00:00Z,1,1,extra", None, "extra-cell", "the row has 6 cells"),
     ("", None, "blank-row", "the row is blank"),
+    ('""', None, "blank-row", "the row is blank"),  # one empty cell of five: blank first, as frictionless reports it
+    (",,", None, "blank-row", "the row is blank"),
 ]
 
 
@@ -173,15 +175,15 @@ def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
     [
         (b"", "the file is empty"),
         (b"\xef\xbb\xbf\r\n\n  \n", "the file is empty"),
-        (b"id,department,budget\n1,Sales,3\n", "the header names unknown columns ['budget']"),
-        (b"department\nSales\n", "the header lacks required columns ['id']"),
+        (b"category_id,category_name,budget\n1,Data,3\n", "the header names unknown columns ['budget']"),
+        (b"category_name\nData\n", "the header lacks required columns ['category_id']"),
     ],
     ids=["zero-bytes", "bom-and-blank-lines-only", "unknown-column", "missing-column"],
 )
 def test_unusable_file_is_refused_and_leaves_no_state(rowgate, tmp_path, content, message):
     with pytest.raises(InputRefused, match=message.replace("[", r"\[").replace("]", r"\]")):
-        ingest_local(rowgate, write(tmp_path / "departments.csv", content))
-    assert count(rowgate, "departments") == 0
+        ingest_local(rowgate, write(tmp_path / "categories.csv", content))
+    assert count(rowgate, "categories") == 0
     assert count(rowgate, "rowgate_loads") == 0
 
 

@@ -22,7 +22,7 @@ def test_environment_and_overrides():
     assert (settings.chunk_rows, settings.storage) == (10, "/y")
 
 
-@pytest.mark.parametrize("value", ["ten", "0", "-5"])
+@pytest.mark.parametrize("value", ["ten", "0", "-5", "\u0663", "1_0", " 5", "1e3"])
 def test_a_bad_number_names_the_setting(value):
     with pytest.raises(InputRefused, match="ROWGATE_CHUNK_ROWS must be"):
         from_environment({"ROWGATE_CHUNK_ROWS": value})

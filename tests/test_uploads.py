@@ -3,6 +3,7 @@ its commit and never before, with memory bounded by a block."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -121,6 +122,57 @@ def test_commits_of_one_upload_racing_land_it_once(core):
         assert stream.read() == data
 
 
+def race_commits_against_the_trigger(core, archive, data: bytes) -> list:
+    """Four commits of one upload at once while a thread moves the file away as soon as it appears, as an ingest would."""
+    target = uploads.start(core, "jobs", "jobs.csv")
+    for index, part in enumerate(blocks_of(data)):
+        uploads.put_block(core, target, index, part)
+    landed, outcomes, committed = core.storage.root / target.path, [], threading.Event()
+
+    def commit():
+        try:
+            outcomes.append(uploads.commit(core, target, 2, len(data)))
+            committed.set()
+        except (Conflict, InputRefused) as refused:
+            outcomes.append(refused.code)
+
+    def trigger():
+        moved = 0
+        while not committed.is_set() or landed.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(landed, archive / f"{target.id}-{moved}")
+                moved += 1
+        outcomes.append(("moved", moved))
+
+    threads = [threading.Thread(target=commit) for _ in range(4)] + [threading.Thread(target=trigger)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_commits_racing_while_the_trigger_moves_the_file_away_land_it_once_and_answer_4xx(make_rowgate, tmp_path):
+    """A late commit must neither link the file again (a second arrival) nor fail with something other than a refusal."""
+    core = make_rowgate()
+    for attempt in range(20):
+        outcomes = race_commits_against_the_trigger(core, tmp_path, payload(UPLOAD_BLOCK_BYTES + 10 + attempt))
+        assert sum(isinstance(o, dict) for o in outcomes) == 1 and ("moved", 1) in outcomes, outcomes
+        assert {o for o in outcomes if isinstance(o, str)} <= {"already-committed", "upload-incomplete"}, outcomes
+
+
+def test_blocks_sent_for_one_file_are_never_committed_as_another(core):
+    data = payload(UPLOAD_BLOCK_BYTES + 10)
+    target = uploads.start(core, "jobs", "jobs.csv")
+    for index, part in enumerate(blocks_of(data)):
+        uploads.put_block(core, target, index, part)
+    other = uploads.upload(core, target.id, "jobs", "other.csv")
+    with pytest.raises(InputRefused, match="never received"):
+        uploads.commit(core, other, 2, len(data))
+    assert list(core.storage.list("landing/")) == []
+    assert uploads.commit(core, target, 2, len(data))["bytes"] == len(data)
+
+
 @pytest.mark.parametrize(
     ("table", "name", "message"),
     [
@@ -181,17 +233,21 @@ def test_the_local_commit_holds_one_copy_buffer_not_the_file(make_rowgate):
         tracemalloc.stop()
     assert peak < UPLOAD_BLOCK_BYTES, f"the commit of 20 MiB held {peak:,} bytes at once"
     assert core.storage.size(target.path) == 5 * UPLOAD_BLOCK_BYTES
-    assert not (core.storage.root / UPLOADS / target.id).exists(), "the parts are removed once committed"
+    assert not staged_folders(core, target), "the parts are removed once committed"
+
+
+def staged_folders(core, target) -> list:
+    return list((core.storage.root / UPLOADS).glob(f"{target.id}.*"))
 
 
 def test_a_local_upload_left_for_a_week_is_dropped_when_the_next_starts(make_rowgate):
     core = make_rowgate()
     old = uploads.start(core, "jobs", "jobs.csv")
     uploads.put_block(core, old, 0, b"1,x\n")
-    folder = core.storage.root / UPLOADS / old.id
+    [folder] = staged_folders(core, old)
     week_ago = time.time() - 7 * 24 * 3600 - 60
     os.utime(folder, (week_ago, week_ago))
     recent = uploads.start(core, "jobs", "jobs.csv")
     uploads.put_block(core, recent, 0, b"2,y\n")
     assert not folder.exists()
-    assert (core.storage.root / UPLOADS / recent.id).is_dir()
+    assert [f.is_dir() for f in staged_folders(core, recent)] == [True]
