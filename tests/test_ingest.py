@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from shared.errors import InputRefused
 from shared.ingest import ingest_local, ingest_stored, processed_name
 from shared.load import LoadBusy
+from shared.parse import read_csv
 from shared.storage import content_hash
 
 
@@ -161,6 +162,26 @@ def test_a_10_mb_field_is_refused_by_max_length_without_quoting_it(rowgate, tmp_
     assert (result.inserted, result.rejected) == (2, 1)
     [refused] = open_rejections(rowgate)
     assert refused["reasons"][0]["message"] == "department is 10000000 characters long; maxLength is 255"
+
+
+def test_a_row_read_again_with_bigger_blocks_is_read_whole_every_time(rowgate, tmp_path):
+    # The first attempt's Arrow reader reads ahead on a thread of its own; it must not take bytes from the next one.
+    path = write(tmp_path / "departments.csv", "1,Sales\n2," + "x" * 10_000_000 + "\n3,Legal\n")
+    table = rowgate.dictionary.table("departments")
+    for _ in range(20):
+        with path.open("rb") as stream:
+            chunks = list(read_csv(stream, table, 50_000))
+        assert [int(n) for chunk in chunks for n in chunk.row_numbers] == [1, 2, 3]
+        assert [len(v) for chunk in chunks for v in chunk.columns["department"].to_pylist()] == [5, 10_000_000, 5]
+
+
+def test_a_chunk_holds_the_rows_chunk_rows_says_whatever_the_blocks_arrow_reads(rowgate, tmp_path):
+    path = write(tmp_path / "jobs.csv", "".join(f"{i},Job title number {i}\n" for i in range(1, 120_001)))  # about 3 MiB
+    with path.open("rb") as stream:
+        chunks = list(read_csv(stream, rowgate.dictionary.table("jobs"), 50_000))
+    assert [len(chunk.row_numbers) for chunk in chunks] == [50_000, 50_000, 20_000]
+    assert [chunk.rows_read for chunk in chunks] == [50_000, 100_000, 120_000]
+    assert [int(chunk.row_numbers[0]) for chunk in chunks] == [1, 50_001, 100_001]
 
 
 def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
