@@ -539,3 +539,16 @@ def test_an_already_loaded_file_says_what_is_true_now_not_its_first_counts(rowga
     again = ingest_local(rowgate, challenge / "hired_employees.csv")
     assert (again.status, again.inserted, again.unchanged, again.rejected) == ("already-loaded", 0, 1930, 69)
     assert "1930 of its rows are loaded now and 69 of its refused rows are open" in again.message
+
+
+def test_parents_missing_inside_a_dense_range_of_keys_are_each_found(rowgate, tmp_path):
+    """Many distinct parent keys close together are looked up by one range scan: the holes in it still refuse."""
+    holes = {5, 50, 333}
+    write(tmp_path / "departments.csv", "".join(f"{i},D{i}\n" for i in range(1, 401) if i not in holes))
+    write(tmp_path / "jobs.csv", "1,Clerk\n")
+    ingest_local(rowgate, tmp_path / "departments.csv")
+    ingest_local(rowgate, tmp_path / "jobs.csv")
+    hires = "".join(f"{i},N{i},2021-01-05T10:00:00Z,{i},1\n" for i in range(1, 401)) + "401,Far,2021-01-05T10:00:00Z,100000,1\n"
+    result = ingest_local(rowgate, write(tmp_path / "hired_employees.csv", hires))
+    assert (result.inserted, result.rejected) == (397, 4)
+    assert sorted(int(r["raw"]["department_id"]) for r in open_rejections(rowgate)) == [5, 50, 333, 100000]
