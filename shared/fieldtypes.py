@@ -439,7 +439,8 @@ TYPES: dict[str, FieldType] = {
         FieldType(
             "date",
             pa.date32(),
-            lambda field, key: sa.Date(),
+            # SQLAlchemy's SQL Server dialect writes a plain Date or Time as DATETIME when it has not met the server.
+            lambda field, key: sa.Date().with_variant(mssql.DATE(), "mssql"),
             {"type": "int", "logicalType": "date"},
             {"type": "string", "format": "date"},
             (str,),
@@ -491,7 +492,7 @@ TYPES: dict[str, FieldType] = {
         FieldType(
             "time",
             pa.time64("us"),
-            lambda field, key: sa.Time(),  # TIME(7) on SQL Server, text on SQLite
+            lambda field, key: sa.Time().with_variant(mssql.TIME(precision=6), "mssql"),  # microseconds, as rowgate keeps
             {"type": "long", "logicalType": "time-micros"},
             {"type": "string", "format": "time"},
             (str,),

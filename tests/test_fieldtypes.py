@@ -344,3 +344,20 @@ def test_the_dictionary_names_the_types_it_knows(tmp_path):
     path.write_text(json.dumps(descriptor))
     with pytest.raises(ValueError, match="products.price: type 'decimal' is not one of .*'number'"):
         load(path)
+
+
+def test_every_new_type_compiles_to_a_sql_server_column_with_its_rules(tmp_path):
+    from shared.db import build_metadata, sql_server_dialect
+    from tests.test_azure_sql import tsql_problems
+
+    metadata = build_metadata(load(wide(tmp_path)))
+    ddl = {name: str(sa.schema.CreateTable(metadata.tables[name]).compile(dialect=sql_server_dialect())) for name in ("products", "shops")}
+    for statement in ddl.values():
+        assert tsql_problems(statement) == [], statement
+    # NUMERIC(38, 9) (DECIMAL's synonym): SQL Server's largest precision; BIT, not BOOLEAN (T-SQL has none); TIME(6) and DATE, not DATETIME.
+    for column in ("price NUMERIC(38, 9) NULL", "active BIT NULL", "weight NUMERIC(38, 9) NULL"):
+        assert column in ddl["products"], ddl["products"]
+    for column in ("opens TIME(6) NULL", "founded SMALLINT NULL"):
+        assert column in ddl["shops"], ddl["shops"]
+    # A date is DATE, not the DATETIME SQLAlchemy writes for a SQL Server it has not connected to yet.
+    assert TYPES["date"].sql(None, False).compile(dialect=sql_server_dialect()) == "DATE"
