@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from shared.context import Rowgate
@@ -208,11 +209,15 @@ def _avro_records(spec: Table, names: list[str], rows: list) -> list[dict]:
 
 
 def temporal_integers(values: list, field_type: str) -> list:
-    """Datetimes (or their text, as SQLite keeps them) as microseconds since the epoch; dates as days."""
+    """Datetimes (or their text, as SQLite keeps them) as microseconds since the epoch; dates as days; times as
+    microseconds since midnight."""
     arrow_type = TYPES[field_type].arrow
     storage = pa.int64() if arrow_type.bit_width == 64 else pa.int32()
     text = any(isinstance(v, str) for v in values)
     array = pa.array(values, pa.string() if text else None)
+    if text and pa.types.is_time(arrow_type):  # Arrow casts no text to a time: read as a time of the epoch's day
+        stamps = pc.binary_join_element_wise("1970-01-01T", array, "").cast(pa.timestamp("us")).cast(pa.int64())
+        return stamps.to_pylist()
     if pa.types.is_timestamp(array.type) and array.type.tz is not None:
         array = array.cast(pa.timestamp("us", "UTC"))
     return array.cast(arrow_type).cast(storage).to_pylist()

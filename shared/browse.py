@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import pyarrow as pa
@@ -15,12 +15,12 @@ from shared.fieldtypes import TYPES, as_json_number
 
 
 def as_json_value(value):
-    """Datetimes as ISO 8601 in UTC, dates as ISO dates, decimals as their exact text; everything else as it is."""
+    """Datetimes as ISO 8601 in UTC, dates and times in ISO 8601, decimals as their exact text; everything else as it is."""
     if isinstance(value, Decimal):
         return as_json_number(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
-    if isinstance(value, date):
+    if isinstance(value, date | time):
         return value.isoformat()
     return value
 

@@ -379,8 +379,10 @@ def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:
 
 
 def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
-    if dialect == "sqlite" and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type) or pa.types.is_decimal(column.type)):
-        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime, Date and DecimalText types read back.
+    if dialect == "sqlite" and any(
+        is_kind(column.type) for is_kind in (pa.types.is_timestamp, pa.types.is_date, pa.types.is_time, pa.types.is_decimal)
+    ):
+        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime, Date, Time and DecimalText types read back.
         return pc.cast(column, pa.string()).to_pylist()
     return column.to_pylist()
 

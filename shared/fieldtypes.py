@@ -93,6 +93,39 @@ def _as_datetimes(field: Field, column: pa.Array, is_text: bool) -> Converted:
     return _in_range(values, bad, {})
 
 
+# Frictionless's year: four digits (it also reads +123 and 1_23, being four characters Python's int() takes).
+def _as_years(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    if is_text:
+        text = _cells(column, trim=False)
+        shaped = pc.fill_null(pc.match_substring_regex(text, r"^[0-9]{4}$"), True)
+        values = pc.cast(pc.if_else(shaped, text, pa.scalar(None, pa.string())), pa.int16())
+        return values, pc.invert(shaped).to_numpy(zero_copy_only=False), {}
+    outside = pc.fill_null(pc.or_(pc.less(column, 0), pc.greater(column, 9999)), False)
+    values = pc.cast(pc.if_else(outside, pa.scalar(None, column.type), column), pa.int16())
+    outside = outside.to_numpy(zero_copy_only=False)
+    return values, outside, dict.fromkeys(np.flatnonzero(outside).tolist(), "is outside the years 0 to 9999")
+
+
+MICROS_PER_DAY = 86_400_000_000
+TIME_SHAPE = r"^1970-01-01T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+
+
+def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    """Times of day as Frictionless's default format reads them (hh:mm:ss, a fraction, a zone), kept in UTC as
+    datetimes are: 16:02:08+02:00 is 14:02:08 (and 00:30:00+01:00 is 23:30:00)."""
+    if not is_text:
+        return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
+    text = _cells(column, trim=False)
+    binary = text.cast(pa.binary())
+    seconds = pc.all(pc.and_(pc.greater_equal(pc.binary_length(binary), 8), pc.equal(pc.binary_slice(binary, 2, 3), b":"))).as_py()
+    dated = pc.binary_join_element_wise("1970-01-01T", text, "")  # a time of the epoch's day, read as a datetime
+    lenient = lambda: pc.strptime(dated, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)  # noqa: E731
+    fast = _strict(dated, pa.timestamp("us"), lenient, TIME_SHAPE, try_cast=seconds is not False)
+    stamps, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_time_cell)
+    micros = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy(zero_copy_only=False) % MICROS_PER_DAY
+    return pa.array(micros, pa.time64("us"), mask=pc.is_null(stamps).to_numpy(zero_copy_only=False)), bad, {}
+
+
 def _cells(column: pa.Array, trim: bool = True) -> pa.Array:
     """Text cells (trimmed, as Frictionless trims numbers), empty ones as nulls (Frictionless's missing value,
     reported as missing elsewhere)."""
@@ -210,6 +243,13 @@ def parse_datetime_cell(value: str) -> datetime:
     if len(value) < 19 or value[16] != ":":
         raise ValueError(f"{value!r} has no seconds")
     return parse_datetime(value)
+
+
+def parse_time_cell(value: str) -> datetime:
+    """A time cell in Frictionless's default format (hh:mm:ss, then a fraction or zone), on the epoch's day in UTC."""
+    if len(value) < 8 or value[2] != ":" or value[5] != ":":
+        raise ValueError(f"{value!r} is not hh:mm:ss")
+    return parse_datetime(f"1970-01-01T{value}")
 
 
 def parse_date(value: str) -> datetime:
@@ -399,7 +439,8 @@ TYPES: dict[str, FieldType] = {
         FieldType(
             "date",
             pa.date32(),
-            lambda field, key: sa.Date(),
+            # SQLAlchemy's SQL Server dialect writes a plain Date or Time as DATETIME when it has not met the server.
+            lambda field, key: sa.Date().with_variant(mssql.DATE(), "mssql"),
             {"type": "int", "logicalType": "date"},
             {"type": "string", "format": "date"},
             (str,),
@@ -435,6 +476,31 @@ TYPES: dict[str, FieldType] = {
             _as_numbers,
             "a number",
             avro_value=lambda value: None if value is None else as_json_number(Decimal(value)),
+        ),
+        FieldType(
+            "year",
+            pa.int16(),
+            lambda field, key: sa.SmallInteger(),
+            "int",
+            {"type": ["integer", "string"], "minimum": 0, "maximum": 9999},
+            (int, str),
+            "a year of four digits",
+            pa.types.is_integer,
+            _as_years,
+            "a year of four digits",
+        ),
+        FieldType(
+            "time",
+            pa.time64("us"),
+            lambda field, key: sa.Time().with_variant(mssql.TIME(precision=6), "mssql"),  # microseconds, as rowgate keeps
+            {"type": "long", "logicalType": "time-micros"},
+            {"type": "string", "format": "time"},
+            (str,),
+            "a time string (hh:mm:ss)",
+            pa.types.is_time,
+            _as_times,
+            "a time (hh:mm:ss)",
+            temporal=True,
         ),
     )
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,6 +40,11 @@ CELLS = [
     ({"type": "number", "groupChar": ","}, ["1,234,567.5", "1,2,3", "12", "1.2.3"]),
     ({"type": "number", "groupChar": " ", "decimalChar": ","}, ["1 234,5", "1 234", "12,5"]),
     ({"type": "number", "bareNumber": False}, ["€ 95", "95%", "$1.5", "-3 EUR", "EUR -3", "abc", "1.5"]),
+    ({"type": "year"}, ["2021", "0000", "9999", "0001", "10000", "21", "abc", "20.1", ""]),
+    (
+        {"type": "time"},
+        ["16:02:08", "00:00:00", "23:59:59", "16:02:08.5", "16:02", "1:02:03", "23:60:00", "23:59:60", "x", "16:02:08 ", ""],
+    ),
 ]
 # Where rowgate's verdict is deliberately not frictionless-py's, and why.
 DIFFERENCES = {
@@ -51,6 +57,12 @@ DIFFERENCES = {
     ("number", "1e29"): "refused: more than 29 digits before the point",
     # Python's Decimal reads digit separators and other scripts' digits; Frictionless inherits that.
     ("number", "1_000"): "accepted by both: Python's Decimal reads it, so rowgate's Python path does too",
+    # A year is four digits: Frictionless takes any four characters Python's int() reads.
+    ("year", "+123"): "refused: not four digits",
+    ("year", "1_23"): "refused: not four digits",
+    ("year", " 123"): "refused: not four digits",
+    # dateutil reads 24:00:00 as the next day's midnight; no SQL TIME holds 24:00.
+    ("time", "24:00:00"): "refused: hours go from 00 to 23",
 }
 
 
@@ -169,6 +181,14 @@ def test_deliberate_differences_from_frictionless(field_type, cell):
     assert refused == DIFFERENCES[(field_type, cell)].startswith("refused")
 
 
+def test_times_in_utc_as_datetimes_are():
+    assert [rowgate_cell({"type": "time"}, cell)[1].isoformat() for cell in ("16:02:08+02:00", "00:30:00+01:00", "16:02:08Z")] == [
+        "14:02:08",
+        "23:30:00",
+        "16:02:08",
+    ]
+
+
 WIDE = {
     "name": "wide",
     "resources": [
@@ -185,7 +205,14 @@ WIDE = {
                 ],
                 "primaryKey": ["id"],
             },
-        }
+        },
+        {
+            "name": "shops",
+            "schema": {
+                "fields": [{"name": "id", "type": "integer"}, {"name": "opens", "type": "time"}, {"name": "founded", "type": "year"}],
+                "primaryKey": ["id"],
+            },
+        },
     ],
 }
 
@@ -283,6 +310,33 @@ def test_a_backup_of_numbers_and_booleans_restores_exactly(rows, make_rowgate, d
     rowgate.engine.dispose()
 
 
+def shop_rows(rowgate) -> list[tuple]:
+    live = rowgate.metadata.tables["shops"]
+    with rowgate.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(live).order_by(live.c.id))]
+
+
+def test_times_and_years_load_from_csv_parquet_and_the_api(make_rowgate, database_url, tmp_path):
+    rowgate = make_rowgate(database_url, dictionary=str(wide(tmp_path)))
+    (tmp_path / "shops.csv").write_text("id,opens,founded\n1,09:30:00,1999\n2,23:59:59.5,0000\n3,24:00:00,2000\n4,08:00,2000\n5,,99\n")
+    result = ingest_local(rowgate, tmp_path / "shops.csv")
+    assert (result.inserted, result.rejected) == (2, 3)
+    times = pa.array([36_000_000_000, None], pa.time64("us"))  # 10:00
+    pq.write_table(pa.table({"id": pa.array([6, 7]), "opens": times, "founded": pa.array([2024, 12000])}), tmp_path / "shops.parquet")
+    result = ingest_local(rowgate, tmp_path / "shops.parquet", table="shops")
+    assert (result.inserted, result.rejected) == (1, 1)
+    batch = insert_rows(rowgate, "shops", [{"id": 8, "opens": "07:00:00+01:00", "founded": "2021"}, {"id": 9, "opens": 7, "founded": 2021}])
+    assert (batch.inserted, batch.rejected) == (1, 1)
+    assert shop_rows(rowgate) == [(1, time(9, 30), 1999), (2, time(23, 59, 59, 500000), 0), (6, time(10), 2024), (8, time(6), 2021)]
+    assert page_rows(rowgate, "shops")["rows"][1] == {"id": 2, "opens": "23:59:59.500000", "founded": 0}
+    backup(rowgate)
+    before = shop_rows(rowgate)
+    with rowgate.engine.begin() as conn:
+        conn.execute(rowgate.metadata.tables["shops"].delete())
+    restore(rowgate, "shops")
+    assert shop_rows(rowgate) == before
+
+
 def test_the_dictionary_names_the_types_it_knows(tmp_path):
     descriptor = json.loads(json.dumps(WIDE))
     descriptor["resources"][0]["schema"]["fields"][1]["type"] = "decimal"
@@ -290,3 +344,20 @@ def test_the_dictionary_names_the_types_it_knows(tmp_path):
     path.write_text(json.dumps(descriptor))
     with pytest.raises(ValueError, match="products.price: type 'decimal' is not one of .*'number'"):
         load(path)
+
+
+def test_every_new_type_compiles_to_a_sql_server_column_with_its_rules(tmp_path):
+    from shared.db import build_metadata, sql_server_dialect
+    from tests.test_azure_sql import tsql_problems
+
+    metadata = build_metadata(load(wide(tmp_path)))
+    ddl = {name: str(sa.schema.CreateTable(metadata.tables[name]).compile(dialect=sql_server_dialect())) for name in ("products", "shops")}
+    for statement in ddl.values():
+        assert tsql_problems(statement) == [], statement
+    # NUMERIC(38, 9) (DECIMAL's synonym): SQL Server's largest precision; BIT, not BOOLEAN (T-SQL has none); TIME(6) and DATE, not DATETIME.
+    for column in ("price NUMERIC(38, 9) NULL", "active BIT NULL", "weight NUMERIC(38, 9) NULL"):
+        assert column in ddl["products"], ddl["products"]
+    for column in ("opens TIME(6) NULL", "founded SMALLINT NULL"):
+        assert column in ddl["shops"], ddl["shops"]
+    # A date is DATE, not the DATETIME SQLAlchemy writes for a SQL Server it has not connected to yet.
+    assert TYPES["date"].sql(None, False).compile(dialect=sql_server_dialect()) == "DATE"
