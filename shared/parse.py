@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shared.csvinput import END, CsvInput
+from shared.csvinput import END, MARKS, CsvInput, shown
 from shared.dialect import Dialect
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
@@ -184,7 +184,7 @@ def _csv_chunk(
     if piece.num_rows and piece.column(names[-1])[-1].as_py().endswith(END.encode()):
         # The file's last record, with a quote in its last cell never closed: refused, whatever it would hold.
         if keep[-1]:
-            cells = [source.shown(piece.column(name)[-1].as_py()) for name in names]
+            cells = [shown(piece.column(name)[-1].as_py().decode()) for name in names]
             refused.append(_unclosed_refusal(int(numbers[-1]), cells, source.appended))
         keep[-1] = False
     blank = np.ones(piece.num_rows, dtype=bool)
@@ -193,20 +193,16 @@ def _csv_chunk(
     for index in np.flatnonzero(blank & keep):
         refused.append(Refusal(int(numbers[index]), [""] * len(names), [Error(None, BLANK_ROW, "the row is blank")]))
     keep &= ~blank
-    columns, utf8 = {}, np.ones(piece.num_rows, dtype=bool)
-    for name in names:
-        column = piece.column(name)
-        try:
-            columns[name] = column.cast(pa.string())
-        except pa.ArrowInvalid:
-            good = np.array([_is_utf8(value) for value in column.to_pylist()], dtype=bool)
-            utf8 &= good
-            columns[name] = pa.array([v.decode() if ok else None for v, ok in zip(column.to_pylist(), good)], pa.string())
-    for index in np.flatnonzero(~utf8 & keep):
-        cells = [source.shown(piece.column(name)[index].as_py()) for name in names]
-        message = f"the row holds bytes that are not {source.dialect.encoding if source.transcoded else 'UTF-8'}"
-        refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
-    keep &= utf8
+    columns = {name: piece.column(name).cast(pa.string()) for name in names}  # the input is valid UTF-8
+    if source.undecodable:  # some bytes of the file were not text in its encoding: find their rows
+        marked = np.zeros(piece.num_rows, dtype=bool)
+        for column in columns.values():
+            marked |= pc.match_substring_regex(column, MARKS).to_numpy(zero_copy_only=False)
+        message = f"the row holds bytes that are not {source.encoding_name}"
+        for index in np.flatnonzero(marked & keep):
+            cells = [shown(columns[name][index].as_py()) for name in names]
+            refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
+        keep &= ~marked
     if not keep.all():
         mask = pa.array(keep)
         columns = {name: column.filter(mask) for name, column in columns.items()}
@@ -215,6 +211,7 @@ def _csv_chunk(
 
 
 def _shape_refusal(table: Table, names: list[str], number: int, cells: list[str], text: str, source: CsvInput) -> Refusal:
+    cells = [shown(cell) for cell in cells]
     if text.endswith(END):
         return _unclosed_refusal(number, cells, source.appended)
     if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says
@@ -229,14 +226,6 @@ def _unclosed_refusal(number: int, cells: list[str], appended: str) -> Refusal:
     cells[-1] = cells[-1].removesuffix(appended)
     message = "a quote opened in this record is never closed, so the record runs to the end of the file; close the quote"
     return Refusal(number, cells, [Error(None, SOURCE_ERROR, message)])
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:

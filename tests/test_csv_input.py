@@ -270,6 +270,22 @@ def test_bytes_the_encoding_cannot_decode_refuse_their_row_and_show_as_they_were
     assert (number, codes, raw) == (2, ["encoding-error"], ["2", shown])
 
 
+@pytest.mark.parametrize(
+    ("encoding", "content", "cells"),
+    [
+        ("utf-8", b"1,ok\n2,bad \xff,extra\n3,ok\n", ["2", "bad \\xff", "extra"]),
+        ("cp1252", b"1,ok\n2,bad \x81,extra\n3,ok\n", ["2", "bad \\x81", "extra"]),
+    ],
+    ids=["utf-8", "cp1252"],
+)
+def test_a_row_of_the_wrong_shape_holding_undecodable_bytes_is_refused_alone(make_rowgate, tmp_path, encoding, content, cells):
+    """Regression: Arrow could not hand such a row's text to Python, and the whole file was refused as unreadable."""
+    rowgate = make_rowgate(dictionary=descriptor_with(tmp_path, "departments", encoding=encoding))
+    result = ingest_text(rowgate, tmp_path, "departments.csv", content)
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert refusals(rowgate) == [(2, ["extra-cell"], cells)]
+
+
 def test_a_big_latin_1_file_is_transcoded_as_it_streams_and_keeps_its_record_numbers(make_rowgate, tmp_path):
     rowgate = make_rowgate(
         dictionary=descriptor_with(tmp_path, "departments", encoding="latin-1", dialect={"header": False, "delimiter": ";"})
