@@ -226,6 +226,14 @@ def test_comments_are_skipped_and_still_counted_as_records(rowgate, tmp_path, ma
     assert [(number, codes) for number, codes, _ in refusals(rowgate)] == [(5, ["missing-cell"])]
 
 
+def test_comments_before_the_header_are_skipped_and_counted(make_rowgate, tmp_path):
+    rowgate = make_rowgate(dictionary=descriptor_with(tmp_path, "categories", dialect={"header": True, "commentChar": "#"}))
+    content = "# exported by a tool\n# on a day\ncategory_name,category_id\nData,1\n# note\nx\n"
+    result = ingest_text(rowgate, tmp_path, "categories.csv", content)
+    assert (result.inserted, result.rejected) == (1, 1) and rows_of(rowgate, "categories") == [(1, "Data")]
+    assert [(number, codes) for number, codes, _ in refusals(rowgate)] == [(6, ["missing-cell"])]
+
+
 def test_a_spanish_excel_export_arrives_cell_for_cell(make_rowgate, tmp_path):
     """`;`-separated, cp1252, decimal commas and a header: the cells arrive intact (their types are the types' work)."""
     descriptor = {
