@@ -9,6 +9,7 @@ import codecs
 import csv
 import io
 import re
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -66,8 +67,9 @@ class CsvInput(_Blocks):
     """A CSV file's bytes as Arrow parses them; `appended` is what came after the file's own (END, after a line
     break unless the file ends with one), known once they are read."""
 
-    def __init__(self, raw: BinaryIO, dialect: Dialect):
+    def __init__(self, raw: BinaryIO, dialect: Dialect, lock: threading.Lock):
         self._raw, self.dialect = raw, dialect
+        self._lock = lock  # one input at a time reads or moves the file: an earlier attempt's may still be reading
         # What Arrow reads: the file's dialect, or the default one it was rewritten in.
         self.parsed = Dialect(header=dialect.header, comment_char=dialect.comment_char) if dialect.skip_initial_space else dialect
         self._restart()
@@ -106,9 +108,18 @@ class CsvInput(_Blocks):
             return self._position
         if (offset, whence) != (0, io.SEEK_SET):
             raise io.UnsupportedOperation("a CSV input is read again only from its start")
-        self._raw.seek(0)
+        with self._lock:
+            self._raw.seek(0)
         self._restart()
         return 0
+
+    def readinto(self, buffer) -> int:
+        with self._lock:
+            return 0 if self.closed else super().readinto(buffer)
+
+    def close(self) -> None:
+        with self._lock:  # a read in flight finishes first
+            super().close()
 
 
 def shown(text: str) -> str:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from shared.errors import InputRefused
 from shared.ingest import ingest_local, ingest_stored, processed_name
 from shared.load import LoadBusy
+from shared.parse import read_csv
 from shared.storage import content_hash
 
 
@@ -130,12 +131,14 @@ def test_edge_of_64_bits_and_other_iso_spellings_load(rowgate, tmp_path):
     write(tmp_path / "departments.csv", "9223372036854775807,Max\n-9223372036854775808,Min\n 7 ,Padded\n")
     assert ingest_local(rowgate, tmp_path / "departments.csv").inserted == 3
     load_parents(rowgate, tmp_path)
-    text = "1,A,2021-07-27T16:02:08.123456Z,1,1\n2,B,2021-07-27T18:02:08+02:00,1,1\n3,C,2021-07-27,1,1\n"
-    ingest_local(rowgate, write(tmp_path / "hired_employees.csv", text))
+    # 2021-07-27 alone is a date, not a datetime: Frictionless's default format wants the time with its seconds
+    text = "1,A,2021-07-27T16:02:08.123456Z,1,1\n2,B,2021-07-27T18:02:08+02:00,1,1\n3,C,2021-07-27,1,1\n4,D,2021-07-27T16:02Z,1,1\n"
+    result = ingest_local(rowgate, write(tmp_path / "hired_employees.csv", text))
+    assert (result.inserted, result.rejected) == (2, 2)
     hires = rowgate.metadata.tables["hired_employees"]
     with rowgate.engine.connect() as conn:
         stamps = conn.execute(sa.select(hires.c.datetime).order_by(hires.c.id)).scalars().all()
-    assert stamps == [datetime(2021, 7, 27, 16, 2, 8, 123456), datetime(2021, 7, 27, 16, 2, 8), datetime(2021, 7, 27)]
+    assert stamps == [datetime(2021, 7, 27, 16, 2, 8, 123456), datetime(2021, 7, 27, 16, 2, 8)]
 
 
 def test_bom_crlf_and_quoted_commas_and_newlines_parse(rowgate, tmp_path):
@@ -159,6 +162,26 @@ def test_a_10_mb_field_is_refused_by_max_length_without_quoting_it(rowgate, tmp_
     assert (result.inserted, result.rejected) == (2, 1)
     [refused] = open_rejections(rowgate)
     assert refused["reasons"][0]["message"] == "department is 10000000 characters long; maxLength is 255"
+
+
+def test_a_row_read_again_with_bigger_blocks_is_read_whole_every_time(rowgate, tmp_path):
+    # The first attempt's Arrow reader reads ahead on a thread of its own; it must not take bytes from the next one.
+    path = write(tmp_path / "departments.csv", "1,Sales\n2," + "x" * 10_000_000 + "\n3,Legal\n")
+    table = rowgate.dictionary.table("departments")
+    for _ in range(20):
+        with path.open("rb") as stream:
+            chunks = list(read_csv(stream, table, 50_000))
+        assert [int(n) for chunk in chunks for n in chunk.row_numbers] == [1, 2, 3]
+        assert [len(v) for chunk in chunks for v in chunk.columns["department"].to_pylist()] == [5, 10_000_000, 5]
+
+
+def test_a_chunk_holds_the_rows_chunk_rows_says_whatever_the_blocks_arrow_reads(rowgate, tmp_path):
+    path = write(tmp_path / "jobs.csv", "".join(f"{i},Job title number {i}\n" for i in range(1, 120_001)))  # about 3 MiB
+    with path.open("rb") as stream:
+        chunks = list(read_csv(stream, rowgate.dictionary.table("jobs"), 50_000))
+    assert [len(chunk.row_numbers) for chunk in chunks] == [50_000, 50_000, 20_000]
+    assert [chunk.rows_read for chunk in chunks] == [50_000, 100_000, 120_000]
+    assert [int(chunk.row_numbers[0]) for chunk in chunks] == [1, 50_001, 100_001]
 
 
 def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
