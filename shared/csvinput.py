@@ -1,6 +1,6 @@
-"""The bytes Arrow parses for a CSV file: its text as UTF-8 whatever its encoding, END after its last byte, and
-rewritten in the default dialect where Arrow cannot read the file's own (skipInitialSpace). Streamed: one
-block at a time, never the whole file.
+"""The bytes Arrow parses for a CSV file: its text as valid UTF-8 whatever its encoding, END after its last
+byte, and rewritten in the default dialect where Arrow cannot read the file's own (skipInitialSpace).
+Streamed: one block at a time, never the whole file.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import numpy as np
+import pyarrow as pa
+
 from shared.dialect import UTF8, Dialect
 
 BLOCK_BYTES = 1024 * 1024
@@ -20,15 +23,16 @@ BLOCK_BYTES = 1024 * 1024
 # into its cell instead: that is how such a record is told from one that ends well (Arrow says nothing).
 # Not ASCII, so no dialect character is part of it.
 END = "\U0010ffff\U0010ffff"
-# Bytes the encoding cannot decode stay bytes that are not UTF-8, so their row is refused as encoding-error:
-# each becomes the byte 0xFF (never in UTF-8) and then itself, escaped when it is ASCII, to be shown as it was.
+# A byte the encoding cannot decode becomes the private-use character U+10FE00 + byte: Arrow only ever sees
+# valid UTF-8 (it cannot hand a misshapen row's text to Python otherwise), parse refuses the rows holding one
+# as encoding-error, and a refusal shows it as the byte it was (\\xNN).
 UNDECODABLE = "rowgate-undecodable"
-_MARKED = re.compile(r"\\xff(\\x[0-9a-f]{2})")
+MARKS = "[\U0010fe00-\U0010feff]"  # a regular expression of those characters
+_MARK, _MARK_BYTES = re.compile(MARKS), re.compile(b"\xf4\x8f[\xb8-\xbb]")
 
 
 def _keep_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
-    bad = error.object[error.start : error.end]
-    return "".join("\udcff" + (chr(0xDC00 + b) if b >= 0x80 else f"\\x{b:02x}") for b in bad), error.end
+    return "".join(chr(0x10FE00 + b) for b in error.object[error.start : error.end]), error.end
 
 
 codecs.register_error(UNDECODABLE, _keep_undecodable)
@@ -66,20 +70,22 @@ class CsvInput(_Blocks):
     def __init__(self, raw: BinaryIO, dialect: Dialect, lock: threading.Lock):
         self._raw, self.dialect = raw, dialect
         self._lock = lock  # one input at a time reads or moves the file: an earlier attempt's may still be reading
-        self.transcoded = dialect.encoding not in UTF8
         # What Arrow reads: the file's dialect, or the default one it was rewritten in.
         self.parsed = Dialect(header=dialect.header, comment_char=dialect.comment_char) if dialect.skip_initial_space else dialect
         self._restart()
 
     def _restart(self) -> None:
-        self.appended = ""
-        blocks = iter(lambda: self._raw.read(BLOCK_BYTES), b"")
-        if self.transcoded:
-            blocks = _transcoded(blocks, self.dialect.encoding)
+        self.appended, self.undecodable = "", False  # undecodable: a byte was marked (or the file holds a mark)
+        blocks = self._marked(_as_utf8(iter(lambda: self._raw.read(BLOCK_BYTES), b""), self.dialect.encoding))
         blocks = self._ended(blocks)
         if self.dialect.skip_initial_space:
             blocks = _rewritten(blocks, self.dialect)
         self._start(blocks)
+
+    def _marked(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        for block in blocks:
+            self.undecodable = self.undecodable or (b"\xf4\x8f" in block and _MARK_BYTES.search(block) is not None)
+            yield block
 
     def _ended(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
         last = b""
@@ -90,10 +96,9 @@ class CsvInput(_Blocks):
         self.appended = END if last in (b"", b"\n", b"\r") else "\n" + END
         yield self.appended.encode()
 
-    def shown(self, value: bytes) -> str:
-        """A cell as a refusal shows it: bytes that are not text as \\xNN, as they were in the file."""
-        text = value.decode("utf-8", "backslashreplace")
-        return _MARKED.sub(r"\1", text) if self.transcoded else text
+    @property
+    def encoding_name(self) -> str:
+        return "UTF-8" if self.dialect.encoding in UTF8 else self.dialect.encoding
 
     def seekable(self) -> bool:
         return self._raw.seekable()
@@ -117,17 +122,59 @@ class CsvInput(_Blocks):
             super().close()
 
 
-def _transcoded(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+def shown(text: str) -> str:
+    """A cell as a refusal shows it: bytes the encoding could not decode as \\xNN, as they were in the file."""
+    return _MARK.sub(lambda mark: f"\\x{ord(mark[0]) - 0x10FE00:02x}", text)
+
+
+def _as_utf8(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    """The blocks decoded and written again as UTF-8; UTF-8 ones only checked, and passed on as they are."""
+    if encoding in UTF8:
+        yield from _checked_utf8(blocks)
+        return
     decoder = codecs.getincrementaldecoder(encoding)(errors=UNDECODABLE)
     for block in blocks:
-        yield decoder.decode(block).encode("utf-8", "surrogateescape")
-    yield decoder.decode(b"", final=True).encode("utf-8", "surrogateescape")
+        yield decoder.decode(block).encode()
+    yield decoder.decode(b"", final=True).encode()
+
+
+def _checked_utf8(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    carry = b""  # the start of a character the next block ends
+    for block in blocks:
+        block = carry + block if carry else block
+        done = _whole_characters(block)
+        whole, carry = block[:done], block[done:]
+        if not whole.isascii() and not _is_utf8(whole):
+            whole = whole.decode("utf-8", UNDECODABLE).encode()
+        yield whole
+    yield carry.decode("utf-8", UNDECODABLE).encode()
+
+
+def _whole_characters(block: bytes) -> int:
+    """How much of the block holds whole characters: a UTF-8 sequence its end cuts short is left out."""
+    for back in range(1, min(4, len(block)) + 1):
+        byte = block[-back]
+        if byte < 0x80:
+            return len(block)
+        if byte >= 0xC0:  # a lead byte: how many bytes its character takes
+            return len(block) if (2 if byte < 0xE0 else 3 if byte < 0xF0 else 4) <= back else len(block) - back
+    return len(block)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Arrow's UTF-8 check, in place: some 10 times faster than decoding."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _rewritten(blocks: Iterator[bytes], dialect: Dialect) -> Iterator[bytes]:
     """The records as Python's csv reads them in the dialect (frictionless-py's reader), written again in the
     default one: one record for one, so record numbers stay the file's."""
-    lines = io.TextIOWrapper(_Blocks(blocks), encoding="utf-8", errors="surrogateescape", newline="")
+    lines = io.TextIOWrapper(_Blocks(blocks), encoding="utf-8", newline="")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in csv.reader(lines, **dialect.python_csv()):
@@ -138,7 +185,7 @@ def _rewritten(blocks: Iterator[bytes], dialect: Dialect) -> Iterator[bytes]:
 
 
 def _drained(out: io.StringIO) -> bytes:
-    data = out.getvalue().encode("utf-8", "surrogateescape")
+    data = out.getvalue().encode()
     out.seek(0)
     out.truncate()
     return data

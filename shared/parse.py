@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shared.csvinput import END, CsvInput
+from shared.csvinput import END, MARKS, CsvInput, shown
 from shared.dialect import Dialect
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
@@ -64,12 +64,14 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
     head = stream.peek(HEAD_BYTES)
     if len(head) < HEAD_BYTES and not head.removeprefix(UTF8_BOM).removesuffix(END.encode()).strip():
         raise InputRefused("the file is empty: it has no header and no rows")
-    header = _header(_first_record(head, source.parsed), table)
-    progress = [1 if header else 0]  # records accounted for, shared with the attempt that may fail
+    comments, first = _first_record(head, source.parsed)
+    header = _header(first, table)
+    above = comments + 1 if header else 0  # records before the first row: comments, then the header
+    progress = [above]  # records accounted for, shared with the attempt that may fail
     block = BLOCK_BYTES
     while True:
         try:
-            yield from _csv_chunks(stream, source, table, header, chunk_rows, skip, block, progress)
+            yield from _csv_chunks(stream, source, table, header, above, chunk_rows, skip, block, progress)
             return
         except _RowTooLong:
             # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
@@ -89,7 +91,15 @@ class _RowTooLong(Exception):
 
 
 def _csv_chunks(
-    stream, source: CsvInput, table: Table, header: list[str] | None, chunk_rows: int, skip: int, block: int, progress: list[int]
+    stream,
+    source: CsvInput,
+    table: Table,
+    header: list[str] | None,
+    above: int,
+    chunk_rows: int,
+    skip: int,
+    block: int,
+    progress: list[int],
 ):
     names = header or list(table.field_names)
     misshapen: list[tuple[int, str]] = []  # (record number, text) of records with the wrong number of cells
@@ -101,7 +111,7 @@ def _csv_chunks(
 
     options = {
         # One thread: Arrow numbers the invalid rows only then, and those numbers place every row.
-        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=block, use_threads=False),
+        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=above, block_size=block, use_threads=False),
         "parse_options": pacsv.ParseOptions(
             delimiter=source.parsed.delimiter,
             quote_char=source.parsed.quote_char or False,
@@ -115,7 +125,7 @@ def _csv_chunks(
             column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     }
-    done = 1 if header else 0  # records accounted for in this attempt
+    done = above  # records accounted for in this attempt
     valid_seen = 0
     reader = None
     try:
@@ -125,7 +135,7 @@ def _csv_chunks(
                 batch = batch.slice(0, batch.num_rows - 1)  # END as a record of its own: a table of one field
             for start in range(0, batch.num_rows, chunk_rows):
                 piece = batch.slice(start, chunk_rows)
-                numbers = _record_numbers(1 if header else 0, misshapen, valid_seen, piece.num_rows)
+                numbers = _record_numbers(above, misshapen, valid_seen, piece.num_rows)
                 valid_seen += piece.num_rows
                 shapes = [m for m in misshapen if done < m[0] <= numbers[-1]]
                 chunk = _csv_chunk(table, names, piece, numbers, shapes, skip, source)
@@ -140,7 +150,7 @@ def _csv_chunks(
         if reader is not None:
             reader.close()  # it reads ahead: stopped before the stream is read again with bigger blocks
     rest = [m for m in misshapen if m[0] > done]
-    if rest or done <= 1:
+    if rest or done <= max(above, 1):
         last = max([done] + [m[0] for m in rest])
         empty = pa.record_batch({name: pa.array([], pa.binary()) for name in names})
         yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, source, rows_read=last)
@@ -161,13 +171,17 @@ def _regrouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _first_record(head: bytes, dialect: Dialect) -> list[str]:
-    return _cells(head.decode("utf-8-sig", errors="replace"), dialect)
+def _first_record(head: bytes, dialect: Dialect) -> tuple[int, list[str]]:
+    """How many comments the file starts with, and the record after them (the header, when it has one)."""
+    for comments, cells in enumerate(_records(head.decode("utf-8-sig", errors="replace"), dialect)):
+        if not (dialect.comment_char and cells and cells[0].startswith(dialect.comment_char)):
+            return comments, cells
+    return 0, []
 
 
-def _cells(text: str, dialect: Dialect) -> list[str]:
-    """The cells of the first record in text, as Python's csv reads them (any line break ends a record)."""
-    return next(csv.reader(io.StringIO(text, newline=""), **dialect.python_csv()), [])
+def _records(text: str, dialect: Dialect) -> Iterator[list[str]]:
+    """The records in text as Python's csv reads them (any line break ends one, as in Arrow)."""
+    return csv.reader(io.StringIO(text, newline=""), **dialect.python_csv())
 
 
 def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: int, count: int) -> np.ndarray:
@@ -192,7 +206,7 @@ def _csv_chunk(
     in the file's encoding and a last record with a quote never closed refused."""
     rows_read = int(numbers[-1]) if rows_read is None else rows_read
     comment = source.dialect.comment_char
-    shapes = [(number, _cells(text, source.parsed), text) for number, text in misshapen]
+    shapes = [(number, next(_records(text, source.parsed), []), text) for number, text in misshapen]
     refused = [
         _shape_refusal(table, names, number, cells, text, source)
         for number, cells, text in shapes
@@ -204,7 +218,7 @@ def _csv_chunk(
     if piece.num_rows and piece.column(names[-1])[-1].as_py().endswith(END.encode()):
         # The file's last record, with a quote in its last cell never closed: refused, whatever it would hold.
         if keep[-1]:
-            cells = [source.shown(piece.column(name)[-1].as_py()) for name in names]
+            cells = [shown(piece.column(name)[-1].as_py().decode()) for name in names]
             refused.append(_unclosed_refusal(int(numbers[-1]), cells, source.appended))
         keep[-1] = False
     blank = np.ones(piece.num_rows, dtype=bool)
@@ -213,20 +227,16 @@ def _csv_chunk(
     for index in np.flatnonzero(blank & keep):
         refused.append(Refusal(int(numbers[index]), [""] * len(names), [Error(None, BLANK_ROW, "the row is blank")]))
     keep &= ~blank
-    columns, utf8 = {}, np.ones(piece.num_rows, dtype=bool)
-    for name in names:
-        column = piece.column(name)
-        try:
-            columns[name] = column.cast(pa.string())
-        except pa.ArrowInvalid:
-            good = np.array([_is_utf8(value) for value in column.to_pylist()], dtype=bool)
-            utf8 &= good
-            columns[name] = pa.array([v.decode() if ok else None for v, ok in zip(column.to_pylist(), good)], pa.string())
-    for index in np.flatnonzero(~utf8 & keep):
-        cells = [source.shown(piece.column(name)[index].as_py()) for name in names]
-        message = f"the row holds bytes that are not {source.dialect.encoding if source.transcoded else 'UTF-8'}"
-        refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
-    keep &= utf8
+    columns = {name: piece.column(name).cast(pa.string()) for name in names}  # the input is valid UTF-8
+    if source.undecodable:  # some bytes of the file were not text in its encoding: find their rows
+        marked = np.zeros(piece.num_rows, dtype=bool)
+        for column in columns.values():
+            marked |= pc.match_substring_regex(column, MARKS).to_numpy(zero_copy_only=False)
+        message = f"the row holds bytes that are not {source.encoding_name}"
+        for index in np.flatnonzero(marked & keep):
+            cells = [shown(columns[name][index].as_py()) for name in names]
+            refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
+        keep &= ~marked
     if not keep.all():
         mask = pa.array(keep)
         columns = {name: column.filter(mask) for name, column in columns.items()}
@@ -235,6 +245,7 @@ def _csv_chunk(
 
 
 def _shape_refusal(table: Table, names: list[str], number: int, cells: list[str], text: str, source: CsvInput) -> Refusal:
+    cells = [shown(cell) for cell in cells]
     if text.endswith(END):
         return _unclosed_refusal(number, cells, source.appended)
     if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says
@@ -249,14 +260,6 @@ def _unclosed_refusal(number: int, cells: list[str], appended: str) -> Refusal:
     cells[-1] = cells[-1].removesuffix(appended)
     message = "a quote opened in this record is never closed, so the record runs to the end of the file; close the quote"
     return Refusal(number, cells, [Error(None, SOURCE_ERROR, message)])
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:

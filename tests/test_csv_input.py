@@ -226,6 +226,14 @@ def test_comments_are_skipped_and_still_counted_as_records(rowgate, tmp_path, ma
     assert [(number, codes) for number, codes, _ in refusals(rowgate)] == [(5, ["missing-cell"])]
 
 
+def test_comments_before_the_header_are_skipped_and_counted(make_rowgate, tmp_path):
+    rowgate = make_rowgate(dictionary=descriptor_with(tmp_path, "categories", dialect={"header": True, "commentChar": "#"}))
+    content = "# exported by a tool\n# on a day\ncategory_name,category_id\nData,1\n# note\nx\n"
+    result = ingest_text(rowgate, tmp_path, "categories.csv", content)
+    assert (result.inserted, result.rejected) == (1, 1) and rows_of(rowgate, "categories") == [(1, "Data")]
+    assert [(number, codes) for number, codes, _ in refusals(rowgate)] == [(6, ["missing-cell"])]
+
+
 def test_a_spanish_excel_export_arrives_cell_for_cell(make_rowgate, tmp_path):
     """`;`-separated, cp1252, decimal commas and a header: the cells arrive intact (their types are the types' work)."""
     descriptor = {
@@ -268,6 +276,22 @@ def test_bytes_the_encoding_cannot_decode_refuse_their_row_and_show_as_they_were
     assert (result.inserted, result.rejected) == (2, 1)
     [(number, codes, raw)] = refusals(rowgate)
     assert (number, codes, raw) == (2, ["encoding-error"], ["2", shown])
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content", "cells"),
+    [
+        ("utf-8", b"1,ok\n2,bad \xff,extra\n3,ok\n", ["2", "bad \\xff", "extra"]),
+        ("cp1252", b"1,ok\n2,bad \x81,extra\n3,ok\n", ["2", "bad \\x81", "extra"]),
+    ],
+    ids=["utf-8", "cp1252"],
+)
+def test_a_row_of_the_wrong_shape_holding_undecodable_bytes_is_refused_alone(make_rowgate, tmp_path, encoding, content, cells):
+    """Regression: Arrow could not hand such a row's text to Python, and the whole file was refused as unreadable."""
+    rowgate = make_rowgate(dictionary=descriptor_with(tmp_path, "departments", encoding=encoding))
+    result = ingest_text(rowgate, tmp_path, "departments.csv", content)
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert refusals(rowgate) == [(2, ["extra-cell"], cells)]
 
 
 def test_a_big_latin_1_file_is_transcoded_as_it_streams_and_keeps_its_record_numbers(make_rowgate, tmp_path):
