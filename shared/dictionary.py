@@ -185,14 +185,20 @@ def _table(resource: dict) -> Table:
 
 
 def _check_constraints(table: str, field: Field) -> None:
-    """Every constraint is one rowgate checks for the field's type, with a bound the field can read: none is
-    left unchecked in silence."""
+    """The field's format is one rowgate reads, and every constraint one it checks for the field's type, with a
+    bound the field can read: nothing is left unchecked in silence."""
     import pyarrow as pa  # here, not at the top: the Function App imports this module at start
     import pyarrow.compute as pc
 
     from shared.fieldtypes import TYPES, typed_values
 
     kind = TYPES[field.type]
+    form = field.option("format", "default")
+    if form not in kind.formats:
+        raise DictionaryError(
+            f"{table}.{field.name}: format {form!r} is not one rowgate reads for a {field.type} field (it reads {', '.join(kind.formats)}): "
+            "its cells would all be judged in another format"
+        )
     for name, value in field.constraints.items():
         where = f"{table}.{field.name}: constraint {name}"
         if name == "required":

@@ -40,6 +40,20 @@ CELLS = [
     ({"type": "number", "groupChar": ","}, ["1,234,567.5", "1,2,3", "12", "1.2.3"]),
     ({"type": "number", "groupChar": " ", "decimalChar": ","}, ["1 234,5", "1 234", "12,5"]),
     ({"type": "number", "bareNumber": False}, ["€ 95", "95%", "$1.5", "-3 EUR", "EUR -3", "abc", "1.5"]),
+    (
+        {"type": "string", "format": "uuid"},
+        [
+            "2bc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "2BC1C94F-0DEB-43E9-92A1-4775189EC9F8",
+            "2bc1c94f0deb43e992a14775189ec9f8",
+            "{2bc1c94f-0deb-43e9-92a1-4775189ec9f8}",
+            "urn:uuid:2bc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "2bc1c94f-0deb-43e9-92a1-4775189ec9f",
+            "2bc1c94f 0deb-43e9-92a1-4775189ec9f8",
+            "zbc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "x",
+        ],
+    ),
     ({"type": "year"}, ["2021", "0000", "9999", "0001", "10000", "21", "abc", "20.1", ""]),
     (
         {"type": "time"},
@@ -162,6 +176,12 @@ def test_a_pattern_is_anchored_at_both_ends_of_every_alternative():
         ({"type": "string", "constraints": {"pattern": "(?=a)a"}}, "is not a regular expression rowgate can check"),
         ({"type": "string", "constraints": {"minLength": -1}}, "constraint minLength must be a whole number of characters"),
         ({"type": "string", "constraints": {"checksum": "x"}}, "constraint checksum is not one rowgate checks"),
+        (
+            {"type": "string", "format": "email"},
+            "products.x: format 'email' is not one rowgate reads for a string field (it reads default, uuid)",
+        ),
+        ({"type": "date", "format": "%d/%m/%Y"}, "format '%d/%m/%Y' is not one rowgate reads for a date field"),
+        ({"type": "datetime", "format": "any"}, "format 'any' is not one rowgate reads for a datetime field"),
     ],
 )
 def test_a_constraint_rowgate_cannot_check_is_refused_at_start_up_naming_the_field(tmp_path, field, message):
