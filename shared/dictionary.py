@@ -51,6 +51,11 @@ class Table:
     format: str
 
     @cached_property
+    def unique_fields(self) -> tuple[str, ...]:
+        """Fields with constraints.unique, beyond a primary key of that field alone (unique already)."""
+        return tuple(f.name for f in self.fields if f.constraints.get("unique") and self.primary_key != (f.name,))
+
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
@@ -201,7 +206,9 @@ def _check_constraints(table: str, field: Field) -> None:
         )
     for name, value in field.constraints.items():
         where = f"{table}.{field.name}: constraint {name}"
-        if name == "required":
+        if name in ("required", "unique"):
+            if not isinstance(value, bool):
+                raise DictionaryError(f"{where} must be true or false, not {value!r}")
             continue
         if name not in kind.constraints:
             raise DictionaryError(f"{where} is not one rowgate checks on a {field.type} field (it checks {', '.join(kind.constraints)})")
