@@ -29,6 +29,7 @@ class Field:
     # The descriptor's own words: type options (trueValues, decimalChar, ...) and constraints, as Table Schema spells them.
     options: dict = dataclass_field(default_factory=dict, compare=False)
     constraints: dict = dataclass_field(default_factory=dict, compare=False)
+    missing_values: tuple[str, ...] = ("",)  # the cells that mean "no value": the field's missingValues, else the schema's
 
     def option(self, name: str, default=None):
         return self.options.get(name, default)
@@ -157,6 +158,7 @@ def _table(resource: dict) -> Table:
                 description=spec.get("description", ""),
                 options={k: v for k, v in spec.items() if k not in ("name", "type", "constraints", "description", "title")},
                 constraints=constraints,
+                missing_values=_missing_values(name, spec.get("missingValues", schema.get("missingValues", [""]))),
             )
         )
     for spec in fields:
@@ -187,6 +189,12 @@ def _table(resource: dict) -> Table:
         dialect=_dialect(resource),
         format=resource.get("format", "csv"),
     )
+
+
+def _missing_values(table: str, values) -> tuple[str, ...]:
+    if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+        raise DictionaryError(f"table {table!r}: missingValues must be a list of strings, not {values!r}")
+    return tuple(values)
 
 
 def _check_constraints(table: str, field: Field) -> None:

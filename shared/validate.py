@@ -86,14 +86,18 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
             column = column.combine_chunks()
         is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
         missing = pc.is_null(column)
-        if is_text:
+        if is_text and spec.missing_values == ("",):  # the default, in its fastest form
             missing = pc.or_kleene(missing, pc.equal(pc.utf8_length(column), 0))
+        elif is_text:
+            missing = pc.or_kleene(missing, pc.is_in(column, value_set=pa.array(spec.missing_values, pa.string())))
         missing = missing.to_numpy(zero_copy_only=False)
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
         values, bad, notes = TYPES[spec.type].convert(spec, column, is_text)
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
+        if is_text and "" not in spec.missing_values:  # an empty cell is then a value: "" for a string, else refused
+            bad |= pc.and_(pc.equal(pc.utf8_length(column), 0), pc.is_null(values)).to_numpy(zero_copy_only=False)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))

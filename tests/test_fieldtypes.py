@@ -10,6 +10,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
+import frictionless
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -458,3 +459,32 @@ def test_a_unique_field_is_a_filtered_unique_index_on_sql_server(tmp_path):
     from tests.test_azure_sql import tsql_problems
 
     assert [tsql_problems(statement) for statement in ddl] == [[], []]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "schema_missing", "cells"),
+    [
+        ({"type": "integer"}, ["", "NA", "-"], ["NA", "-", "", "n/a", "5"]),
+        ({"type": "integer"}, ["NA"], ["NA", "", "5"]),  # "" is no missing value here: a type error
+        ({"type": "string"}, ["NA"], ["NA", "", "x"]),  # ... and an empty string for a string field
+        ({"type": "number", "missingValues": ["?"]}, ["NA"], ["?", "NA", "1.5"]),  # the field's own list wins
+        ({"type": "date", "constraints": {"required": True}}, ["", "0000-00-00"], ["0000-00-00", "", "2021-01-01"]),
+    ],
+)
+def test_missing_values_are_frictionless(descriptor, schema_missing, cells):
+    import numpy as np
+
+    from shared.dictionary import _table
+    from shared.parse import Chunk
+    from shared.validate import check_values
+
+    fields = [{"name": "id", "type": "integer"}, {"name": "x", **descriptor}]
+    table = _table({"name": "t", "schema": {"fields": fields, "primaryKey": ["id"], "missingValues": schema_missing}})
+    schema = frictionless.Schema.from_descriptor({"fields": fields, "missingValues": schema_missing})
+    for cell in cells:
+        typed = check_values(table, Chunk(1, np.array([1]), {"id": pa.array(["1"]), "x": pa.array([cell])}))
+        ours = {error.code for refusal in typed.refused for error in refusal.errors}
+        value, notes = schema.get_field("x").read_cell(cell)
+        assert ours == {"type-error" if name == "type" else "constraint-error" for name in notes or {}}, (cell, notes)
+        if not ours:
+            assert typed.rows.column("x")[0].as_py() == value, cell
