@@ -61,11 +61,14 @@ if [ "${1:-}" = "--for-tests" ]; then
   odbcinst -q -d 2>/dev/null | grep -q "PostgreSQL Unicode" || packages+=(unixodbc odbc-postgresql)
   # Debian's Chromium for the web console's browser tests (Playwright drives it; it never downloads a browser).
   [ -x /usr/bin/chromium ] || packages+=(chromium)
+  # The sqlite3 CLI and psql: bench/ingest.py's floors (.import and \copy into the same keyed tables).
+  command -v sqlite3 >/dev/null || packages+=(sqlite3)
+  command -v psql >/dev/null || packages+=(postgresql-client)
   if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
     else
-      echo "setup: ${packages[*]} missing: the pyodbc and browser tests will be skipped" >&2
+      echo "setup: ${packages[*]} missing: the pyodbc and browser tests will be skipped, and the benchmarks lack their floors" >&2
     fi
   fi
 fi

@@ -359,9 +359,17 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
     return result
 
 
+DENSE_KEYS = 4  # candidates this dense in their range are looked up by one range scan instead of IN lists
+
+
 def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...], candidates: set) -> set:
     if not candidates:
         return set()
     columns = [parent.c[name] for name in fields]
+    if len(columns) == 1 and all(type(key) is int for key in candidates):
+        low, high = min(candidates), max(candidates)
+        if high - low + 1 <= DENSE_KEYS * len(candidates):  # a big parent's keys, say: at most 4 rows read per candidate
+            query = sa.select(columns[0]).where(columns[0].between(low, high))
+            return candidates.intersection(conn.execute(query).scalars())
     rows = select_by_keys(conn, sa.select(*columns), columns, candidates)
     return {row[0] if len(columns) == 1 else tuple(row) for row in rows}

@@ -98,6 +98,22 @@ def test_the_kept_counts_equal_the_plain_queries_after_any_sequence_of_writes(hr
     run()
 
 
+def test_hires_at_the_edges_of_quarters_and_of_the_calendar_are_counted_where_sql_puts_them(hr):
+    moments = [
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59.999999Z",  # before the epoch: months counted from 1970 go negative
+        "1970-01-01T00:00:00Z",
+        "2021-03-31T23:59:59.999999Z",
+        "2021-04-01T00:00:00Z",
+        "2021-12-31T23:59:59Z",
+        "2021-06-30T22:30:00-02:00",  # the first of July in UTC
+        "9999-12-31T23:59:59Z",  # not .999999: SQLite's strftime rounds that up to the year 10000 and answers NULL
+    ]
+    rows = [{"id": i, "name": f"n{i}", "datetime": moment, "department_id": 1, "job_id": 1} for i, moment in enumerate(moments, 1)]
+    assert insert_rows(hr, "hired_employees", rows).inserted == len(moments)
+    assert_reports_equal_the_plain_queries(hr)
+
+
 def _fail(*args, **kwargs):
     raise RuntimeError("killed after the rows were inserted")
 

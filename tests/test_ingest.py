@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from shared.errors import InputRefused
 from shared.ingest import ingest_local, ingest_stored, processed_name
 from shared.load import LoadBusy
+from shared.parse import read_csv
 from shared.storage import content_hash
 
 
@@ -162,6 +164,26 @@ def test_a_10_mb_field_is_refused_by_max_length_without_quoting_it(rowgate, tmp_
     assert refused["reasons"][0]["message"] == "department is 10000000 characters long; maxLength is 255"
 
 
+def test_a_row_read_again_with_bigger_blocks_is_read_whole_every_time(rowgate, tmp_path):
+    # The first attempt's Arrow reader reads ahead on a thread of its own; it must not take bytes from the next one.
+    path = write(tmp_path / "departments.csv", "1,Sales\n2," + "x" * 10_000_000 + "\n3,Legal\n")
+    table = rowgate.dictionary.table("departments")
+    for _ in range(20):
+        with path.open("rb") as stream:
+            chunks = list(read_csv(stream, table, 50_000))
+        assert [int(n) for chunk in chunks for n in chunk.row_numbers] == [1, 2, 3]
+        assert [len(v) for chunk in chunks for v in chunk.columns["department"].to_pylist()] == [5, 10_000_000, 5]
+
+
+def test_a_chunk_holds_the_rows_chunk_rows_says_whatever_the_blocks_arrow_reads(rowgate, tmp_path):
+    path = write(tmp_path / "jobs.csv", "".join(f"{i},Job title number {i}\n" for i in range(1, 120_001)))  # about 3 MiB
+    with path.open("rb") as stream:
+        chunks = list(read_csv(stream, rowgate.dictionary.table("jobs"), 50_000))
+    assert [len(chunk.row_numbers) for chunk in chunks] == [50_000, 50_000, 20_000]
+    assert [chunk.rows_read for chunk in chunks] == [50_000, 100_000, 120_000]
+    assert [int(chunk.row_numbers[0]) for chunk in chunks] == [1, 50_001, 100_001]
+
+
 def test_header_is_detected_in_any_column_order(rowgate, tmp_path):
     write(tmp_path / "levels.csv", "level_name,level_id\nBeginner,1\nAdvanced,2\n")
     result = ingest_local(rowgate, tmp_path / "levels.csv")
@@ -247,8 +269,8 @@ def test_landed_file_is_archived_and_its_refusals_written_beside(rowgate, challe
     assert unstamped([refusals]) == ["rejected/hired_employees/hired_employees.csv.rejected.csv"]
     with storage.open_read(refusals) as stream:
         lines = stream.read().decode().splitlines()
-    assert lines[0] == "row_number,id,name,datetime,department_id,job_id,errors"
-    assert len(lines) == 71 and lines[1].startswith("2,2,Ty Hofer,2021-05-30T05:43:46Z,8,,constraint-error")
+    assert lines[0] == '"row_number","id","name","datetime","department_id","job_id","(extra cells)","errors"'
+    assert len(lines) == 71 and lines[1].startswith('"2","2","Ty Hofer","2021-05-30T05:43:46Z","8","","","constraint-error')
 
 
 def test_landed_file_for_an_unknown_table_moves_to_rejected_with_a_reason(rowgate):
@@ -322,9 +344,9 @@ def test_a_second_file_at_the_same_path_lists_only_its_own_refusals(landed):
     for content in (b"1,Engineer\nx,bad\n", b"2,Analyst\ny,bad\n"):
         land(storage, "landing/jobs.csv", content)
         ingest_stored(landed, "landing/jobs.csv")
-    first, second = (read(storage, path).decode().splitlines()[1:] for path in sorted(storage.list("rejected/")))
-    assert [line.split(",")[:3] for line in first] == [["2", "x", "bad"]]
-    assert [line.split(",")[:3] for line in second] == [["2", "y", "bad"]]
+    first, second = (list(csv.reader(read(storage, path).decode().splitlines()))[1:] for path in sorted(storage.list("rejected/")))
+    assert [cells[:3] for cells in first] == [["2", "x", "bad"]]
+    assert [cells[:3] for cells in second] == [["2", "y", "bad"]]
 
 
 def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
@@ -343,9 +365,9 @@ def test_files_of_one_name_in_two_folders_keep_their_own_rejected_files(landed):
         "rejected/hired_employees/a/hired_employees/x.csv.rejected.csv",
         "rejected/hired_employees/b/hired_employees/x.csv.rejected.csv",
     ]
-    first, second = (read(storage, path).decode().splitlines() for path in rejected)
-    assert [line.split(",")[:3] for line in first[1:]] == [["2", "2", "Bo"]] and "foreign-key" in first[1]
-    assert [line.split(",")[:3] for line in second[1:]] == [["2", "4", "Di"]] and "type-error" in second[1]
+    first, second = (list(csv.reader(read(storage, path).decode().splitlines())) for path in rejected)
+    assert [cells[:3] for cells in first[1:]] == [["2", "2", "Bo"]] and "foreign-key" in first[1][-1]
+    assert [cells[:3] for cells in second[1:]] == [["2", "4", "Di"]] and "type-error" in second[1][-1]
     assert unstamped(storage.list("archive/a/")) == ["archive/a/hired_employees/x.csv"]
     assert unstamped(storage.list("archive/b/")) == ["archive/b/hired_employees/x.csv"]
     # Each archive and its rejected file carry the same stamp: they pair.
@@ -467,7 +489,7 @@ def test_a_run_killed_before_writing_the_rejected_file_is_followed_by_one_that_w
         ingest_stored(landed, "landing/jobs.csv")
     [rejected] = [p for p in storage.list("rejected/")]
     assert unstamped([rejected]) == ["rejected/jobs/jobs.csv.rejected.csv"]
-    assert read(storage, rejected).decode().splitlines()[1].startswith("2,x,bad,")
+    assert read(storage, rejected).decode().splitlines()[1].startswith('"2","x","bad",')
     assert unstamped(storage.list("archive/")) == ["archive/jobs.csv"] and list(storage.list("landing/")) == []
 
 
@@ -517,3 +539,16 @@ def test_an_already_loaded_file_says_what_is_true_now_not_its_first_counts(rowga
     again = ingest_local(rowgate, challenge / "hired_employees.csv")
     assert (again.status, again.inserted, again.unchanged, again.rejected) == ("already-loaded", 0, 1930, 69)
     assert "1930 of its rows are loaded now and 69 of its refused rows are open" in again.message
+
+
+def test_parents_missing_inside_a_dense_range_of_keys_are_each_found(rowgate, tmp_path):
+    """Many distinct parent keys close together are looked up by one range scan: the holes in it still refuse."""
+    holes = {5, 50, 333}
+    write(tmp_path / "departments.csv", "".join(f"{i},D{i}\n" for i in range(1, 401) if i not in holes))
+    write(tmp_path / "jobs.csv", "1,Clerk\n")
+    ingest_local(rowgate, tmp_path / "departments.csv")
+    ingest_local(rowgate, tmp_path / "jobs.csv")
+    hires = "".join(f"{i},N{i},2021-01-05T10:00:00Z,{i},1\n" for i in range(1, 401)) + "401,Far,2021-01-05T10:00:00Z,100000,1\n"
+    result = ingest_local(rowgate, write(tmp_path / "hired_employees.csv", hires))
+    assert (result.inserted, result.rejected) == (397, 4)
+    assert sorted(int(r["raw"]["department_id"]) for r in open_rejections(rowgate)) == [5, 50, 333, 100000]

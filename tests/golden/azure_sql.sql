@@ -206,7 +206,7 @@ WHERE rowgate_hire_counts.year = :year_1) AS counts GROUP BY counts.department_i
 -- Select
 SELECT departments.id
 FROM departments
-WHERE departments.id IN (:id_1_1, :id_1_2, :id_1_3, :id_1_4, :id_1_5, :id_1_6, :id_1_7, :id_1_8, :id_1_9, :id_1_10, :id_1_11, :id_1_12);
+WHERE departments.id BETWEEN :id_1 AND :id_2;
 
 -- Select
 SELECT departments.id, departments.department, hires.hired
@@ -219,6 +219,11 @@ FROM departments) > (SELECT CAST(sum(counts.hires) AS BIGINT) AS sum_1
 FROM (SELECT rowgate_hire_counts.year AS year, rowgate_hire_counts.quarter AS quarter, rowgate_hire_counts.department_id AS department_id, rowgate_hire_counts.job_id AS job_id, rowgate_hire_counts.hires AS hires
 FROM rowgate_hire_counts
 WHERE rowgate_hire_counts.year = :year_1) AS counts) ORDER BY hires.hired DESC, departments.id;
+
+-- Select
+SELECT jobs.id
+FROM jobs
+WHERE jobs.id BETWEEN :id_1 AND :id_2;
 
 -- Select
 SELECT jobs.id
