@@ -137,7 +137,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     """The dictionary's tables plus the load ledger and the rejections table."""
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
-        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
+        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), table.unique_fields)
         for name in sorted(keys):
             if table.field(name).type == "string" and not table.field(name).max_length:
                 raise DictionaryError(
@@ -162,7 +162,13 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                     name=f"fk_{table.name}_{'_'.join(fk.fields)}",
                 )
             )
-        problems = sql_server_key_problems(sa.Table(table.name, metadata, *columns, *constraints))
+        created = sa.Table(table.name, metadata, *columns, *constraints)
+        for name in table.unique_fields:
+            # SQL Server's UNIQUE takes one NULL only; a filtered index lets a unique field be empty on many rows,
+            # as SQLite's and PostgreSQL's UNIQUE do (and Frictionless, which judges values only).
+            column = created.c[name]
+            sa.Index(f"uq_{table.name}_{name}", column, unique=True, mssql_where=column.isnot(None))
+        problems = sql_server_key_problems(created)
         if problems:
             raise DictionaryError(f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)}")
     sa.Table(
