@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from typing import TYPE_CHECKING
@@ -153,8 +152,10 @@ def _report(req: func.HttpRequest, run) -> func.HttpResponse:
 
 def _shaped(report: Report, fmt: str, extra: dict) -> func.HttpResponse:
     if fmt == "csv":
+        from shared import csvout
+
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csvout.Writer(out, lineterminator="\n")
         writer.writerow(report.columns)
         writer.writerows(report.rows)
         return func.HttpResponse(out.getvalue(), mimetype="text/csv")

@@ -263,7 +263,7 @@ def query_datetime(req: func.HttpRequest, name: str) -> datetime | None:
     raw = query_text(req, name, 64)
     if not raw:
         return None
-    from shared.validate import parse_datetime
+    from shared.fieldtypes import parse_datetime
 
     try:
         return parse_datetime(raw)

@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from shared.context import Rowgate
 from shared.db import LOADS, snapshot
 from shared.dictionary import Table
 from shared.errors import Damaged, NotFound
+from shared.fieldtypes import TYPES
 from shared.load import DONE
 from shared.prefetch import prefetch
 
@@ -25,13 +27,6 @@ BACKUPS = "backups"
 CODEC = "deflate"
 READ_BATCH = 10_000
 CHECKSUM_PLACEHOLDER = "0" * 64  # written first, replaced in place once the data's checksum is known
-AVRO_TYPES = {
-    "integer": "long",
-    "string": "string",
-    "datetime": {"type": "long", "logicalType": "timestamp-micros"},
-    "date": {"type": "int", "logicalType": "date"},
-}
-TEMPORAL = ("datetime", "date")
 META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum", "loads")}
 
 
@@ -86,7 +81,7 @@ def avro_schema(table: Table) -> dict:
     """The Avro record schema of a table, from the dictionary."""
     fields = []
     for field in table.fields:
-        avro_type = AVRO_TYPES[field.type]
+        avro_type = TYPES[field.type].avro
         fields.append({"name": field.name, "type": avro_type if field.required else ["null", avro_type]})
     return {"type": "record", "name": table.name, "namespace": "rowgate", "fields": fields}
 
@@ -132,7 +127,7 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
     path = backup_path(spec.name, at)
     # Dates and times are read as the driver gives them (no SQLAlchemy parsing) and turned into the Avro
     # integers by Arrow, a column at a time: per-value datetime objects would cost more than the rest.
-    columns = [sa.type_coerce(table.c[f.name], sa.String) if f.type in TEMPORAL else table.c[f.name] for f in spec.fields]
+    columns = [sa.type_coerce(table.c[f.name], sa.String) if TYPES[f.type].temporal else table.c[f.name] for f in spec.fields]
     query = sa.select(*columns).order_by(*(table.c[k] for k in spec.primary_key))
     with tempfile.TemporaryFile() as scratch:
         names = list(spec.field_names)
@@ -203,17 +198,26 @@ def _avro_records(spec: Table, names: list[str], rows: list) -> list[dict]:
     """Rows as Avro records, with temporal columns as the integers their logical types store."""
     records = [dict(zip(names, row)) for row in rows]
     for index, field in enumerate(spec.fields):
-        if field.type in TEMPORAL:
+        kind = TYPES[field.type]
+        if kind.temporal:
             for record, value in zip(records, temporal_integers([row[index] for row in rows], field.type)):
                 record[field.name] = value
+        elif kind.avro_value:
+            for record in records:
+                record[field.name] = kind.avro_value(record[field.name])
     return records
 
 
 def temporal_integers(values: list, field_type: str) -> list:
-    """Datetimes (or their text, as SQLite keeps them) as microseconds since the epoch; dates as days."""
-    arrow_type, storage = (pa.timestamp("us"), pa.int64()) if field_type == "datetime" else (pa.date32(), pa.int32())
+    """Datetimes (or their text, as SQLite keeps them) as microseconds since the epoch; dates as days; times as
+    microseconds since midnight."""
+    arrow_type = TYPES[field_type].arrow
+    storage = pa.int64() if arrow_type.bit_width == 64 else pa.int32()
     text = any(isinstance(v, str) for v in values)
     array = pa.array(values, pa.string() if text else None)
+    if text and pa.types.is_time(arrow_type):  # Arrow casts no text to a time: read as a time of the epoch's day
+        stamps = pc.binary_join_element_wise("1970-01-01T", array, "").cast(pa.timestamp("us")).cast(pa.int64())
+        return stamps.to_pylist()
     if pa.types.is_timestamp(array.type) and array.type.tz is not None:
         array = array.cast(pa.timestamp("us", "UTC"))
     return array.cast(arrow_type).cast(storage).to_pylist()

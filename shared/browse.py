@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.context import Rowgate
+from shared.dictionary import Field
 from shared.errors import InputRefused
+from shared.fieldtypes import TYPES, as_json_number
 
 
 def as_json_value(value):
-    """Datetimes as ISO 8601 in UTC, dates as ISO dates; everything else as it is."""
+    """Datetimes as ISO 8601 in UTC, dates and times in ISO 8601, decimals as their exact text; everything else as it is."""
+    if isinstance(value, Decimal):
+        return as_json_number(value)
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
-    if isinstance(value, date):
+    if isinstance(value, date | time):
         return value.isoformat()
     return value
 
@@ -28,22 +34,18 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
     key = table.c[spec.primary_key[0]]
     query = sa.select(table).order_by(key).limit(limit)
     if after is not None:
-        query = query.where(key > _key_value(spec.field(key.name).type, after))
+        query = query.where(key > _key_value(spec.field(key.name), after))
     with rowgate.engine.connect() as conn:
         rows = [{k: as_json_value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
     return {"table": table_name, "rows": rows, "next": rows[-1][key.name] if len(rows) == limit else None}
 
 
-def _key_value(field_type: str, text: str):
-    if field_type == "integer":
-        try:
-            value = int(text)
-        except ValueError:
-            raise InputRefused(f"after must be an integer key, got {text[:40]!r}") from None
-        if not -(2**63) <= value < 2**63:  # no backend's BIGINT holds it: no key is after it or before it
-            raise InputRefused(f"after must be a 64-bit integer key, got {text[:40]}")
-        return value
-    return text
+def _key_value(field: Field, text: str):
+    """The `after` parameter as a value of the key's type, read as a cell of that type is."""
+    values, bad, _ = TYPES[field.type].convert(field, pa.array([text], pa.string()), True)
+    if bad[0] or not values[0].is_valid:  # e.g. past 64 bits: no backend holds it, so no key is after or before it
+        raise InputRefused(f"after must be {TYPES[field.type].kind} key, got {text[:40]!r}")
+    return values[0].as_py()
 
 
 def row_counts(rowgate: Rowgate, tables: list[str]) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -19,12 +18,13 @@ import click
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from shared import backup, browse, eventgrid, rejections, reports, restore
+from shared import backup, browse, csvout, eventgrid, rejections, reports, restore
 from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import load as load_dictionary
 from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int, printable
 from shared.generate import generate as generate_files
+from shared.generate import generate_tables
 from shared.ingest import IngestResult, ingest_local, table_for
 from shared.ingest import migrate as migrate_files
 from shared.limits import MAX_PAGE, MAX_RECENT, REJECTION_STATUSES
@@ -525,7 +525,7 @@ def _print_report(report: reports.Report, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([dict(zip(report.columns, row)) for row in report.rows], default=_cell, indent=2))
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer = csvout.Writer(sys.stdout, lineterminator="\n")
         writer.writerow(report.columns)
         writer.writerows(rows)
     else:
@@ -635,15 +635,21 @@ def _post_event(url: str, event: dict) -> tuple[int | str, str]:
 
 
 @main.command()
-@click.argument("domain", type=click.Choice(["hr", "courses"]))
+@click.argument("domain", type=click.Choice(["hr", "courses", "dictionary"]))
 @click.option("--rows", type=Integer(min=0), default=1000, show_default=True)
 @click.option("--seed", type=Integer(), default=1, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--dirty-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
 def generate(domain: str, rows: int, seed: int, out: Path, dirty_rate: float) -> None:
-    """Write deterministic synthetic files of a domain (hr: headerless CSVs; courses: CSV dimensions, Parquet facts)."""
+    """Write deterministic synthetic files of a domain (hr: headerless CSVs; courses: CSV dimensions, Parquet facts;
+    dictionary: every table of the dictionary in use (ROWGATE_DICTIONARY), from its fields' types and constraints,
+    in each resource's format, dialect and encoding; tables other tables reference get a tenth of the rows)."""
     with _progress(total=rows, desc=f"generate {domain}", unit=" rows") as bar:
-        paths = generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update)
+        if domain == "dictionary":
+            data = load_dictionary(from_environment().dictionary or None)
+            paths = generate_tables(data, rows, seed, out, dirty_rate, progress=bar.update)
+        else:
+            paths = generate_files(domain, rows, seed, out, dirty_rate, progress=bar.update)
     for path in paths:  # once the bar is closed: printed inside it, they shared its line and it was drawn again below them
         click.echo(path)
 

@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
-from sqlalchemy.dialects import mssql
 from sqlalchemy.dialects.mssql import pyodbc as mssql_pyodbc
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -23,6 +22,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from shared import aggregates
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
 from shared.errors import PARENT_KEY_LENGTH, InputRefused
+from shared.fieldtypes import TEXT, TYPES, characters
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
@@ -31,39 +31,17 @@ REJECTIONS = "rowgate_rejections"
 LOOKUP_PARAMETERS = 2000
 EXECUTEMANY_ROWS = 10_000  # rows per executemany call: bounds the parameter arrays pyodbc builds
 SQL_SERVER_DRIVER = "ODBC Driver 18 for SQL Server"
-# Key strings on SQL Server compare by code point, case- and accent-sensitive, as the validator, SQLite
-# and PostgreSQL do; the database's default collation is case-insensitive ('ABC' = 'abc').
-KEY_COLLATION = "Latin1_General_100_BIN2_UTF8"
-NVARCHAR_UNITS = 4000  # the largest n of NVARCHAR(n); beyond it only NVARCHAR(MAX)
 CLUSTERED_KEY_BYTES = 900  # SQL Server's index key limits; a primary key is clustered unless told otherwise
 NONCLUSTERED_KEY_BYTES = 1700
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-_TEXT = sa.UnicodeText().with_variant(mssql.NVARCHAR(), "mssql")  # NVARCHAR(MAX), never the deprecated NTEXT
-
-
-def characters(length: int, collation: str | None = None) -> sa.types.TypeEngine:
-    """A string of up to `length` characters (code points, as Python and Table Schema count) in every
-    backend: NVARCHAR(n) counts UTF-16 units on SQL Server, and one code point may take two."""
-    units = 2 * length
-    return sa.Unicode(length).with_variant(mssql.NVARCHAR(units if units <= NVARCHAR_UNITS else None, collation=collation), "mssql")
-
-
-def _string_type(field: Field, key: bool) -> sa.types.TypeEngine:
-    if not field.max_length:
-        return _TEXT
-    return characters(field.max_length, KEY_COLLATION if key else None)
 
 
 def _column_type(table: Table, field: Field, key: bool) -> sa.types.TypeEngine:
     if table.primary_key == (field.name,) and field.type == "integer":
         # In SQLite an INTEGER primary key is the rowid itself: no second index to maintain.
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-    if field.type == "string":
-        return _string_type(field, key)
-    if field.type == "datetime":
-        return sa.DateTime().with_variant(mssql.DATETIME2(), "mssql")  # DATETIME keeps only 1/300 s
-    return {"integer": sa.BigInteger, "date": sa.Date}[field.type]()
+    return TYPES[field.type].sql(field, key)
 
 
 def sql_server_dialect() -> sa.Dialect:
@@ -213,8 +191,8 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("source", characters(1024), nullable=False),
         sa.Column("source_digest", sa.String(64), nullable=False, default=_source_digest_default),  # filled from source
         sa.Column("row_number", sa.BigInteger),
-        sa.Column("raw", _TEXT, nullable=False),
-        sa.Column("reasons", _TEXT, nullable=False),
+        sa.Column("raw", TEXT, nullable=False),
+        sa.Column("reasons", TEXT, nullable=False),
         sa.Column("retryable", sa.Boolean, nullable=False),
         # The parent key an open retryable row waits for (errors.parent_key): a parent load re-drives only the
         # rows naming its keys. 300 characters (NVARCHAR(600), 1,200 bytes) keep the index key below SQL Server's 1,700.
@@ -222,7 +200,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("resolved_at", sa.DateTime),
         sa.Column("resolution", sa.String(16)),  # how it was resolved: fixed (corrected values) or redriven (checked again)
-        sa.Column("fix", _TEXT),  # the corrected values laid over raw, as JSON; raw stays what arrived
+        sa.Column("fix", TEXT),  # the corrected values laid over raw, as JSON; raw stays what arrived
         sa.Index("ix_rejections_open", "table_name", "resolved_at"),
         # source (2,048 bytes) + row_number would pass SQL Server's 1,700-byte index key limit: index its digest.
         sa.Index("ix_rejections_source", "source_digest", "row_number"),
@@ -403,8 +381,10 @@ def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:
 
 
 def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
-    if dialect == "sqlite" and (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)):
-        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime and Date types read back.
+    if dialect == "sqlite" and any(
+        is_kind(column.type) for is_kind in (pa.types.is_timestamp, pa.types.is_date, pa.types.is_time, pa.types.is_decimal)
+    ):
+        # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime, Date, Time and DecimalText types read back.
         return pc.cast(column, pa.string()).to_pylist()
     return column.to_pylist()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 
@@ -12,7 +13,6 @@ from shared.dialect import Dialect, dialect_of
 from shared.errors import InputRefused, NotFound
 
 DEFAULT_PATH = Path(__file__).with_name("datapackage.json")
-FIELD_TYPES = ("integer", "string", "datetime", "date")
 
 
 class DictionaryError(InputRefused, ValueError):
@@ -26,6 +26,12 @@ class Field:
     required: bool
     max_length: int | None = None
     description: str = ""
+    # The descriptor's own words: type options (trueValues, decimalChar, ...) and constraints, as Table Schema spells them.
+    options: dict = dataclass_field(default_factory=dict, compare=False)
+    constraints: dict = dataclass_field(default_factory=dict, compare=False)
+
+    def option(self, name: str, default=None):
+        return self.options.get(name, default)
 
 
 @dataclass(frozen=True)
@@ -128,12 +134,14 @@ def load(path: str | Path | None = None) -> Dictionary:
 
 
 def _table(resource: dict) -> Table:
+    from shared.fieldtypes import TYPES  # here, not at the top: the Function App imports this module at start (Arrow)
+
     name = resource["name"]
     schema = resource.get("schema") or {}
     fields = []
     for spec in schema.get("fields", []):
-        if spec.get("type", "string") not in FIELD_TYPES:
-            raise DictionaryError(f"{name}.{spec['name']}: type {spec.get('type')!r} is not one of {FIELD_TYPES}")
+        if spec.get("type", "string") not in TYPES:
+            raise DictionaryError(f"{name}.{spec['name']}: type {spec.get('type')!r} is not one of {tuple(TYPES)}")
         constraints = spec.get("constraints", {})
         fields.append(
             Field(
@@ -142,8 +150,12 @@ def _table(resource: dict) -> Table:
                 required=bool(constraints.get("required", False)) or spec["name"] in _names(schema.get("primaryKey", [])),
                 max_length=constraints.get("maxLength"),
                 description=spec.get("description", ""),
+                options={k: v for k, v in spec.items() if k not in ("name", "type", "constraints", "description", "title")},
+                constraints=constraints,
             )
         )
+    for spec in fields:
+        _check_constraints(name, spec)
     if not fields:
         raise DictionaryError(f"table {name!r} declares no fields")
     primary_key = schema.get("primaryKey")
@@ -170,6 +182,37 @@ def _table(resource: dict) -> Table:
         dialect=_dialect(resource),
         format=resource.get("format", "csv"),
     )
+
+
+def _check_constraints(table: str, field: Field) -> None:
+    """Every constraint is one rowgate checks for the field's type, with a bound the field can read: none is
+    left unchecked in silence."""
+    import pyarrow as pa  # here, not at the top: the Function App imports this module at start
+    import pyarrow.compute as pc
+
+    from shared.fieldtypes import TYPES, typed_values
+
+    kind = TYPES[field.type]
+    for name, value in field.constraints.items():
+        where = f"{table}.{field.name}: constraint {name}"
+        if name == "required":
+            continue
+        if name not in kind.constraints:
+            raise DictionaryError(f"{where} is not one rowgate checks on a {field.type} field (it checks {', '.join(kind.constraints)})")
+        if name in ("minLength", "maxLength") and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise DictionaryError(f"{where} must be a whole number of characters, not {value!r}")
+        if name == "pattern":
+            try:
+                pc.match_substring_regex(pa.array([""]), f"^(?:{value})$")
+            except (pa.ArrowInvalid, TypeError) as exc:  # Arrow's regular expressions are RE2's: no lookarounds, no backreferences
+                raise DictionaryError(f"{where} {value!r} is not a regular expression rowgate can check: {exc}") from None
+        if name == "enum" and not (isinstance(value, list) and value):
+            raise DictionaryError(f"{where} must be a non-empty list of values")
+        if name in ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            try:
+                typed_values(field, value if name == "enum" else [value])
+            except ValueError as exc:
+                raise DictionaryError(f"{where}: {exc}") from None
 
 
 def _dialect(resource: dict) -> Dialect:

@@ -166,3 +166,143 @@ def _courses(rng: np.random.Generator, rows: int, out: Path, dirty_rate: float, 
             writer.write_table(batch)
             progress(size)
     return [categories, levels, path]
+
+
+# Any dictionary's tables, from their fields' types and constraints alone. A table other tables reference gets a
+# tenth of the rows (parents are fewer than children); foreign keys take their parent's keys.
+WORDS = ["alpha", "bravo", "delta", "echo", "golf", "india", "kilo", "lima", "oscar", "sierra", "tango", "zulu", "ñu", "ça"]
+OPTIONAL_EMPTY = 0.05  # the share of empty cells in a field that is not required
+DIRT = ("blank-row", "missing-cell", "extra-cell", "type-error", "constraint-error", "foreign-key")
+
+
+def generate_tables(dictionary, rows: int, seed: int, out: Path, dirty_rate: float = 0.0, progress=None) -> list[Path]:
+    """One file per table of the dictionary, written in its resource's format, dialect and encoding, a chunk at a
+    time. Every field is checked first, so a field the generator cannot fill writes no file at all."""
+    if rows < 0 or not 0 <= dirty_rate <= 1:
+        raise InputRefused("rows must be >= 0 and dirty rate within 0..1")
+    parents = {fk.parent for table in dictionary.tables.values() for fk in table.foreign_keys}
+    counts = {t.name: max(1, rows // 10) if t.name in parents else rows for t in dictionary.tables.values()}
+    for table in dictionary.tables.values():
+        _columns(table, 1, np.random.default_rng(0), counts)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for table in dictionary.dependency_order():
+        with _TableWriter(table, out) as writer:
+            for start in range(0, counts[table.name], CHUNK):
+                size = min(CHUNK, counts[table.name] - start)
+                columns = _columns(table, size, rng, counts, first=start + 1)
+                records = [list(cells) for cells in zip(*columns)]
+                _dirty(table, records, rng, dirty_rate, first=start)
+                writer.write(records)
+                (progress or (lambda n: None))(size)
+        paths.append(writer.path)
+    return paths
+
+
+def _columns(table, count: int, rng: np.random.Generator, counts: dict[str, int], first: int = 1) -> list[list[str]]:
+    return [_column(table, spec, count, rng, counts, first) for spec in table.fields]
+
+
+def _column(table, spec, count: int, rng: np.random.Generator, counts: dict[str, int], first: int) -> list[str]:
+    if table.primary_key == (spec.name,):
+        if spec.type != "integer":
+            raise InputRefused(f"{table.name}.{spec.name}: rowgate generate makes integer primary keys only")
+        return [str(i) for i in range(first, first + count)]
+    parent = next((fk for fk in table.foreign_keys if fk.fields == (spec.name,)), None)
+    if parent is not None and parent.parent != table.name:
+        values = rng.integers(1, counts[parent.parent] + 1, count).astype(str).tolist()  # parents' keys are 1..n
+    else:
+        values = _values(table, spec, count, rng)
+    if not spec.required:
+        values = ["" if empty else v for v, empty in zip(values, rng.random(count) < OPTIONAL_EMPTY)]
+    return values
+
+
+def _values(table, spec, count: int, rng: np.random.Generator) -> list[str]:
+    constraints = spec.constraints
+    if "enum" in constraints:
+        return [str(v) for v in rng.choice(constraints["enum"], count)]
+    if "pattern" in constraints:
+        if "example" not in spec.options:
+            raise InputRefused(f"{table.name}.{spec.name}: a field with a pattern needs an example for rowgate generate to copy")
+        return [str(spec.options["example"])] * count
+    low, high = constraints.get("minimum"), constraints.get("maximum")
+    if spec.type == "integer":
+        return [str(v) for v in rng.integers(int(low if low is not None else 0), int(high if high is not None else 1000) + 1, count)]
+    if spec.type == "number":
+        low, high = float(low if low is not None else 0), float(high if high is not None else 10_000)
+        return [_number_text(spec, v) for v in rng.uniform(low, high, count).round(2)]
+    if spec.type == "boolean":
+        true, false = spec.option("trueValues", ["true"])[0], spec.option("falseValues", ["false"])[0]
+        return [true if b else false for b in rng.random(count) < 0.5]
+    if spec.type == "date":
+        return list(np.datetime_as_string(EPOCH_2020.astype("datetime64[D]") + rng.integers(0, 3 * 365, count), unit="D"))
+    if spec.type == "datetime":
+        return list(_iso(rng.integers(0, THREE_YEARS, count)))
+    if spec.type == "string":
+        longest = spec.max_length or 40
+        words = np.char.add(np.char.add(rng.choice(WORDS, count), " "), rng.integers(1, 10_000, count).astype(str))
+        return [w[:longest].ljust(constraints.get("minLength", 0), "x") for w in words.tolist()]
+    raise InputRefused(f"{table.name}.{spec.name}: rowgate generate cannot make values of type {spec.type!r}")
+
+
+def _number_text(spec, value: float) -> str:
+    """A number as the field writes it: its groupChar every three digits, its decimalChar before the cents."""
+    group, decimal = spec.option("groupChar", ""), spec.option("decimalChar", ".")
+    text = f"{value:,.2f}" if group else f"{value:.2f}"
+    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
+
+
+def _dirty(table, records: list[list[str]], rng: np.random.Generator, dirty_rate: float, first: int) -> None:
+    """Spoil a share of the rows (never the table's first), each in one of the ways DIRT names that the table can be."""
+    typed = [i for i, f in enumerate(table.fields) if f.type != "string" and f.name not in table.primary_key]
+    required = [i for i, f in enumerate(table.fields) if f.required and f.name not in table.primary_key]
+    children = [table.field_names.index(fk.fields[0]) for fk in table.foreign_keys if len(fk.fields) == 1 and fk.parent != table.name]
+    for index in np.flatnonzero(rng.random(len(records)) < dirty_rate):
+        if first + index == 0:
+            continue
+        kind, row = DIRT[rng.integers(0, len(DIRT))], records[index]
+        if kind == "blank-row":
+            records[index] = [""] * len(row)
+        elif kind == "missing-cell":
+            records[index] = row[:-1]
+        elif kind == "extra-cell":
+            records[index] = row + ["surplus"]
+        elif kind == "type-error" and typed:
+            row[typed[0]] = "n/a"
+        elif kind == "constraint-error" and required:
+            row[required[0]] = ""
+        elif kind == "foreign-key" and children:
+            row[children[0]] = "999999999"
+
+
+class _TableWriter:
+    """A table's file, written a chunk of records at a time: CSV in the resource's dialect and encoding, or Parquet
+    of string columns (read like CSV cells; a Parquet row cannot have another shape, so misshapen rows are left out)."""
+
+    def __init__(self, table, out: Path):
+        self.table = table
+        self.path = out / f"{table.name}.{'parquet' if table.format == 'parquet' else 'csv'}"
+
+    def __enter__(self):
+        dialect = self.table.dialect
+        if self.table.format == "parquet":
+            schema = pa.schema([(name, pa.string()) for name in self.table.field_names])
+            self._parquet = pq.ParquetWriter(self.path, schema)
+            return self
+        self._stream = self.path.open("w", encoding=dialect.encoding, errors="replace", newline="")
+        self._csv = csv.writer(self._stream, delimiter=dialect.delimiter, quotechar=dialect.quote_char or '"', lineterminator="\n")
+        if dialect.header is not False:
+            self._csv.writerow(self.table.field_names)
+        return self
+
+    def write(self, records: list[list[str]]) -> None:
+        if self.table.format != "parquet":
+            self._csv.writerows(records)
+            return
+        clean = [r for r in records if len(r) == len(self.table.fields)]
+        self._parquet.write_table(pa.table({name: [r[i] or None for r in clean] for i, name in enumerate(self.table.field_names)}))
+
+    def __exit__(self, *exc) -> None:
+        (self._parquet if self.table.format == "parquet" else self._stream).close()

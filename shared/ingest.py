@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -18,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
 
-from shared import parse, replay
+from shared import csvout, parse, replay
 from shared.context import Rowgate
 from shared.dictionary import Table
-from shared.errors import SOURCE_ERROR, Error, InputRefused, Refusal
+from shared.errors import EXTRA_CELLS, SOURCE_ERROR, Error, InputRefused, Refusal, cells_by_field
 from shared.load import (
     DONE,
     Lease,
@@ -374,12 +373,22 @@ def _write_rejected_file(rowgate: Rowgate, source: Source, load: sa.Row, only_if
 
 def write_rejected_csv(out: BinaryIO, fields: list[str], refused: Iterable[tuple[int | None, dict | list, list[dict]]]) -> None:
     """The .rejected.csv layout, for a load's file and for `rowgate rejections export` alike: row number, the
-    row's cells under its fields, then the reasons; refused is (row number, raw, errors) per row."""
+    row's cells under its fields (empty where a row has too few), what it has past them (cells of a row with
+    too many, names the table lacks) as JSON under `(extra cells)`, then the reasons; refused is (row number,
+    raw, errors) per row. Written safe from formula injection (`csvout`)."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    writer = csv.writer(text)
-    writer.writerow(["row_number", *fields, "errors"])
+    writer = csvout.Writer(text)
+    writer.writerow(["row_number", *fields, EXTRA_CELLS, "errors"])
     for row_number, raw, errors in refused:
-        cells = [raw.get(name) for name in fields] if isinstance(raw, dict) else raw
-        writer.writerow([row_number, *cells, "; ".join(f"{e['code']}: {e['message']}" for e in errors)])
+        cells = cells_by_field(tuple(fields), raw)
+        # Cells past the fields (a list), else the names a JSON row has that the table lacks (an object).
+        extra = cells.get(EXTRA_CELLS) or {name: value for name, value in cells.items() if name not in fields}
+        shown = [_json_if_nested(cells.get(name)) for name in fields]
+        reasons = "; ".join(f"{e['code']}: {e['message']}" for e in errors)
+        writer.writerow([row_number, *shown, json.dumps(extra, ensure_ascii=False) if extra else None, reasons])
     text.flush()
     text.detach()
+
+
+def _json_if_nested(value):
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value

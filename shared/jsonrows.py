@@ -11,10 +11,8 @@ import pyarrow as pa
 
 from shared.dictionary import Table
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, Refusal
+from shared.fieldtypes import TYPES, json_cell
 from shared.parse import Chunk
-
-# The JSON types each dictionary type accepts; strings are parsed like CSV cells.
-JSON_TYPES = {"integer": (int, str), "string": (str,), "datetime": (str,), "date": (str,)}
 
 
 def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None) -> Chunk:
@@ -22,7 +20,7 @@ def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None
     numbers = np.arange(1, len(rows) + 1, dtype=np.int64) if numbers is None else np.asarray(numbers, dtype=np.int64)
     shape_errors = [_shape_errors(spec, row) for row in rows]
     columns = {
-        f.name: pa.array([_cell(row.get(f.name)) if not errors else None for row, errors in zip(rows, shape_errors)], pa.string())
+        f.name: pa.array([json_cell(f, row.get(f.name)) if not errors else None for row, errors in zip(rows, shape_errors)], pa.string())
         for f in spec.fields
     }
     refused = [Refusal(int(number), row, errors) for number, row, errors in zip(numbers, rows, shape_errors) if errors]
@@ -35,14 +33,9 @@ def _shape_errors(spec: Table, row: dict) -> list[Error]:
     errors = [Error(name, EXTRA_CELL, f"{spec.name} has no field {name!r}") for name in row if name not in spec.field_names]
     for f in spec.fields:
         value = row.get(f.name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, JSON_TYPES[f.type])):
-            errors.append(Error(f.name, TYPE_ERROR, f"{f.name} must be {_json_kind(f.type)}, not {type(value).__name__} {value!r}"[:200]))
+        json_values = TYPES[f.type].json_values
+        if value is not None and (isinstance(value, bool) and bool not in json_values or not isinstance(value, json_values)):
+            errors.append(
+                Error(f.name, TYPE_ERROR, f"{f.name} must be {TYPES[f.type].json_kind}, not {type(value).__name__} {value!r}"[:200])
+            )
     return errors
-
-
-def _json_kind(field_type: str) -> str:
-    return {"integer": "an integer", "string": "a string"}.get(field_type, f"an ISO 8601 {field_type} string")
-
-
-def _cell(value) -> str | None:
-    return None if value is None else str(value)

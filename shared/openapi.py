@@ -23,12 +23,9 @@ class Operation:
 
 def field_schema(field: Field) -> dict:
     """The JSON a field accepts: integers also as digit strings, datetimes as ISO 8601 strings."""
-    schema = {
-        "integer": {"type": ["integer", "string"], "format": "int64"},
-        "string": {"type": "string"},
-        "datetime": {"type": "string", "format": "date-time"},
-        "date": {"type": "string", "format": "date"},
-    }[field.type]
+    from shared.fieldtypes import TYPES  # here, not at the top: functions/openapi imports this module at start (Arrow)
+
+    schema = TYPES[field.type].json_schema
     if field.max_length:
         schema = schema | {"maxLength": field.max_length}
     if not field.required:

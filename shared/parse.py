@@ -19,26 +19,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from shared.csvinput import END, MARKS, CsvInput, shown
+from shared.dialect import Dialect
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
+from shared.fieldtypes import TYPES
 
 BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
 HEAD_BYTES = 64 * 1024  # enough of the file to read a header row
 UTF8_BOM = b"\xef\xbb\xbf"
-# Read after the file's last byte, as a record of its own. A quote still open at the end of the file takes it
-# into its cell instead: that is how such a record is told from one that ends well (Arrow says nothing).
-# Not ASCII, so no dialect character is part of it.
-END = "\U0010ffff\U0010ffff"
 csv.field_size_limit(MAX_BLOCK_BYTES)
-
-# Parquet column types each dictionary type accepts; strings are parsed like CSV cells.
-PARQUET_TYPES = {
-    "integer": pa.types.is_integer,
-    "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-    "datetime": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
-    "date": pa.types.is_date,
-}
 
 
 class Unreadable(InputRefused):
@@ -68,17 +59,19 @@ def python_cell(scalar: pa.Scalar):
 def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> Iterator[Chunk]:
     """Chunks of string columns. Row numbers count records from 1, a header row included."""
     raw, lock = stream, threading.Lock()
-    source = _Input(raw, lock)
+    source = CsvInput(raw, table.dialect, lock)
     stream = io.BufferedReader(source, HEAD_BYTES)
     head = stream.peek(HEAD_BYTES)
     if len(head) < HEAD_BYTES and not head.removeprefix(UTF8_BOM).removesuffix(END.encode()).strip():
         raise InputRefused("the file is empty: it has no header and no rows")
-    header = _header(_first_record(head), table)
-    progress = [1 if header else 0]  # records accounted for, shared with the attempt that may fail
+    comments, first = _first_record(head, source.parsed)
+    header = _header(first, table)
+    above = comments + 1 if header else 0  # records before the first row: comments, then the header
+    progress = [above]  # records accounted for, shared with the attempt that may fail
     block = BLOCK_BYTES
     while True:
         try:
-            yield from _csv_chunks(stream, source, table, header, chunk_rows, skip, block, progress)
+            yield from _csv_chunks(stream, source, table, header, above, chunk_rows, skip, block, progress)
             return
         except _RowTooLong:
             # Small blocks keep memory low; a rare huge row is read again with bigger ones, from where we were.
@@ -87,7 +80,7 @@ def read_csv(stream: BinaryIO, table: Table, chunk_rows: int, skip: int = 0) -> 
             # Arrow's reader of the failed attempt may still read ahead on a thread of its own: its input is closed
             # (its reads end), and the next attempt reads the file from its start through an input of its own.
             source.close()
-            source = _Input(raw, lock)
+            source = CsvInput(raw, table.dialect, lock)
             stream = io.BufferedReader(source, HEAD_BYTES)
             stream.seek(0)
             skip, block = max(skip, progress[0]), block * 8
@@ -97,57 +90,16 @@ class _RowTooLong(Exception):
     pass
 
 
-class _Input(io.RawIOBase):
-    """The bytes Arrow parses: the file's, then `appended` once they are read: END, after a line break unless the
-    file ends with one."""
-
-    def __init__(self, raw: BinaryIO, lock: threading.Lock):
-        self._raw, self._lock = raw, lock  # the lock: one input at a time reads or moves the file
-        self._reset()
-
-    def _reset(self) -> None:
-        self._position, self._last, self._tail, self.appended = 0, b"", None, ""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self._raw.seekable()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if (offset, whence) == (0, io.SEEK_CUR):
-            return self._position
-        if (offset, whence) != (0, io.SEEK_SET):
-            raise io.UnsupportedOperation("a CSV input is read again only from its start")
-        with self._lock:
-            self._raw.seek(0)
-        self._reset()
-        return 0
-
-    def close(self) -> None:
-        with self._lock:  # a read in flight finishes first
-            super().close()
-
-    def readinto(self, buffer) -> int:
-        with self._lock:
-            return 0 if self.closed else self._read_into(buffer)
-
-    def _read_into(self, buffer) -> int:
-        data = self._raw.read(len(buffer)) if self._tail is None else b""
-        if data:
-            self._last = data[-1:]
-        else:
-            if self._tail is None:
-                self.appended = END if self._last in (b"", b"\n", b"\r") else "\n" + END
-                self._tail = self.appended.encode()
-            data, self._tail = self._tail[: len(buffer)], self._tail[len(buffer) :]
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
-
-
 def _csv_chunks(
-    stream, source: _Input, table: Table, header: list[str] | None, chunk_rows: int, skip: int, block: int, progress: list[int]
+    stream,
+    source: CsvInput,
+    table: Table,
+    header: list[str] | None,
+    above: int,
+    chunk_rows: int,
+    skip: int,
+    block: int,
+    progress: list[int],
 ):
     names = header or list(table.field_names)
     misshapen: list[tuple[int, str]] = []  # (record number, text) of records with the wrong number of cells
@@ -159,13 +111,21 @@ def _csv_chunks(
 
     options = {
         # One thread: Arrow numbers the invalid rows only then, and those numbers place every row.
-        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, block_size=block, use_threads=False),
-        "parse_options": pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid_row),
+        "read_options": pacsv.ReadOptions(column_names=names, skip_rows=above, block_size=block, use_threads=False),
+        "parse_options": pacsv.ParseOptions(
+            delimiter=source.parsed.delimiter,
+            quote_char=source.parsed.quote_char or False,
+            double_quote=source.parsed.doubled_quotes,
+            escape_char=source.parsed.escape_char or False,
+            newlines_in_values=True,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid_row,
+        ),
         "convert_options": pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False, quoted_strings_can_be_null=False
         ),
     }
-    done = 1 if header else 0  # records accounted for in this attempt
+    done = above  # records accounted for in this attempt
     valid_seen = 0
     reader = None
     try:
@@ -175,10 +135,10 @@ def _csv_chunks(
                 batch = batch.slice(0, batch.num_rows - 1)  # END as a record of its own: a table of one field
             for start in range(0, batch.num_rows, chunk_rows):
                 piece = batch.slice(start, chunk_rows)
-                numbers = _record_numbers(1 if header else 0, misshapen, valid_seen, piece.num_rows)
+                numbers = _record_numbers(above, misshapen, valid_seen, piece.num_rows)
                 valid_seen += piece.num_rows
                 shapes = [m for m in misshapen if done < m[0] <= numbers[-1]]
-                chunk = _csv_chunk(table, names, piece, numbers, shapes, skip, source.appended)
+                chunk = _csv_chunk(table, names, piece, numbers, shapes, skip, source)
                 done = int(numbers[-1])
                 progress[0] = max(progress[0], done)
                 yield chunk
@@ -190,10 +150,10 @@ def _csv_chunks(
         if reader is not None:
             reader.close()  # it reads ahead: stopped before the stream is read again with bigger blocks
     rest = [m for m in misshapen if m[0] > done]
-    if rest or done <= 1:
+    if rest or done <= max(above, 1):
         last = max([done] + [m[0] for m in rest])
         empty = pa.record_batch({name: pa.array([], pa.binary()) for name in names})
-        yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, source.appended, rows_read=last)
+        yield _csv_chunk(table, names, empty, np.zeros(0, dtype=np.int64), rest, skip, source, rows_read=last)
 
 
 def _regrouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
@@ -211,9 +171,17 @@ def _regrouped(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _first_record(head: bytes) -> list[str]:
-    text = head.decode("utf-8-sig", errors="replace")
-    return next(csv.reader(io.StringIO(text)), [])
+def _first_record(head: bytes, dialect: Dialect) -> tuple[int, list[str]]:
+    """How many comments the file starts with, and the record after them (the header, when it has one)."""
+    for comments, cells in enumerate(_records(head.decode("utf-8-sig", errors="replace"), dialect)):
+        if not (dialect.comment_char and cells and cells[0].startswith(dialect.comment_char)):
+            return comments, cells
+    return 0, []
+
+
+def _records(text: str, dialect: Dialect) -> Iterator[list[str]]:
+    """The records in text as Python's csv reads them (any line break ends one, as in Arrow)."""
+    return csv.reader(io.StringIO(text, newline=""), **dialect.python_csv())
 
 
 def _record_numbers(header_rows: int, misshapen: list[tuple[int, str]], first: int, count: int) -> np.ndarray:
@@ -231,39 +199,44 @@ def _csv_chunk(
     numbers: np.ndarray,
     misshapen: list,
     skip: int,
-    appended: str,
+    source: CsvInput,
     rows_read: int | None = None,
 ) -> Chunk:
-    """Well-formed rows as string columns; blank rows, misshapen rows, bytes that are not UTF-8 and a last record
-    with a quote never closed refused."""
+    """Well-formed rows as string columns; comments skipped; blank rows, misshapen rows, bytes that are not text
+    in the file's encoding and a last record with a quote never closed refused."""
     rows_read = int(numbers[-1]) if rows_read is None else rows_read
-    refused = [_shape_refusal(table, names, number, text, appended) for number, text in misshapen if number > skip]
+    comment = source.dialect.comment_char
+    shapes = [(number, next(_records(text, source.parsed), []), text) for number, text in misshapen]
+    refused = [
+        _shape_refusal(table, names, number, cells, text, source)
+        for number, cells, text in shapes
+        if number > skip and not (comment and cells and cells[0].startswith(comment))
+    ]
     keep = numbers > skip
+    if comment and piece.num_rows:
+        keep &= ~pc.starts_with(piece.column(names[0]), comment).to_numpy(zero_copy_only=False)
     if piece.num_rows and piece.column(names[-1])[-1].as_py().endswith(END.encode()):
         # The file's last record, with a quote in its last cell never closed: refused, whatever it would hold.
+        if keep[-1]:
+            cells = [shown(piece.column(name)[-1].as_py().decode()) for name in names]
+            refused.append(_unclosed_refusal(int(numbers[-1]), cells, source.appended))
         keep[-1] = False
-        if numbers[-1] > skip:
-            cells = [piece.column(name)[-1].as_py().decode("utf-8", "backslashreplace") for name in names]
-            refused.append(_unclosed_refusal(int(numbers[-1]), cells, appended))
     blank = np.ones(piece.num_rows, dtype=bool)
     for name in names:
         blank &= pc.equal(pc.binary_length(piece.column(name)), 0).to_numpy(zero_copy_only=False)
     for index in np.flatnonzero(blank & keep):
         refused.append(Refusal(int(numbers[index]), [""] * len(names), [Error(None, BLANK_ROW, "the row is blank")]))
     keep &= ~blank
-    columns, utf8 = {}, np.ones(piece.num_rows, dtype=bool)
-    for name in names:
-        column = piece.column(name)
-        try:
-            columns[name] = column.cast(pa.string())
-        except pa.ArrowInvalid:
-            good = np.array([_is_utf8(value) for value in column.to_pylist()], dtype=bool)
-            utf8 &= good
-            columns[name] = pa.array([v.decode() if ok else None for v, ok in zip(column.to_pylist(), good)], pa.string())
-    for index in np.flatnonzero(~utf8 & keep):
-        cells = [piece.column(name)[index].as_py().decode("utf-8", "backslashreplace") for name in names]
-        refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, "the row holds bytes that are not UTF-8")]))
-    keep &= utf8
+    columns = {name: piece.column(name).cast(pa.string()) for name in names}  # the input is valid UTF-8
+    if source.undecodable:  # some bytes of the file were not text in its encoding: find their rows
+        marked = np.zeros(piece.num_rows, dtype=bool)
+        for column in columns.values():
+            marked |= pc.match_substring_regex(column, MARKS).to_numpy(zero_copy_only=False)
+        message = f"the row holds bytes that are not {source.encoding_name}"
+        for index in np.flatnonzero(marked & keep):
+            cells = [shown(columns[name][index].as_py()) for name in names]
+            refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
+        keep &= ~marked
     if not keep.all():
         mask = pa.array(keep)
         columns = {name: column.filter(mask) for name, column in columns.items()}
@@ -271,10 +244,10 @@ def _csv_chunk(
     return Chunk(rows_read, numbers, columns, sorted(refused, key=lambda r: r.row_number))
 
 
-def _shape_refusal(table: Table, names: list[str], number: int, text: str, appended: str) -> Refusal:
-    cells = next(csv.reader(io.StringIO(text)), [])
+def _shape_refusal(table: Table, names: list[str], number: int, cells: list[str], text: str, source: CsvInput) -> Refusal:
+    cells = [shown(cell) for cell in cells]
     if text.endswith(END):
-        return _unclosed_refusal(number, cells, appended)
+        return _unclosed_refusal(number, cells, source.appended)
     if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says
         return Refusal(number, cells, [Error(None, BLANK_ROW, "the row is blank")])
     code = EXTRA_CELL if len(cells) > len(names) else MISSING_CELL
@@ -287,14 +260,6 @@ def _unclosed_refusal(number: int, cells: list[str], appended: str) -> Refusal:
     cells[-1] = cells[-1].removesuffix(appended)
     message = "a quote opened in this record is never closed, so the record runs to the end of the file; close the quote"
     return Refusal(number, cells, [Error(None, SOURCE_ERROR, message)])
-
-
-def _is_utf8(value: bytes) -> bool:
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _header(first: list[str], table: Table) -> list[str] | None:
@@ -376,5 +341,5 @@ def _check_parquet_schema(schema: pa.Schema, table: Table) -> None:
         if spec.name not in schema.names:
             continue
         found = schema.field(spec.name).type
-        if not (PARQUET_TYPES[spec.type](found) or pa.types.is_string(found) or pa.types.is_large_string(found)):
+        if not (TYPES[spec.type].parquet(found) or pa.types.is_string(found) or pa.types.is_large_string(found)):
             raise InputRefused(f"column {spec.name} is {found} in the Parquet file; {table.name}.{spec.name} is {spec.type}")

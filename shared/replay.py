@@ -20,10 +20,11 @@ import sqlalchemy as sa
 
 from shared.db import LOOKUP_PARAMETERS, REJECTIONS, bulk_insert, select_by_keys
 from shared.errors import SHAPE_CODES, cells_by_field, parent_key
+from shared.fieldtypes import TYPES
 from shared.jsonrows import as_chunk
 from shared.load import now
 from shared.races import retry_key_races
-from shared.validate import CONVERTERS, Checked, validate
+from shared.validate import Checked, validate
 
 REDRIVEN = "redriven"  # a resolution: the row was validated again as it was (or as last fixed) and passed
 REDRIVE_INLINE = 1000  # child rows a batch re-drives before it answers; the timer takes the rest
@@ -195,7 +196,7 @@ def _existing(conn: sa.Connection, table: sa.Table, spec, fields: tuple[str, ...
     """parent_key of each row of `table` among `values` (text, typed here as validation types them)."""
     typed = []
     for position, name in enumerate(fields):
-        column, bad = CONVERTERS[spec.field(name).type](pa.array([v[position] for v in values], pa.string()), True)[:2]
+        column, bad = TYPES[spec.field(name).type].convert(spec.field(name), pa.array([v[position] for v in values], pa.string()), True)[:2]
         typed.append([None if bad[i] else value for i, value in enumerate(column.to_pylist())])
     candidates = {key for key in zip(*typed) if None not in key}
     columns = [table.c[name] for name in fields]

@@ -37,10 +37,11 @@ from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, bulk_insert, select_by_keys
 from shared.dictionary import Table
 from shared.errors import Busy, Conflict, RowgateError
+from shared.fieldtypes import TYPES
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
 from shared.retry import is_transient, retry_transient
-from shared.validate import ARROW_TYPES, check_values
+from shared.validate import check_values
 
 BATCH = 50_000
 # What Python's datetime and every backend's column hold: years 1 to 9999, as Avro's stored integers.
@@ -174,7 +175,7 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
     its row count and its header."""
     import fastavro  # imported here, not at the top: the Function App imports this module at start
 
-    arrow_schema = pa.schema([(f.name, ARROW_TYPES[f.type]) for f in spec.fields])
+    arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
     with rowgate.storage.open_read(path) as stream:
         try:
             blocks = fastavro.block_reader(stream)
@@ -236,6 +237,8 @@ def _flush(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: 
             if outside.any():
                 _refuse(path, int(numbers[np.argmax(outside)]), field.name, "type-error", f"{field.name} is outside the years 1 to 9999")
             columns[field.name] = stored.cast(pa.int32() if pa.types.is_date(field.type) else pa.int64()).cast(field.type)
+        elif pa.types.is_decimal(field.type):  # exact decimals are kept as their text, never with a field's decimalChar
+            columns[field.name] = pc.cast(pa.array(values, pa.string()), field.type)
         else:
             columns[field.name] = pa.array(values, field.type)
             if pa.types.is_string(field.type):

@@ -5,11 +5,8 @@ Every check works on whole columns (pyarrow compute); Python touches only the ro
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -19,12 +16,8 @@ import sqlalchemy as sa
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal, parent_key
+from shared.fieldtypes import TYPES, typed_values
 from shared.parse import Chunk, python_cell
-
-ARROW_TYPES = {"integer": pa.int64(), "string": pa.string(), "datetime": pa.timestamp("us"), "date": pa.date32()}
-INT64 = pa.decimal128(38, 0)
-INT64_MIN = pa.scalar(Decimal(-(2**63)), INT64)
-INT64_MAX = pa.scalar(Decimal(2**63 - 1), INT64)
 
 
 @dataclass
@@ -98,26 +91,13 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         missing = missing.to_numpy(zero_copy_only=False)
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
-        values, bad, notes = CONVERTERS[spec.type](column, is_text)
+        values, bad, notes = TYPES[spec.type].convert(spec, column, is_text)
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))
-        if spec.max_length and is_text:
-            too_long = pc.fill_null(pc.greater(pc.utf8_length(column), spec.max_length), False).to_numpy(zero_copy_only=False)
-            if too_long.any():
-                lengths = pc.utf8_length(column)
-                problems.append(
-                    _Problem(
-                        spec.name,
-                        CONSTRAINT_ERROR,
-                        too_long,
-                        lambda i, n=spec.name, m=spec.max_length, lengths=lengths: (
-                            f"{n} is {lengths[i].as_py()} characters long; maxLength is {m}"
-                        ),
-                    )
-                )
+        problems.extend(_constraint_problems(spec, column, values, bad | missing))
         if spec.name in keys and spec.type == "string" and is_text:
             padded = pc.fill_null(pc.ends_with(column, " "), False).to_numpy(zero_copy_only=False) & ~missing
             if padded.any():
@@ -128,6 +108,51 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
     return typed, problems
 
 
+def _constraint_problems(spec: Field, column: pa.Array, values: pa.Array, skip: np.ndarray) -> list[_Problem]:
+    """The field's constraints, each on the whole column of typed values, as Frictionless checks them: on cells
+    that are there and of the right type. Bounds and enum values are read as the field reads its cells."""
+    problems = []
+    for name, limit in spec.constraints.items():
+        if name not in CONSTRAINTS:
+            continue  # required is checked above, unique with the keys
+        test, words = CONSTRAINTS[name]
+        bound = limit if name in ("minLength", "maxLength", "pattern") else typed_values(spec, limit if name == "enum" else [limit])
+        failed = pc.fill_null(test(values, bound), False).to_numpy(zero_copy_only=False) & ~skip
+        if failed.any():
+            problems.append(_Problem(spec.name, CONSTRAINT_ERROR, failed, _constraint_message(spec, column, values, name, limit, words)))
+    return problems
+
+
+def _constraint_message(spec: Field, column: pa.Array, values: pa.Array, name: str, limit, words: str) -> Callable[[int], str]:
+    if name in ("minLength", "maxLength"):
+        return lambda i: f"{spec.name} is {len(values[i].as_py())} characters long; {name} is {limit}"
+    shown = _show(limit if name != "enum" else list(limit))
+    return lambda i: f"{spec.name} {_show(python_cell(column[i]))} {words} {shown}"
+
+
+def _not_in(values: pa.Array, allowed: pa.Array) -> pa.Array:
+    return pc.invert(pc.is_in(values, value_set=allowed))
+
+
+def _not_matching(values: pa.Array, pattern: str) -> pa.Array:
+    # Anchored to the whole value, as Table Schema means it; Frictionless's "^" + pattern + "$" would leave a|b
+    # anchored at one end only.
+    return pc.invert(pc.match_substring_regex(values, f"^(?:{pattern})$"))
+
+
+# constraint -> (where a typed column breaks it, given the bound; the words of its message)
+CONSTRAINTS = {
+    "minLength": (lambda values, n: pc.less(pc.utf8_length(values), n), ""),
+    "maxLength": (lambda values, n: pc.greater(pc.utf8_length(values), n), ""),
+    "pattern": (_not_matching, "does not match the pattern"),
+    "enum": (_not_in, "is not one of"),
+    "minimum": (lambda values, bound: pc.less(values, bound[0]), "is less than the minimum"),
+    "maximum": (lambda values, bound: pc.greater(values, bound[0]), "is more than the maximum"),
+    "exclusiveMinimum": (lambda values, bound: pc.less_equal(values, bound[0]), "is not more than the exclusiveMinimum"),
+    "exclusiveMaximum": (lambda values, bound: pc.greater_equal(values, bound[0]), "is not less than the exclusiveMaximum"),
+}
+
+
 def _padded_key_message(name: str, value: str) -> str:
     # SQL Server compares strings padded with spaces ('abc' = 'abc '): as keys the two would be one there, two elsewhere.
     return f"{name} {_show(value)} ends with a space, which SQL Server ignores when it compares keys"
@@ -135,180 +160,13 @@ def _padded_key_message(name: str, value: str) -> str:
 
 def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Callable[[int], str]:
     """The converter's own words for a cell when it has some (out of range, nanoseconds, NUL), else the type's."""
-    kind = {"integer": "a 64-bit integer", "datetime": "an ISO 8601 datetime", "date": "an ISO 8601 date"}.get(spec.type, spec.type)
+    kind = TYPES[spec.type].kind
     return lambda i: f"{spec.name} {_show(python_cell(column[i]))} {notes.get(i, f'is not {kind}')}"
 
 
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "...'"
-
-
-Converted = tuple[pa.Array, np.ndarray, dict[int, str]]  # typed values, cells refused, why (where not the type)
-
-# The range Python's datetime (and so every driver) can hold: years 1 to 9999.
-MIN_MICROS = (datetime(1, 1, 1) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1}
-OUT_OF_RANGE = "is outside the years 1 to 9999"
-
-
-def _as_integers(column: pa.Array, is_text: bool) -> Converted:
-    if not is_text:
-        if column.type == pa.uint64():
-            too_big = pc.fill_null(pc.greater(column, pa.scalar(2**63 - 1, pa.uint64())), False).to_numpy(zero_copy_only=False)
-            values = pc.cast(pc.if_else(pa.array(too_big), None, column), pa.int64())
-            return values, too_big, dict.fromkeys(np.flatnonzero(too_big).tolist(), "is larger than a 64-bit integer holds")
-        return pc.cast(column, pa.int64()), np.zeros(len(column), dtype=bool), {}
-    text = _cells(column)
-    # The common case, a clean column, in one cast. Beyond [+-]digits Arrow's cast reads only hexadecimal
-    # (0x10 as 16, 0xFFFFFFFFFFFFFFFF as -1): a column with a 0x cell takes the exact path below.
-    hexadecimal = pc.any(pc.or_(pc.starts_with(text, "0x"), pc.starts_with(text, "0X"))).as_py()
-    if not hexadecimal:
-        try:
-            return pc.cast(text, pa.int64()), np.zeros(len(column), dtype=bool), {}
-        except pa.ArrowInvalid:
-            pass
-    shaped = pc.fill_null(pc.and_(pc.match_substring_regex(text, r"^[+-]?[0-9]+$"), pc.less_equal(pc.utf8_length(text), 38)), False)
-    numbers = pc.cast(pc.if_else(shaped, text, "0"), INT64)
-    ok = pc.and_(shaped, pc.and_(pc.greater_equal(numbers, INT64_MIN), pc.less_equal(numbers, INT64_MAX)))
-    values = pc.cast(pc.if_else(ok, numbers, None), pa.int64())
-    return values, ~ok.to_numpy(zero_copy_only=False), {}
-
-
-def _as_strings(column: pa.Array, is_text: bool) -> Converted:
-    values = pc.cast(column, pa.string())
-    # PostgreSQL cannot store NUL in text, and SQL Server and SQLite drivers cut strings at it: refused everywhere.
-    nul = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
-    return values, nul, dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
-
-
-def _as_datetimes(column: pa.Array, is_text: bool) -> Converted:
-    if not is_text:
-        return _arrow_datetimes(column)
-    text = _cells(column)
-    lenient = lambda: pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)  # noqa: E731
-    values, bad = _fill_slow(text, _strict(text, pa.timestamp("us", "UTC"), lenient, DATETIME_SHAPE), pa.timestamp("us"), parse_datetime)
-    return _in_range(values, bad, {})
-
-
-def _cells(column: pa.Array) -> pa.Array:
-    """Text cells trimmed, empty ones as nulls (Frictionless's missing value, reported as missing elsewhere)."""
-    text = pc.utf8_trim_whitespace(column)
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-
-
-def _strict(text: pa.Array, arrow_type: pa.DataType, lenient: Callable[[], pa.Array], shape: str) -> pa.Array:
-    """The cells Arrow reads exactly, as naive UTC microseconds; nulls where Python's parser must look.
-    Arrow's ISO 8601 cast is strict (no 2021-02-31, no 23:59:60) but all or nothing; its strptime reads
-    cell by cell but leniently (2021-02-31 becomes 03-03): its values are kept as they are when the strict
-    cast takes them all, else only where the text has the exact shape and the day read is the day written."""
-    try:  # the common case, a clean column, in one cast
-        return pc.cast(pc.cast(text, arrow_type), pa.timestamp("us"))
-    except pa.ArrowInvalid:
-        pass
-    fast = lenient()
-    try:
-        pc.cast(pc.if_else(pc.is_valid(fast), text, pa.scalar(None, pa.string())), arrow_type)
-        return fast
-    except pa.ArrowInvalid:
-        days = pc.cast(pc.utf8_slice_codeunits(pc.if_else(pc.match_substring_regex(text, shape), text, None), 8, 10), pa.int64())
-        return pc.if_else(pc.fill_null(pc.equal(days, pc.day(fast)), False), fast, pa.scalar(None, fast.type))
-
-
-# The exact shapes the strptime fallbacks read, every field in range but the day, which is compared after parsing.
-DATETIME_SHAPE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
-DATE_SHAPE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-
-
-def _arrow_datetimes(column: pa.Array) -> Converted:
-    """Parquet timestamps (any unit, any zone: stored as UTC) and dates as naive UTC microseconds. Refused:
-    sub-microsecond digits (rowgate keeps microseconds and does not cut data silently) and years out of range."""
-    size = len(column)
-    nulls = pc.is_null(column).to_numpy(zero_copy_only=False)
-    if pa.types.is_date(column.type):
-        days = pc.fill_null(pc.cast(column, pa.date32()).cast(pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-        counts, unit = days, 86_400_000_000
-    else:
-        counts, unit = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), column.type.unit
-    bad, notes = np.zeros(size, dtype=bool), {}
-    if unit == "ns":
-        fine = (counts % 1000 != 0) & ~nulls
-        bad |= fine
-        notes.update(dict.fromkeys(np.flatnonzero(fine).tolist(), "has digits below the microsecond, which rowgate does not keep"))
-        micros = counts // 1000
-    else:
-        factor = unit if isinstance(unit, int) else MICROS_PER[unit]
-        outside = ((counts < MIN_MICROS // factor) | (counts > MAX_MICROS // factor)) & ~nulls
-        micros = np.where(outside, 0, counts) * factor
-        bad |= outside
-        notes.update(dict.fromkeys(np.flatnonzero(outside).tolist(), OUT_OF_RANGE))
-    values = pa.array(micros, pa.timestamp("us"), mask=nulls | bad)
-    return _in_range(values, bad, notes)
-
-
-def _in_range(values: pa.Array, bad: np.ndarray, notes: dict[int, str]) -> Converted:
-    """Timestamps out of the years 1 to 9999 (year 0 parses in Arrow; no database or driver takes it) refused."""
-    micros = pc.fill_null(values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
-    outside = ((micros < MIN_MICROS) | (micros > MAX_MICROS)) & pc.is_valid(values).to_numpy(zero_copy_only=False) & ~bad
-    if outside.any():
-        notes = notes | dict.fromkeys(np.flatnonzero(outside).tolist(), OUT_OF_RANGE)
-        values = pc.if_else(pa.array(outside), pa.scalar(None, values.type), values)
-    return values, bad | outside, notes
-
-
-def _as_dates(column: pa.Array, is_text: bool) -> Converted:
-    if not is_text:
-        stamps, bad, notes = _arrow_datetimes(column)
-    else:
-        text = _cells(column)
-        lenient = lambda: pc.strptime(text, format="%Y-%m-%d", unit="us", error_is_null=True)  # noqa: E731
-        stamps, bad = _fill_slow(text, _strict(text, pa.date32(), lenient, DATE_SHAPE), pa.timestamp("us"), parse_date)
-        stamps, bad, notes = _in_range(stamps, bad, {})
-    days = pc.cast(stamps, pa.date32(), safe=False)
-    return days, bad, notes
-
-
-def _fill_slow(text: pa.Array, fast: pa.Array, arrow_type: pa.DataType, parse: Callable) -> tuple[pa.Array, np.ndarray]:
-    """Parse in Python only the cells the fast path could not, and merge them in as integers."""
-    slow = np.flatnonzero(pc.and_(pc.is_null(fast), pc.is_valid(text)).to_numpy(zero_copy_only=False))
-    bad = np.zeros(len(text), dtype=bool)
-    if not len(slow):
-        return fast, bad
-    storage = pa.int32() if pa.types.is_date32(arrow_type) else pa.int64()
-    values = pc.cast(pc.fill_null(fast, pa.scalar(0, arrow_type)), storage).to_numpy(zero_copy_only=False).copy()
-    missing = pc.is_null(fast).to_numpy(zero_copy_only=False).copy()
-    for index in slow:
-        try:
-            parsed = parse(text[index].as_py())
-        except (ValueError, OverflowError):  # OverflowError: an offset that moves year 1 or 9999 out of range
-            bad[index] = True
-            continue
-        values[index] = pa.scalar(parsed, arrow_type).cast(storage).as_py()
-        missing[index] = False
-    return pa.array(values, storage, mask=missing).cast(arrow_type), bad
-
-
-def parse_datetime(value: str) -> datetime:
-    """An ISO 8601 datetime (or date) as naive UTC, the form rowgate stores."""
-    if BELOW_MICROSECOND.search(value):  # Python's parser would cut them silently
-        raise ValueError(f"{value!r} has digits below the microsecond")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is not None:
-        try:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-            raise ValueError(f"{value!r} is outside years 1 to 9999 in UTC") from None
-    return parsed
-
-
-def parse_date(value: str) -> datetime:
-    """A date as Frictionless reads it by default (strptime's %Y-%m-%d: 2021-1-5 too), at midnight."""
-    return datetime.strptime(value, "%Y-%m-%d")
-
-
-BELOW_MICROSECOND = re.compile(r"[.,][0-9]{7,}")
-CONVERTERS = {"integer": _as_integers, "string": _as_strings, "datetime": _as_datetimes, "date": _as_dates}
 
 
 def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk, rows: pa.Table, positions: np.ndarray) -> Checked:
@@ -469,9 +327,17 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
     return result
 
 
+DENSE_KEYS = 4  # candidates this dense in their range are looked up by one range scan instead of IN lists
+
+
 def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...], candidates: set) -> set:
     if not candidates:
         return set()
     columns = [parent.c[name] for name in fields]
+    if len(columns) == 1 and all(type(key) is int for key in candidates):
+        low, high = min(candidates), max(candidates)
+        if high - low + 1 <= DENSE_KEYS * len(candidates):  # a big parent's keys, say: at most 4 rows read per candidate
+            query = sa.select(columns[0]).where(columns[0].between(low, high))
+            return candidates.intersection(conn.execute(query).scalars())
     rows = select_by_keys(conn, sa.select(*columns), columns, candidates)
     return {row[0] if len(columns) == 1 else tuple(row) for row in rows}

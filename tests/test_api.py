@@ -172,7 +172,11 @@ def test_reports_in_json_and_csv(api, parents):
     report = api.get("/reports/departments-above-mean").json()
     assert report == {"year": 2021, "rows": [{"id": 1, "department": "Sales", "hired": 3}]}
     csv_text = api.get("/reports/hires-by-quarter", params={"year": 2021, "format": "csv"}).text
-    assert csv_text.splitlines() == ["department,job,q1,q2,q3,q4", "Legal,Clerk,0,1,0,0", "Sales,Clerk,0,3,0,0"]
+    assert csv_text.splitlines() == [
+        '"department","job","q1","q2","q3","q4"',
+        '"Legal","Clerk","0","1","0","0"',
+        '"Sales","Clerk","0","3","0","0"',
+    ]
 
 
 def test_recent_courses_with_iso_dates(api):

@@ -47,12 +47,13 @@ from sqlglot import exp
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.tokens import TokenType
 
-from shared import aggregates, backup, db, dictionary, rejections, reports, restore
+from shared import aggregates, backup, db, dictionary, fieldtypes, rejections, reports, restore
 from shared.batch import BatchRefused, insert_rows
 from shared.browse import page_rows
 from shared.db import azure_sql_url, executemany_chunked, require_odbc_driver, sql_server_dialect, sql_server_key_problems, view_ddl
 from shared.dictionary import DictionaryError
 from shared.errors import InputRefused
+from shared.fieldtypes import TYPES
 from shared.ingest import ingest_local
 from shared.parse import Chunk
 from shared.replay import replay
@@ -196,7 +197,7 @@ def app_statements(rowgate, run) -> list[tuple[str, str]]:
         for statement in statements:
             if statement is not None:
                 found.setdefault(_normal(str(statement.compile(dialect=MSSQL, compile_kwargs={"render_postcompile": True}))), "restore")
-        columns = [sa.type_coerce(live.c[f.name], sa.String) if f.type in backup.TEMPORAL else live.c[f.name] for f in spec.fields]
+        columns = [sa.type_coerce(live.c[f.name], sa.String) if TYPES[f.type].temporal else live.c[f.name] for f in spec.fields]
         read = sa.select(*columns).order_by(*(live.c[k] for k in spec.primary_key))
         found.setdefault(_normal(str(read.compile(dialect=MSSQL))), "backup read")
     return sorted((kind, sql) for sql, kind in found.items())
@@ -379,9 +380,9 @@ def test_each_index_key_rule_fails_on_a_table_that_breaks_it(table, problem):
 @pytest.mark.parametrize(
     ("child_type", "problem"),
     [
-        (db.characters(20, db.KEY_COLLATION), None),
-        (db.characters(30, db.KEY_COLLATION), None),
-        (db.characters(20), "code is NVARCHAR but parent.code is NVARCHAR Latin1_General_100_BIN2_UTF8"),
+        (fieldtypes.characters(20, fieldtypes.KEY_COLLATION), None),
+        (fieldtypes.characters(30, fieldtypes.KEY_COLLATION), None),
+        (fieldtypes.characters(20), "code is NVARCHAR but parent.code is NVARCHAR Latin1_General_100_BIN2_UTF8"),
         (sa.BigInteger(), "code is BIGINT but parent.code is NVARCHAR"),
     ],
     ids=["same", "longer", "other-collation", "other-type"],
@@ -389,7 +390,7 @@ def test_each_index_key_rule_fails_on_a_table_that_breaks_it(table, problem):
 def test_a_foreign_key_needs_the_type_and_collation_it_references(child_type, problem):
     """SQL Server refuses a foreign key between columns of other types (Msg 1778) or collations (Msg 1757)."""
     metadata = sa.MetaData()
-    sa.Table("parent", metadata, sa.Column("code", db.characters(20, db.KEY_COLLATION), primary_key=True))
+    sa.Table("parent", metadata, sa.Column("code", fieldtypes.characters(20, fieldtypes.KEY_COLLATION), primary_key=True))
     child = sa.Table("child", metadata, sa.Column("code", child_type), sa.ForeignKeyConstraint(["code"], ["parent.code"], name="fk_code"))
     problems = sql_server_key_problems(child)
     assert problems == [] if problem is None else any(problem in found for found in problems), problems
@@ -592,7 +593,7 @@ def test_key_strings_are_binary_on_sql_server_and_sized_for_code_points(tmp_path
     metadata = db.build_metadata(dictionary.load(custom_descriptor(tmp_path)))
     ddl = {name: str(sa.schema.CreateTable(table).compile(dialect=MSSQL)) for name, table in metadata.tables.items()}
     for table, column in (("sites", "country"), ("sites", "code"), ("rooms", "code"), ("bookings", "country"), ("bookings", "code")):
-        assert f"{column} NVARCHAR(40) COLLATE {db.KEY_COLLATION} NOT NULL" in ddl[table], ddl[table]
+        assert f"{column} NVARCHAR(40) COLLATE {fieldtypes.KEY_COLLATION} NOT NULL" in ddl[table], ddl[table]
     assert "label NVARCHAR(6) NULL" in ddl["sites"] and "note NVARCHAR(max) NULL" in ddl["rooms"]
     assert "COLLATE" not in ddl["departments"], "integer keys, and strings that are no key, keep the database's collation"
 
@@ -613,7 +614,7 @@ def test_every_value_within_max_length_fits_its_sql_server_column(max_length):
     """maxLength counts code points (Table Schema), NVARCHAR(n) UTF-16 units: a value of maxLength
     supplementary characters passes validation and must fit the column, else the whole chunk fails."""
     field = dictionary.Field("note", "string", False, max_length)
-    column = sa.Column("note", db._string_type(field, key=False))
+    column = sa.Column("note", fieldtypes.TYPES["string"].sql(field, False))
     compiled = column.type.compile(dialect=MSSQL)
     units = re.fullmatch(r"NVARCHAR\((\d+|max)\)", compiled)[1]
     worst = "😀" * (max_length or 10_000)
@@ -629,7 +630,7 @@ def test_every_value_within_max_length_fits_its_sql_server_column(max_length):
             "'sites' cannot be created on Azure SQL: sites primary key: key of up to 1280 bytes",
         ),
         (
-            lambda fields: fields[1].update(type="integer"),
+            lambda fields: fields[1].update(type="integer", constraints={"required": True}),  # maxLength is for strings
             "'rooms' cannot be created on Azure SQL: rooms fk_rooms_country_code: code is NVARCHAR Latin1_General_100_BIN2_UTF8 but sites.code is BIGINT",
         ),
     ],

@@ -303,7 +303,8 @@ def test_parquet_datetimes_and_dates_past_year_9999_or_before_year_1_refuse_thei
 
 @pytest.mark.parametrize("field_type", ["integer", "datetime", "date"])
 def test_a_cells_verdict_does_not_depend_on_its_neighbours(field_type):
-    from shared.validate import CONVERTERS
+    from shared.dictionary import Field
+    from shared.fieldtypes import TYPES
 
     cells = {
         "integer": [*HEX_INTEGERS, "12", "+12", "-12", "007", "9223372036854775807", "9223372036854775808", "1e3", "1_000", "١٢", " 5 "],
@@ -334,7 +335,7 @@ def test_a_cells_verdict_does_not_depend_on_its_neighbours(field_type):
     neighbours = {"integer": ["1", "x"], "datetime": ["2021-07-27T16:02:08Z", "x"], "date": ["2021-07-27", "x"]}[field_type]
 
     def verdict(column: list[str], index: int):
-        values, bad, _ = CONVERTERS[field_type](pa.array(column, pa.string()), True)
+        values, bad, _ = TYPES[field_type].convert(Field("cell", field_type, False), pa.array(column, pa.string()), True)
         return bool(bad[index]), values[index].as_py()
 
     for cell in cells:

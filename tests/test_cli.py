@@ -66,7 +66,7 @@ def test_bad_arguments_exit_2_with_the_reason(run):
 def test_reports_in_every_format(run, challenge):
     run("ingest", *(challenge / f"{n}.csv" for n in ("departments", "jobs", "hired_employees")))
     as_csv = run("report", "departments-above-mean", "--year", "2021", "--format", "csv").output.splitlines()
-    assert as_csv[:3] == ["id,department,hired", "8,Support,216", "5,Engineering,205"]
+    assert as_csv[:3] == ['"id","department","hired"', '"8","Support","216"', '"5","Engineering","205"']
     as_json = json.loads(run("report", "hires-by-quarter", "--format", "json").output)
     assert as_json[0] == {"department": "Accounting", "job": "Account Representative IV", "q1": 1, "q2": 0, "q3": 0, "q4": 0}
     table = run("report", "departments-above-mean").output.splitlines()

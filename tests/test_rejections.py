@@ -3,6 +3,7 @@ host, and `rowgate rejections ...`; races on PostgreSQL with real competing tran
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import threading
@@ -244,7 +245,7 @@ def test_export_shows_a_fixed_row_with_its_fix_and_only_open_ones_by_default(row
     open_only, everything = io.BytesIO(), io.BytesIO()
     assert rejections.export(rowgate, open_only, "departments") == 2
     assert rejections.export(rowgate, everything, "departments", open_only=False) == 3
-    assert "2,2,Legal,constraint-error: department is required and is empty" in everything.getvalue().decode()
+    assert '"2","2","Legal","","constraint-error: department is required and is empty"' in everything.getvalue().decode()
     assert "Legal" not in open_only.getvalue().decode()
 
 
@@ -443,11 +444,14 @@ def test_the_command_line_finds_fixes_and_exports_as_the_api_does(run, tmp_path)
     out = tmp_path / "open.csv"
     exported = run("rejections", "export", "--table", "departments", "--out", out)
     assert exported.exit_code == 0 and "1 open rejections of departments written to" in exported.output
-    assert out.read_text().splitlines() == ["row_number,id,department,errors", "2,2,,constraint-error: department is required and is empty"]
+    assert list(csv.reader(out.read_text().splitlines())) == [
+        ["row_number", "id", "department", EXTRA_CELLS, "errors"],
+        ["2", "2", "", "", "constraint-error: department is required and is empty"],
+    ]
     everything = run("rejections", "export", "--table", "departments", "--all")
-    assert everything.stdout.splitlines()[1:] == [
-        "2,2,,constraint-error: department is required and is empty",
-        '3,3,Ops Berlin,"extra-cell: the row has 3 cells; departments rows have 2 (id, department)"',
+    assert list(csv.reader(everything.stdout.splitlines()))[1:] == [
+        ["2", "2", "", "", "constraint-error: department is required and is empty"],
+        ["3", "3", "Ops Berlin", '["Berlin"]', "extra-cell: the row has 3 cells; departments rows have 2 (id, department)"],
     ]
     assert everything.stderr.strip() == "2 rejections of departments written to standard output"
 
