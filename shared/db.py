@@ -359,12 +359,14 @@ def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         _copy_postgresql(conn, table, rows)
         return
     names = rows.column_names
-    columns = [_python_values(conn.dialect.name, rows.column(name)) for name in names]
     statement = table.insert().compile(dialect=conn.dialect, column_keys=names)
-    parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        executemany_chunked(cursor, str(statement), parameters)
+        for start in range(0, rows.num_rows, EXECUTEMANY_ROWS):  # the Python values of one slice at a time: memory stays small
+            piece = rows.slice(start, EXECUTEMANY_ROWS)
+            columns = [_python_values(conn.dialect.name, piece.column(name)) for name in names]
+            parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
+            executemany_chunked(cursor, str(statement), parameters)
     finally:
         cursor.close()
 
