@@ -23,6 +23,7 @@ from shared import replay as replay_module
 from shared.context import azure_sql_schema, initialize, open_rowgate
 from shared.dictionary import load as load_dictionary
 from shared.errors import Conflict, Damaged, InputRefused, NotFound, RowgateError, decimal_int, printable
+from shared.fieldtypes import parse_datetime
 from shared.generate import generate as generate_files
 from shared.generate import generate_tables
 from shared.ingest import IngestResult, ingest_local, table_for
@@ -165,12 +166,15 @@ def _instant(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not an ISO 8601 instant; e.g. 2026-11-22T05:19:10Z, 20261122T051910Z or 2026-11-22", param_hint="'--at'"
         ) from None
-    return backup.stamp((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC))
+    try:  # the API's reading of an instant: naive UTC, refused outside years 1 to 9999 in UTC or below the microsecond
+        return backup.stamp(parse_datetime(text).replace(tzinfo=UTC))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--at'") from None
 
 
 @main.command()

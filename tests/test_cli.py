@@ -216,6 +216,9 @@ def test_restore_all_at_takes_iso_8601_instants_and_refuses_anything_else(run, t
     for bad in ("yesterday", "99999999", "2026-13-01", ""):
         line = one_line_error(run("restore", "--all", "--at", bad), 2)
         assert "is not an ISO 8601 instant" in line and "'--at'" in line, line
+    for beyond in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"):  # a valid instant, outside years 1 to 9999 in UTC
+        line = one_line_error(run("restore", "--all", "--at", beyond), 2)
+        assert "outside years 1 to 9999" in line and "'--at'" in line, line
     listed = json.loads(run("backups", "--json").output)
     assert {b["created"] for b in listed} == {"20261122T051909000000Z", "20261122T051911000000Z"}, "a refusal removes nothing"
 
