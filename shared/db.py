@@ -244,7 +244,30 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
                 index.drop(conn)
             if indexes.get(index.name) != columns:
                 index.create(conn)
+    _add_unique_indexes(conn, metadata, inspector)
     aggregates.upgrade(conn, metadata)
+
+
+def _add_unique_indexes(conn: sa.Connection, metadata: sa.MetaData, inspector) -> None:
+    """A field the descriptor now says is `unique`, on a table made before: its index is created (create_all makes
+    none on a table that exists). Rows already loaded that repeat a value refuse the start, naming the field."""
+    for table in metadata.tables.values():
+        unique = [index for index in table.indexes if index.unique and index.name.startswith(f"uq_{table.name}_")]
+        if not unique or table.name not in inspector.get_table_names():
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in unique:
+            if index.name in present:
+                continue
+            try:
+                with conn.begin_nested():
+                    index.create(conn)
+            except sa.exc.IntegrityError:
+                names = "/".join(column.name for column in index.columns)
+                raise DictionaryError(
+                    f"{table.name}.{names} is unique in the dictionary, but rows already loaded repeat a value: "
+                    "fix or remove those rows, or leave the field not unique"
+                ) from None
 
 
 def batch_rows_from_1(rejections: sa.Table) -> sa.Update:
