@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import frictionless
@@ -37,6 +38,11 @@ DIFFERENCES = {
     "cells: frictionless calls it blank, as if the data were not there",
     "values-first": "a row refused for its values is not checked against keys (its key may not be readable); "
     "frictionless also reports primary-key on it when its key was seen; a fixed row is checked for keys then",
+    "numeric-38-9": "a number is what SQL NUMERIC(38, 9) holds exactly: no NaN or infinity, at most 29 digits before "
+    "the point and 9 after; rowgate refuses rather than rounds (frictionless takes any Decimal)",
+    "four-digit-year": "a year is four digits (frictionless takes whatever Python's int() reads, +123 or 1_23)",
+    "no-24-00": "a time's hours go from 00 to 23: no SQL TIME holds 24:00 (frictionless reads it as midnight)",
+    "pattern-anchored": "a pattern matches the whole value, every alternative of it: frictionless anchors ^a|b$, so it takes ax and xb",
     "refused-first-copy": "a key whose first row was refused is not taken: its next row is judged on its own "
     "(frictionless counts the refused row's key as seen)",
 }
@@ -73,7 +79,48 @@ CELLS = {
             ]
         ),
     ),
+    "number": st.one_of(
+        st.decimals(min_value=-(10**12), max_value=10**12, places=3, allow_nan=False).map(str),
+        st.sampled_from(["", "1.5", "-0.25", "1e3", "1,5", "1.234,56", "1 234", "NaN", "INF", "0x1", ".5", "5.", "€12", "12%", "+3"]),
+    ),
+    "boolean": st.sampled_from(["", "true", "false", "True", "FALSE", "1", "0", "yes", "sí", "no", "t", " true"]),
+    "year": st.one_of(st.integers(0, 9999).map(str), st.sampled_from(["", "2021", "+2021", "21", "02021", "-1", "2021.0", "abcd"])),
+    "time": st.sampled_from(
+        ["", "00:00:00", "23:59:59", "24:00:00", "12:30", "12:30:00.5", "12:30:00Z", "12:30:00+02:00", "25:00:00", "noon"]
+    ),
 }
+# Type options and constraints drawn per field type (each one rowgate reads; the descriptor is never refused).
+OPTIONS = {
+    "number": st.sampled_from(
+        [{}, {"decimalChar": ","}, {"decimalChar": ",", "groupChar": "."}, {"bareNumber": False}, {"groupChar": " "}]
+    ),
+    "boolean": st.sampled_from([{}, {"trueValues": ["sí", "yes"], "falseValues": ["no"]}]),
+}
+BOUNDS = {
+    "integer": st.integers(-5, 5),
+    "number": st.integers(-5, 5),
+    "year": st.integers(1990, 2030),
+    "date": st.dates().map(lambda d: d.isoformat()),
+}
+
+
+@st.composite
+def constraints_of(draw, field_type: str) -> dict:
+    constraints = {"required": True} if draw(st.booleans()) else {}
+    if field_type == "string":
+        kind = draw(st.sampled_from(["none", "maxLength", "minLength", "pattern", "enum"]))
+        if kind == "maxLength":
+            constraints["maxLength"] = draw(st.integers(0, 8))
+        elif kind == "minLength":
+            constraints["minLength"] = draw(st.integers(1, 4))
+        elif kind == "pattern":
+            constraints["pattern"] = draw(st.sampled_from(["[a-z]+", "a|b", "[0-9]{2,3}", ".*x"]))
+        elif kind == "enum":
+            constraints["enum"] = draw(st.sampled_from([["a", "b"], ["", "x"], ["ñandú", "=1+1"]]))
+    elif field_type in BOUNDS and draw(st.booleans()):
+        name = draw(st.sampled_from(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]))
+        constraints[name] = draw(BOUNDS[field_type])
+    return constraints
 
 
 @st.composite
@@ -82,12 +129,8 @@ def tables(draw):
     fields = [{"name": "id", "type": "integer", "constraints": {"required": True}}]
     for index in range(draw(st.integers(1, 4))):
         field_type = draw(st.sampled_from(sorted(CELLS)))
-        constraints = {}
-        if draw(st.booleans()):
-            constraints["required"] = True
-        if field_type == "string" and draw(st.booleans()):
-            constraints["maxLength"] = draw(st.integers(0, 8))
-        fields.append({"name": f"f{index}", "type": field_type, "constraints": constraints})
+        options = draw(OPTIONS[field_type]) if field_type in OPTIONS else {}
+        fields.append({"name": f"f{index}", "type": field_type, **options, "constraints": draw(constraints_of(field_type))})
     ids = st.one_of(st.integers(1, 6).map(str), CELLS["integer"])
     rows = draw(
         st.lists(
@@ -110,16 +153,20 @@ def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     return text.getvalue().encode()
 
 
-def frictionless_verdicts(path: Path, schema: dict, encoding: str = "utf-8") -> tuple[dict[int, set[str]], dict[int, list]]:
-    """frictionless's error codes per row number, and each row's values as it parsed them."""
-    options = {"path": path.name, "basepath": str(path.parent), "dialect": HEADER, "encoding": encoding}
-    resource = frictionless.Resource(schema=frictionless.Schema.from_descriptor(schema), **options)
+def frictionless_verdicts(path: Path, schema: dict, encoding: str = "utf-8") -> tuple[dict[int, dict], dict[int, list]]:
+    """frictionless's error codes per row number and field (None for the row's own: shape, keys), and each row's
+    values as it parsed them."""
+    # Data Resource 2: exclusiveMinimum and exclusiveMaximum are Table Schema 2's
+    descriptor = {"$schema": DATA_RESOURCE_2, "name": "t", "path": path.name, "encoding": encoding, "schema": schema}
+    options = {"basepath": str(path.parent), "dialect": HEADER}
+    resource = frictionless.Resource(descriptor, **options)
     report = resource.validate()
-    verdicts: dict[int, set[str]] = {}
+    verdicts: dict[int, dict[str | None, set[str]]] = {}
     for error in report.tasks[0].errors:
         assert getattr(error, "row_number", None), f"frictionless refused the file, not a row: {error.type}: {error.note}"
-        verdicts.setdefault(error.row_number, set()).add(error.type)
-    with frictionless.Resource(schema=frictionless.Schema.from_descriptor(schema), **options) as reading:
+        field = error.field_name if error.type in ("type-error", "constraint-error") else None
+        verdicts.setdefault(error.row_number, {}).setdefault(field, set()).add(error.type)
+    with frictionless.Resource(descriptor, **options) as reading:
         parsed = {row.row_number: row.to_list() for row in reading.row_stream}
     return verdicts, parsed
 
@@ -142,34 +189,59 @@ def rowgate_verdicts(folder: Path, path: Path, schema: dict, encoding: str = "ut
     return {number: {reason["code"] for reason in json.loads(reasons)} for number, reasons in refused}
 
 
+DATA_RESOURCE_2 = "https://datapackage.org/profiles/2.0/dataresource.json"
 HEADER = frictionless.Dialect(header_rows=[1])  # as the descriptor says: frictionless would guess it from the widest row
 SHAPE = {"extra-cell", "missing-cell", "blank-row"}
 INT64 = range(-(2**63), 2**63)
 
 
-def refused_by_rowgate_alone(field: dict, cell: str) -> str | None:
-    """The DIFFERENCES entry under which rowgate refuses a cell frictionless takes, if any."""
+def refused_by_rowgate_alone(field: dict, cell: str) -> tuple[str, str] | None:
+    """(the DIFFERENCES entry, the error code) under which rowgate refuses a cell frictionless takes, if any."""
     if field["type"] == "integer" and cell.strip():
         text = cell.strip()
         if not text.lstrip("+-").isascii() or "_" in text:
-            return "python-int"
+            return "python-int", "type-error"
         if text.lstrip("+-").isdigit() and int(text) not in INT64:
-            return "int64"
+            return "int64", "type-error"
+    if not cell:
+        return None
+    value, notes = frictionless.Field.from_descriptor(field).read_cell(cell)
+    if notes and "type" in notes:
+        return None  # frictionless refuses it too
+    if field["type"] == "number" and value is not None:
+        digits = value.as_tuple()
+        if not value.is_finite() or -digits.exponent > 9 or value.adjusted() >= 29:
+            return "numeric-38-9", "type-error"
+    if field["type"] == "year" and not re.fullmatch(r"[0-9]{4}", cell):
+        return "four-digit-year", "type-error"
+    if field["type"] == "time" and cell.startswith("24"):
+        return "no-24-00", "type-error"
+    pattern = field.get("constraints", {}).get("pattern")
+    if pattern and not notes and not re.fullmatch(pattern, cell):
+        return "pattern-anchored", "constraint-error"
     return None
 
 
-def expected(schema: dict, rows: list[list[str]], verdicts: dict[int, set[str]], parsed: dict[int, list]) -> dict[int, set[str]]:
+def cell_codes(field: dict, cell: str, theirs: set[str]) -> set[str]:
+    """A cell's codes from rowgate: frictionless's, with DIFFERENCES applied (a type refused alone is only that)."""
+    refusal = refused_by_rowgate_alone(field, cell)
+    if refusal is None:
+        return theirs
+    return {"type-error"} if refusal[1] == "type-error" else theirs | {refusal[1]}
+
+
+def expected(schema: dict, rows: list[list[str]], verdicts: dict[int, dict], parsed: dict[int, list]) -> dict[int, set[str]]:
     """frictionless's report with rowgate's deliberate differences (DIFFERENCES) applied."""
     fields, result, first = schema["fields"], {}, {}  # first: key -> the values of the row that took it
     for number, cells in enumerate(rows, start=2):
-        codes = set(verdicts.get(number, ()))
+        by_field = verdicts.get(number, {})
+        codes = set().union(*by_field.values())
         if not cells or codes & SHAPE:
             codes = {"blank-row"} if "blank-row" in codes or not cells else codes & SHAPE  # shape-first
             if any(cells[len(fields) :]):
                 codes = {"extra-cell"}  # data-past-the-fields
         else:
-            if any(refused_by_rowgate_alone(f, c) for f, c in zip(fields, cells)):
-                codes.add("type-error")
+            codes = set(by_field.get(None, ())).union(*(cell_codes(f, c, by_field.get(f["name"], set())) for f, c in zip(fields, cells)))
             if "primary-key" in codes and codes - {"primary-key"}:
                 codes.discard("primary-key")  # values-first
             if "primary-key" in codes:
