@@ -74,6 +74,7 @@ import sqlalchemy as sa
 
 from shared.batch import insert_rows
 from shared.context import open_rowgate
+from shared.csvout import FORMULA_STARTS
 from shared.db import LOADS, REJECTIONS
 from shared.ingest import ingest_local
 from shared.replay import replay
@@ -743,10 +744,25 @@ def _check_storage(findings: Findings, torture: Torture, loads: list) -> None:
 
 
 def _rows_of(file: Landed, lines: list[list[str]]) -> bool:
-    """Every line (row number, cells..., errors) is that row of the file."""
+    """Every line (row number, a cell per field, the extra cells as JSON, errors) is that row of the file."""
     return bool(lines) and all(
-        line[0].isdigit() and 0 < int(line[0]) <= len(file.rows) and tuple(line[1:-1]) == file.rows[int(line[0]) - 1] for line in lines
+        line[0].isdigit()
+        and 0 < int(line[0]) <= len(file.rows)
+        and _cells_of(line) == _as_written(file.rows[int(line[0]) - 1], len(line) - 3)
+        for line in lines
     )
+
+
+def _cells_of(line: list[str]) -> tuple[list[str], list]:
+    """A rejected-rows line's cells under the fields (the leading quote csvout puts before a formula taken off)
+    and its extra cells."""
+    cells = [cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS) else cell for cell in line[1:-2]]
+    return cells, json.loads(line[-2]) if line[-2] else []
+
+
+def _as_written(row: tuple, width: int) -> tuple[list[str], list]:
+    """A file's row as its rejected-rows line holds it: a cell per field (empty past a short row's end), the rest extra."""
+    return [*row[:width], *[""] * (width - len(row))], list(row[width:])
 
 
 def _check_processes(findings: Findings, torture: Torture) -> None:
