@@ -144,6 +144,11 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                     f"{table.name}.{name} is a key string without constraints.maxLength: "
                     "SQL Server cannot index NVARCHAR(MAX); give it a maxLength"
                 )
+            if _column_type(table, table.field(name), True) is TEXT:
+                raise DictionaryError(
+                    f"{table.name}.{name}: a {table.field(name).type} field cannot be a key (primary, foreign or unique): "
+                    "its values are text of any length, and SQL Server cannot index NVARCHAR(MAX)"
+                )
         columns = [
             sa.Column(
                 f.name,

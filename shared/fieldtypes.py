@@ -8,6 +8,8 @@ columns. Adding a type is one record; the modules that need one of these read it
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,11 +80,67 @@ def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
     # PostgreSQL cannot store NUL in text, and SQL Server and SQLite drivers cut strings at it: refused everywhere.
     nul = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
     notes = dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
-    if field.option("format", "default") == "uuid":
+    form = field.option("format", "default")
+    if form == "uuid":
         bad = pc.fill_null(pc.invert(_is_uuid(values)), False).to_numpy(zero_copy_only=False) & ~nul
         notes |= dict.fromkeys(np.flatnonzero(bad).tolist(), "is not a UUID")
         nul = nul | bad
+    elif form in STRING_FORMATS:
+        _, bad, _ = _each_distinct(values, STRING_FORMATS[form])
+        bad &= ~nul
+        notes |= dict.fromkeys(np.flatnonzero(bad).tolist(), f"is not {FORMAT_WORDS[form]}")
+        nul = nul | bad
     return values, nul, notes
+
+
+class Refused(ValueError):
+    """A cell refused with its own reason (the message), not only for not being of its type."""
+
+
+def _each_distinct(text: pa.Array, read: Callable[[str], str]) -> Converted:
+    """Cells whose rule is a library's (isodate, validators, rfc3986, json) read in Python, each distinct value once
+    (`read` gives its stored text or raises ValueError; Refused names why)."""
+    encoded = pc.dictionary_encode(text)
+    results, refused, reasons = [], [], {}
+    for position, value in enumerate(encoded.dictionary.to_pylist()):
+        try:
+            results.append(read(value))
+        except Refused as exc:
+            results.append(None)
+            reasons[position] = str(exc)
+        except Exception:  # noqa: BLE001 - the libraries raise their own errors for bad text, as frictionless-py catches them
+            results.append(None)
+            refused.append(position)
+    indices = encoded.indices
+    values = pc.take(pa.array(results, pa.string()), indices)
+    positions = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)
+    bad = np.isin(positions, np.array(refused + list(reasons), dtype=np.int64))
+    notes = {index: reasons[positions[index]] for index in np.flatnonzero(bad).tolist() if positions[index] in reasons}
+    return values, bad, notes
+
+
+def _email(cell: str) -> str:
+    import validators  # here: only email fields need it
+
+    if validators.email(cell) is not True:
+        raise ValueError(cell)
+    return cell
+
+
+def _uri(cell: str) -> str:
+    import rfc3986  # here: only uri fields need it
+
+    rfc3986.validators.Validator().require_presence_of("scheme").validate(rfc3986.uri_reference(cell))
+    return cell
+
+
+def _base64(cell: str) -> str:
+    base64.b64decode(cell)  # as frictionless-py: characters outside the alphabet are skipped, the padding must fit
+    return cell
+
+
+STRING_FORMATS = {"email": _email, "uri": _uri, "binary": _base64}
+FORMAT_WORDS = {"email": "an email address", "uri": "a URI with a scheme", "binary": "base64"}
 
 
 def _is_uuid(text: pa.Array) -> pa.Array:
@@ -345,6 +403,81 @@ def _decimals(text: pa.Array, bad: np.ndarray) -> Converted:
     return pa.array(python, DECIMAL), bad, notes
 
 
+def _as_yearmonths(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    """YYYY-MM as it is; other cells as frictionless-py reads them (year-month, each part by Python's int(): 2021-1),
+    kept as YYYY-MM, so that bounds and keys compare as text. Years 0 to 9999, as the year type."""
+    fast = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{4}-(0[1-9]|1[0-2])$"), True)
+    if pc.all(fast).as_py() is not False:
+        return column, np.zeros(len(column), dtype=bool), {}
+    values, bad, notes = _each_distinct(pc.if_else(fast, pa.scalar(None, pa.string()), column), _yearmonth)
+    return pc.if_else(fast, column, values), bad, notes
+
+
+def _yearmonth(cell: str) -> str:
+    year, month = (int(part) for part in cell.split("-"))
+    if not 1 <= month <= 12:
+        raise ValueError(cell)
+    if not 0 <= year <= 9999:
+        raise Refused("is outside the years 0 to 9999")
+    return f"{year:04}-{month:02}"
+
+
+def _as_durations(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    """ISO 8601 durations as frictionless-py reads them (isodate), kept in isodate's own form (PT60M as PT1H), so
+    that equal durations are equal text."""
+    import isodate  # here: only duration fields need it
+
+    return _each_distinct(column, lambda cell: isodate.duration_isoformat(isodate.parse_duration(cell)))
+
+
+def _as_json(kind: type) -> Callable[[Field, pa.Array, bool], Converted]:
+    """JSON text of an object or an array, kept as it is written (its numbers exactly)."""
+
+    def read(cell: str) -> str:
+        if not isinstance(json.loads(cell, parse_constant=_no_constant), kind):
+            raise ValueError(cell)
+        return cell
+
+    return lambda field, column, is_text: _each_distinct(column, read)
+
+
+def _no_constant(name: str):
+    raise Refused(f"holds {name}, which JSON has not (nor an API client that reads it)")
+
+
+def _as_geopoints(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    """A point in the field's format (default "lon, lat", array [lon, lat], object {"lon":, "lat":}), as
+    frictionless-py reads it, kept as "lon,lat" in plain decimals whatever the format."""
+    form = field.option("format", "default")
+
+    def read(cell: str) -> str:
+        if form == "default":
+            lon, lat = (part.strip() for part in cell.split(","))
+        elif form == "array":
+            lon, lat = json.loads(cell, parse_float=Decimal)
+        else:
+            point = json.loads(cell, parse_float=Decimal)
+            if len(point) != 2:
+                raise ValueError(cell)
+            lon, lat = point["lon"], point["lat"]
+        lon, lat = Decimal(lon), Decimal(lat)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ValueError(cell)
+        return f"{_plain(lon)},{_plain(lat)}"
+
+    return _each_distinct(column, read)
+
+
+def _plain(number: Decimal) -> str:
+    """A decimal's shortest exact text (1.50 as 1.5, 1E+1 as 10), whatever its number of digits."""
+    return format(number.normalize(Context(prec=max(len(number.as_tuple().digits), 1))), "f")
+
+
+def _as_any(field: Field, column: pa.Array, is_text: bool) -> Converted:
+    """Any cell, as its text (Parquet values too); NUL refused, as for strings."""
+    return _as_strings(field, column if is_text else pc.cast(column, pa.string()), True)
+
+
 def json_cell(field: Field, value) -> str | None:
     """A JSON value (a batch row's, a bound's) as the cell a file would hold: booleans as the field writes them
     (its first trueValue or falseValue), numbers with its decimalChar."""
@@ -352,6 +485,8 @@ def json_cell(field: Field, value) -> str | None:
         return value
     if isinstance(value, bool):
         return (field.option("trueValues", TRUE_VALUES) if value else field.option("falseValues", FALSE_VALUES))[0]
+    if isinstance(value, dict | list):  # an object, an array or a geopoint: its JSON text
+        return json.dumps(value, ensure_ascii=False)
     return str(value).replace(".", field.option("decimalChar", "."))
 
 
@@ -437,7 +572,7 @@ TYPES: dict[str, FieldType] = {
             _as_strings,
             "a string",
             constraints=("minLength", "maxLength", "pattern", "enum"),
-            formats=("default", "uuid"),
+            formats=("default", "uuid", *STRING_FORMATS),
         ),
         FieldType(
             "datetime",
@@ -517,6 +652,84 @@ TYPES: dict[str, FieldType] = {
             _as_times,
             "a time (hh:mm:ss)",
             temporal=True,
+        ),
+        FieldType(
+            "yearmonth",
+            pa.string(),
+            lambda field, key: characters(7, KEY_COLLATION if key else None),
+            "string",
+            {"type": "string", "example": "2021-07"},
+            (str,),
+            "a year and month string (YYYY-MM)",
+            lambda t: False,
+            _as_yearmonths,
+            "a year and month (YYYY-MM)",
+        ),
+        FieldType(
+            "duration",
+            pa.string(),
+            lambda field, key: TEXT,
+            "string",
+            {"type": "string", "example": "P1DT12H"},
+            (str,),
+            "an ISO 8601 duration string",
+            lambda t: False,
+            _as_durations,
+            "an ISO 8601 duration",
+            constraints=("enum",),
+        ),
+        FieldType(
+            "object",
+            pa.string(),
+            lambda field, key: TEXT,
+            "string",
+            {"type": ["object", "string"]},
+            (dict, str),
+            "a JSON object or its text",
+            lambda t: False,
+            _as_json(dict),
+            "a JSON object",
+            constraints=("enum",),
+        ),
+        FieldType(
+            "array",
+            pa.string(),
+            lambda field, key: TEXT,
+            "string",
+            {"type": ["array", "string"]},
+            (list, str),
+            "a JSON array or its text",
+            lambda t: False,
+            _as_json(list),
+            "a JSON array",
+            constraints=("enum",),
+        ),
+        FieldType(
+            "geopoint",
+            pa.string(),
+            lambda field, key: TEXT,
+            "string",
+            {"type": ["string", "array", "object"], "example": "-3.7, 40.4"},
+            (str, list, dict),
+            "a point as its format writes it (lon, lat)",
+            lambda t: False,
+            _as_geopoints,
+            "a point (longitude -180 to 180, latitude -90 to 90) in the field's format",
+            constraints=("enum",),
+            formats=("default", "array", "object"),
+        ),
+        FieldType(
+            "any",
+            pa.string(),
+            lambda field, key: TEXT,
+            "string",
+            {"type": ["string", "number", "boolean"]},
+            (str, int, float, bool),
+            "a string, a number or a boolean",
+            lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t),
+            _as_any,
+            "a value",
+            constraints=("enum",),
         ),
     )
 }

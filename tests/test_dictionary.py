@@ -44,7 +44,7 @@ def test_children_come_after_their_parents_even_when_listed_first(tmp_path):
             "references unknown table 'nowhere'",
         ),
         (lambda d: d["resources"][0]["schema"].pop("primaryKey"), "needs a primaryKey"),
-        (lambda d: d["resources"][0]["schema"]["fields"][0].update(type="geopoint"), "type 'geopoint' is not one of"),
+        (lambda d: d["resources"][0]["schema"]["fields"][0].update(type="geojson"), "type 'geojson' is not one of"),
     ],
     ids=["unknown-parent", "no-primary-key", "unsupported-type"],
 )

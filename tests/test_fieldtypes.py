@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import frictionless
+import isodate
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -60,7 +61,39 @@ CELLS = [
         {"type": "time"},
         ["16:02:08", "00:00:00", "23:59:59", "16:02:08.5", "16:02", "1:02:03", "23:60:00", "23:59:60", "x", "16:02:08 ", ""],
     ),
+    (
+        {"type": "yearmonth"},
+        ["2021-07", "2021-7", " 2021-07", "0000-01", "9999-12", "2021-13", "2021-00", "2021", "2021-07-01", "-2021-01"],
+    ),
+    ({"type": "duration"}, ["P1D", "PT60M", "P1Y2M", "-P1D", "PT", "P1.5D", "P1W", " P1D", "1D", "p1d", "P99999999999D", "x"]),
+    ({"type": "string", "format": "email"}, ["a@b.com", "ñ@ñ.es", "a.b+c@d.co.uk", "a@b", "x", "a b@c.com", "a@localhost", "@b.com"]),
+    ({"type": "string", "format": "uri"}, ["http://x.org/a", "mailto:a@b.c", "urn:isbn:0451", "x.org", "//x.org", "/a/b", "http://a b"]),
+    ({"type": "string", "format": "binary"}, ["aGVsbG8=", "!!", "aGVs bG8=", "aGVsbG8", "a", "===="]),
+    ({"type": "object"}, ['{"a": 1}', "{}", '{"a": {"b": [1, 2.10]}}', '{"a":1,"a":2}', "[1]", '"x"', "1", "x", "{'a': 1}", "NaN"]),
+    ({"type": "array"}, ["[1, 2.10]", "[]", '["a", {"b": null}]', "{}", "1", "[1,", "x"]),
+    ({"type": "geopoint"}, ["1,2", "-3.70, 40.40", " 1 , 2 ", "1e1,2", "180,-90", "181,0", "0,91", "1", "1,2,3", "x,y", "NaN,1"]),
+    ({"type": "geopoint", "format": "array"}, ["[1.5, 2]", "[true, 2]", '["1", "2"]', "[1]", "[200, 0]", "1,2"]),
+    (
+        {"type": "geopoint", "format": "object"},
+        ['{"lon": 1, "lat": 2}', '{"lat": 2, "lon": 1}', '{"lon": 1}', '{"lon": 1, "lat": 2, "x": 3}', "[1, 2]"],
+    ),
+    ({"type": "any"}, ["x", "1", "true", " padded ", "ñ"]),
 ]
+
+
+def as_theirs(field_type: str, ours: str):
+    """rowgate's stored text of a value as frictionless-py's value of it, to compare the two."""
+    if field_type == "yearmonth":
+        return [int(part) for part in ours.split("-")]
+    if field_type == "duration":
+        return isodate.parse_duration(ours)
+    if field_type in ("object", "array"):
+        return json.loads(ours)
+    if field_type == "geopoint":
+        return [Decimal(part) for part in ours.split(",")]
+    return ours
+
+
 # Where rowgate's verdict is deliberately not frictionless-py's, and why.
 DIFFERENCES = {
     # SQL NUMERIC (SQL Server's decimal, PostgreSQL's numeric in a column of fixed scale) has no NaN or infinity.
@@ -78,6 +111,11 @@ DIFFERENCES = {
     ("year", " 123"): "refused: not four digits",
     # dateutil reads 24:00:00 as the next day's midnight; no SQL TIME holds 24:00.
     ("time", "24:00:00"): "refused: hours go from 00 to 23",
+    # Years 0 to 9999 as the year type: what every backend's date types, Avro and the API hold.
+    ("yearmonth", "10000-01"): "refused: years 0 to 9999",
+    # Python's json reads NaN and Infinity, which are not JSON: no database's JSON or API client reads them back.
+    ("object", '{"a": NaN}'): "refused: NaN is not JSON",
+    ("array", "[Infinity]"): "refused: Infinity is not JSON",
 }
 
 
@@ -102,8 +140,8 @@ def test_each_cell_gets_frictionless_verdict(descriptor, cells):
         value, notes = theirs.read_cell(cell)
         refused, ours = rowgate_cell(descriptor, cell)
         assert refused == bool(notes and "type" in notes), (cell, value, ours)
-        if not refused:
-            assert ours == value, cell
+        if not refused and value is not None:  # None: a missing value, judged by the validator, not the converter
+            assert as_theirs(descriptor["type"], ours) == (list(value) if isinstance(value, tuple) else value), cell
 
 
 # Constraints: each cell's error codes (none, type-error or constraint-error) are frictionless-py's.
@@ -178,9 +216,13 @@ def test_a_pattern_is_anchored_at_both_ends_of_every_alternative():
         ({"type": "string", "constraints": {"minLength": -1}}, "constraint minLength must be a whole number of characters"),
         ({"type": "string", "constraints": {"checksum": "x"}}, "constraint checksum is not one rowgate checks"),
         (
-            {"type": "string", "format": "email"},
-            "products.x: format 'email' is not one rowgate reads for a string field (it reads default, uuid)",
+            {"type": "string", "format": "wkt"},
+            "products.x: format 'wkt' is not one rowgate reads for a string field (it reads default, uuid, email, uri, binary)",
         ),
+        ({"type": "geopoint", "format": "lat, lon"}, "format 'lat, lon' is not one rowgate reads for a geopoint field"),
+        ({"type": "duration", "constraints": {"minimum": "P1D"}}, "products.x: constraint minimum is not one rowgate checks on a duration"),
+        ({"type": "object", "constraints": {"maxLength": 2}}, "constraint maxLength is not one rowgate checks on a object field"),
+        ({"type": "yearmonth", "constraints": {"minimum": "2021-13"}}, "constraint minimum: ['2021-13'] is not a year and month"),
         ({"type": "date", "format": "%d/%m/%Y"}, "format '%d/%m/%Y' is not one rowgate reads for a date field"),
         ({"type": "datetime", "format": "any"}, "format 'any' is not one rowgate reads for a datetime field"),
     ],
@@ -488,3 +530,126 @@ def test_missing_values_are_frictionless(descriptor, schema_missing, cells):
         assert ours == {"type-error" if name == "type" else "constraint-error" for name in notes or {}}, (cell, notes)
         if not ours:
             assert typed.rows.column("x")[0].as_py() == value, cell
+
+
+NEW_TYPES = {
+    "name": "new",
+    "resources": [
+        {
+            "name": "things",
+            "dialect": {"header": True},
+            "schema": {
+                "fields": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "month", "type": "yearmonth", "constraints": {"minimum": "2000-01"}},
+                    {"name": "took", "type": "duration"},
+                    {"name": "mail", "type": "string", "format": "email"},
+                    {"name": "site", "type": "string", "format": "uri"},
+                    {"name": "blob", "type": "string", "format": "binary"},
+                    {"name": "meta", "type": "object"},
+                    {"name": "tags", "type": "array"},
+                    {"name": "at", "type": "geopoint"},
+                    {"name": "extra", "type": "any"},
+                ],
+                "primaryKey": ["id"],
+            },
+        }
+    ],
+}
+THING_FIELDS = [f["name"] for f in NEW_TYPES["resources"][0]["schema"]["fields"]]
+
+
+def things(rowgate) -> list[tuple]:
+    live = rowgate.metadata.tables["things"]
+    with rowgate.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(live).order_by(live.c.id))]
+
+
+def test_the_json_and_text_types_load_from_csv_parquet_and_the_api_and_restore_exactly(make_rowgate, database_url, tmp_path):
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(NEW_TYPES))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    good = ["1", "2021-7", "PT60M", "a@b.com", "http://x.org/a", "aGVsbG8=", '{"a": {"b": [1, 2.10]}}', '["x", 1]', "-3.70, 40.40", "ñ"]
+    rows = [
+        good,
+        ["2", "1999-12", *good[2:]],  # below the minimum
+        ["3", *good[1:3], "a@b", *good[4:]],
+        ["4", *good[1:6], '{"a": NaN}', *good[7:]],
+        ["5", *good[1:8], "181, 0", *good[9:]],
+        ["6", "2021-13", "P1X", *good[3:]],  # two errors, one row
+        ["7", "", "", "", "", "", "", "", "", ""],  # every field may be empty
+    ]
+    import csv as csvlib
+
+    with (tmp_path / "things.csv").open("w", newline="") as out:
+        csvlib.writer(out).writerows([THING_FIELDS, *rows])
+    result = ingest_local(rowgate, tmp_path / "things.csv")
+    assert (result.inserted, result.rejected) == (2, 5)
+    pq.write_table(pa.table({name: pa.array([value]) for name, value in zip(THING_FIELDS, ["8", *good[1:]])}), tmp_path / "t.parquet")
+    pq.write_table(pa.table({"id": [9], "extra": [1.5]}), tmp_path / "u.parquet")  # any takes a Parquet number as its text
+    assert ingest_local(rowgate, tmp_path / "t.parquet", table="things").inserted == 1
+    assert ingest_local(rowgate, tmp_path / "u.parquet", table="things").inserted == 1
+    batch = insert_rows(
+        rowgate,
+        "things",
+        [
+            {"id": 10, "month": "2021-07", "meta": {"a": [1, 2]}, "tags": ["x"], "extra": True},
+            {"id": 11, "meta": ["not", "an", "object"]},
+            {"id": 12, "tags": {"not": "an array"}},
+        ],
+    )
+    assert (batch.inserted, batch.rejected) == (1, 2)
+    stored = things(rowgate)
+    assert [row[0] for row in stored] == [1, 7, 8, 9, 10]
+    assert stored[0] == (1, "2021-07", "PT1H", "a@b.com", "http://x.org/a", "aGVsbG8=", good[6], good[7], "-3.7,40.4", "ñ")
+    assert stored[1] == (7,) + (None,) * 9
+    assert stored[2] == (8, *stored[0][1:])
+    assert stored[3][-1] == "1.5"
+    assert stored[4] == (10, "2021-07", None, None, None, None, '{"a": [1, 2]}', '["x"]', None, "true")
+    assert page_rows(rowgate, "things")["rows"][0]["meta"] == good[6]
+    backup(rowgate)
+    with rowgate.engine.begin() as conn:
+        conn.execute(rowgate.metadata.tables["things"].delete())
+    restore(rowgate, "things")
+    assert things(rowgate) == stored
+
+
+def test_the_new_types_compile_to_sql_server_columns_and_only_bounded_ones_are_keys(tmp_path):
+    from shared.db import build_metadata, sql_server_dialect
+    from tests.test_azure_sql import tsql_problems
+
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(NEW_TYPES))
+    ddl = str(sa.schema.CreateTable(build_metadata(load(path)).tables["things"]).compile(dialect=sql_server_dialect()))
+    assert tsql_problems(ddl) == [], ddl
+    for column in ("month NVARCHAR(14) NULL", "took NVARCHAR(max) NULL", "meta NVARCHAR(max) NULL", "at NVARCHAR(max) NULL"):
+        assert column in ddl, ddl
+    descriptor = json.loads(json.dumps(NEW_TYPES))
+    descriptor["resources"][0]["schema"]["fields"][6]["constraints"] = {"unique": True}
+    path.write_text(json.dumps(descriptor))
+    with pytest.raises(ValueError, match="things.meta: a object field cannot be a key"):
+        build_metadata(load(path))
+    descriptor["resources"][0]["schema"]["fields"][6]["constraints"] = {}
+    descriptor["resources"][0]["schema"]["primaryKey"] = ["id", "month"]  # a yearmonth is seven characters: a key
+    path.write_text(json.dumps(descriptor))
+    table = build_metadata(load(path)).tables["things"]
+    assert tsql_problems(str(sa.schema.CreateTable(table).compile(dialect=sql_server_dialect()))) == []
+
+
+def test_a_geopoint_keeps_the_decimals_as_written():
+    # frictionless-py reads [1.1, 2] with Python floats, then Decimal(1.1) = 1.100000000000000088...: rowgate
+    # reads the JSON numbers as decimals, so the point is the one written.
+    descriptor = {"type": "geopoint", "format": "array"}
+    assert FrictionlessField.from_descriptor({"name": "x", **descriptor}).read_cell("[1.1, 2]")[0][0] != Decimal("1.1")
+    assert rowgate_cell(descriptor, "[1.1, 2]") == (False, "1.1,2")
+
+
+def test_a_refused_cell_of_the_new_types_says_why():
+    from tests.test_fieldtypes import load_field
+
+    field = load_field({"type": "object"})
+    _, bad, notes = TYPES["object"].convert(field, pa.array(['{"a": NaN}', "[1]"]), True)
+    assert bad.tolist() == [True, True]
+    assert notes == {0: "holds NaN, which JSON has not (nor an API client that reads it)"}
+    _, bad, notes = TYPES["yearmonth"].convert(load_field({"type": "yearmonth"}), pa.array(["10000-01", "2021-01"]), True)
+    assert (bad.tolist(), notes) == ([True, False], {0: "is outside the years 0 to 9999"})

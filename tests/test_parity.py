@@ -43,6 +43,9 @@ DIFFERENCES = {
     "four-digit-year": "a year is four digits (frictionless takes whatever Python's int() reads, +123 or 1_23)",
     "no-24-00": "a time's hours go from 00 to 23: no SQL TIME holds 24:00 (frictionless reads it as midnight)",
     "pattern-anchored": "a pattern matches the whole value, every alternative of it: frictionless anchors ^a|b$, so it takes ax and xb",
+    "json-constants": "an object or array cell holding NaN or Infinity is refused: they are not JSON, and no API "
+    "client reads them back (Python's json, which frictionless uses, takes them)",
+    "yearmonth-range": "a yearmonth's year is 0 to 9999, as the year type's (frictionless takes any)",
     "refused-first-copy": "a key whose first row was refused is not taken: its next row is judged on its own "
     "(frictionless counts the refused row's key as seen)",
 }
@@ -88,6 +91,18 @@ CELLS = {
     "time": st.sampled_from(
         ["", "00:00:00", "23:59:59", "24:00:00", "12:30", "12:30:00.5", "12:30:00Z", "12:30:00+02:00", "25:00:00", "noon"]
     ),
+    "yearmonth": st.one_of(
+        st.tuples(st.integers(0, 9999), st.integers(1, 12)).map(lambda p: f"{p[0]:04}-{p[1]:02}"),
+        st.sampled_from(["", "2021-7", " 2021-07", "2021-13", "2021-00", "2021", "10000-01", "2021-07-01", "x"]),
+    ),
+    "duration": st.sampled_from(["", "P1D", "PT60M", "P1Y2M", "-P1D", "PT", "P1.5D", "P1W", " P1D", "1D", "P99999999999D", "x"]),
+    "string/email": st.sampled_from(["", "a@b.com", "ñ@ñ.es", "a@b", "x", "a b@c.com", "a@localhost"]),
+    "string/uri": st.sampled_from(["", "http://x.org/a", "mailto:a@b.c", "x.org", "/a/b", "http://a b"]),
+    "string/binary": st.sampled_from(["", "aGVsbG8=", "!!", "aGVsbG8", "a"]),
+    "object": st.sampled_from(["", '{"a": 1}', "{}", '{"a": [1, 2.10]}', "[1]", "1", "x", '{"a": NaN}']),
+    "array": st.sampled_from(["", "[1, 2.10]", "[]", '["a", {"b": null}]', "{}", "[1,", "[Infinity]"]),
+    "geopoint": st.sampled_from(["", "1,2", "-3.70, 40.40", "180,-90", "181,0", "0,91", "1", "1,2,3", "x,y", "NaN,1"]),
+    "any": st.sampled_from(["", "x", "1", " padded ", "=1+1"]),
 }
 # Type options and constraints drawn per field type (each one rowgate reads; the descriptor is never refused).
 OPTIONS = {
@@ -107,6 +122,7 @@ BOUNDS = {
 @st.composite
 def constraints_of(draw, field_type: str) -> dict:
     constraints = {"required": True} if draw(st.booleans()) else {}
+    # A formatted string ("string/email") gets `required` only: plain words in an enum would not be of its format.
     if field_type == "string":
         kind = draw(st.sampled_from(["none", "maxLength", "minLength", "pattern", "enum"]))
         if kind == "maxLength":
@@ -128,14 +144,16 @@ def tables(draw):
     """A descriptor of one table (an integer key, then 1 to 4 fields of any type and constraint) and its rows."""
     fields = [{"name": "id", "type": "integer", "constraints": {"required": True}}]
     for index in range(draw(st.integers(1, 4))):
-        field_type = draw(st.sampled_from(sorted(CELLS)))
+        kind = draw(st.sampled_from(sorted(CELLS)))
+        field_type, _, form = kind.partition("/")
         options = draw(OPTIONS[field_type]) if field_type in OPTIONS else {}
-        fields.append({"name": f"f{index}", "type": field_type, **options, "constraints": draw(constraints_of(field_type))})
+        options |= {"format": form} if form else {}
+        fields.append({"name": f"f{index}", "type": field_type, **options, "constraints": draw(constraints_of(kind))})
     ids = st.one_of(st.integers(1, 6).map(str), CELLS["integer"])
     rows = draw(
         st.lists(
             st.one_of(
-                st.tuples(ids, *(CELLS[f["type"]] for f in fields[1:])).map(list),
+                st.tuples(ids, *(CELLS["/".join(filter(None, (f["type"], f.get("format"))))] for f in fields[1:])).map(list),
                 st.lists(st.sampled_from(["1", "x", ""]), max_size=len(fields) + 2),  # the wrong number of cells
             ),
             min_size=1,
@@ -203,6 +221,10 @@ def refused_by_rowgate_alone(field: dict, cell: str) -> tuple[str, str] | None:
             return "python-int", "type-error"
         if text.lstrip("+-").isdigit() and int(text) not in INT64:
             return "int64", "type-error"
+    if field["type"] in ("object", "array") and ("NaN" in cell or "Infinity" in cell):
+        return "json-constants", "type-error"
+    if field["type"] == "yearmonth" and cell.startswith("10000"):
+        return "yearmonth-range", "type-error"
     if not cell:
         return None
     value, notes = frictionless.Field.from_descriptor(field).read_cell(cell)
