@@ -34,7 +34,7 @@ class HttpError(Exception):
 
 
 def json_response(body, status: int = 200) -> func.HttpResponse:
-    from shared.browse import as_json_value
+    from shared.fieldtypes import as_json_value
 
     return func.HttpResponse(json.dumps(body, default=as_json_value), status_code=status, mimetype="application/json")
 
