@@ -105,10 +105,32 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
         rebuild(conn, metadata)
 
 
+class DatePart(sa.sql.expression.ColumnElement):
+    """The year or month of a datetime column, as an integer: EXTRACT, but on SQLite read from the stored text
+    (its strftime rounds 9999-12-31 23:59:59.999999 up to the year 10000 and answers NULL)."""
+
+    inherit_cache = True
+    type = sa.Integer()
+
+    def __init__(self, part: str, column: sa.ColumnElement):
+        self.part, self.column = part, column
+
+
+@compiles(DatePart)
+def _extract(element: DatePart, compiler, **kw) -> str:
+    return compiler.process(sa.cast(sa.extract(element.part, element.column), sa.Integer), **kw)
+
+
+@compiles(DatePart, "sqlite")
+def _from_text(element: DatePart, compiler, **kw) -> str:
+    start, length = {"year": (1, 4), "month": (6, 2)}[element.part]  # 'YYYY-MM-DD HH:MM:SS.ffffff', as SQLAlchemy stores it
+    return compiler.process(sa.cast(sa.func.substr(element.column, start, length), sa.Integer), **kw)
+
+
 def counted(source: sa.Table) -> sa.Select:
     """The counts, computed from the table with SQL (what the aggregate holds)."""
-    year = sa.cast(sa.extract("year", source.c.datetime), sa.Integer)
-    quarter = (sa.cast(sa.extract("month", source.c.datetime), sa.Integer) + 2) // 3
+    year = DatePart("year", source.c.datetime)
+    quarter = (DatePart("month", source.c.datetime) + 2) // 3
     keys = [source.c.datetime, source.c.department_id, source.c.job_id]
     return (
         sa.select(year, quarter, source.c.department_id, source.c.job_id, sa.func.count())

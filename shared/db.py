@@ -137,7 +137,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     """The dictionary's tables plus the load ledger and the rejections table."""
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
-        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
+        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), table.unique_fields)
         for name in sorted(keys):
             if table.field(name).type == "string" and not table.field(name).max_length:
                 raise DictionaryError(
@@ -162,7 +162,13 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                     name=f"fk_{table.name}_{'_'.join(fk.fields)}",
                 )
             )
-        problems = sql_server_key_problems(sa.Table(table.name, metadata, *columns, *constraints))
+        created = sa.Table(table.name, metadata, *columns, *constraints)
+        for name in table.unique_fields:
+            # SQL Server's UNIQUE takes one NULL only; a filtered index lets a unique field be empty on many rows,
+            # as SQLite's and PostgreSQL's UNIQUE do (and Frictionless, which judges values only).
+            column = created.c[name]
+            sa.Index(f"uq_{table.name}_{name}", column, unique=True, mssql_where=column.isnot(None))
+        problems = sql_server_key_problems(created)
         if problems:
             raise DictionaryError(f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)}")
     sa.Table(
@@ -238,7 +244,30 @@ def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:
                 index.drop(conn)
             if indexes.get(index.name) != columns:
                 index.create(conn)
+    _add_unique_indexes(conn, metadata, inspector)
     aggregates.upgrade(conn, metadata)
+
+
+def _add_unique_indexes(conn: sa.Connection, metadata: sa.MetaData, inspector) -> None:
+    """A field the descriptor now says is `unique`, on a table made before: its index is created (create_all makes
+    none on a table that exists). Rows already loaded that repeat a value refuse the start, naming the field."""
+    for table in metadata.tables.values():
+        unique = [index for index in table.indexes if index.unique and index.name.startswith(f"uq_{table.name}_")]
+        if not unique or table.name not in inspector.get_table_names():
+            continue
+        present = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in unique:
+            if index.name in present:
+                continue
+            try:
+                with conn.begin_nested():
+                    index.create(conn)
+            except sa.exc.IntegrityError:
+                names = "/".join(column.name for column in index.columns)
+                raise DictionaryError(
+                    f"{table.name}.{names} is unique in the dictionary, but rows already loaded repeat a value: "
+                    "fix or remove those rows, or leave the field not unique"
+                ) from None
 
 
 def batch_rows_from_1(rejections: sa.Table) -> sa.Update:
@@ -353,12 +382,14 @@ def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         _copy_postgresql(conn, table, rows)
         return
     names = rows.column_names
-    columns = [_python_values(conn.dialect.name, rows.column(name)) for name in names]
     statement = table.insert().compile(dialect=conn.dialect, column_keys=names)
-    parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        executemany_chunked(cursor, str(statement), parameters)
+        for start in range(0, rows.num_rows, EXECUTEMANY_ROWS):  # the Python values of one slice at a time: memory stays small
+            piece = rows.slice(start, EXECUTEMANY_ROWS)
+            columns = [_python_values(conn.dialect.name, piece.column(name)) for name in names]
+            parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
+            executemany_chunked(cursor, str(statement), parameters)
     finally:
         cursor.close()
 

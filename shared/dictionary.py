@@ -29,6 +29,7 @@ class Field:
     # The descriptor's own words: type options (trueValues, decimalChar, ...) and constraints, as Table Schema spells them.
     options: dict = dataclass_field(default_factory=dict, compare=False)
     constraints: dict = dataclass_field(default_factory=dict, compare=False)
+    missing_values: tuple[str, ...] = ("",)  # the cells that mean "no value": the field's missingValues, else the schema's
 
     def option(self, name: str, default=None):
         return self.options.get(name, default)
@@ -49,6 +50,11 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...]
     dialect: Dialect
     format: str
+
+    @cached_property
+    def unique_fields(self) -> tuple[str, ...]:
+        """Fields with constraints.unique, beyond a primary key of that field alone (unique already)."""
+        return tuple(f.name for f in self.fields if f.constraints.get("unique") and self.primary_key != (f.name,))
 
     @cached_property
     def field_names(self) -> tuple[str, ...]:
@@ -152,6 +158,7 @@ def _table(resource: dict) -> Table:
                 description=spec.get("description", ""),
                 options={k: v for k, v in spec.items() if k not in ("name", "type", "constraints", "description", "title")},
                 constraints=constraints,
+                missing_values=_missing_values(name, spec.get("missingValues", schema.get("missingValues", [""]))),
             )
         )
     for spec in fields:
@@ -184,18 +191,32 @@ def _table(resource: dict) -> Table:
     )
 
 
+def _missing_values(table: str, values) -> tuple[str, ...]:
+    if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+        raise DictionaryError(f"table {table!r}: missingValues must be a list of strings, not {values!r}")
+    return tuple(values)
+
+
 def _check_constraints(table: str, field: Field) -> None:
-    """Every constraint is one rowgate checks for the field's type, with a bound the field can read: none is
-    left unchecked in silence."""
+    """The field's format is one rowgate reads, and every constraint one it checks for the field's type, with a
+    bound the field can read: nothing is left unchecked in silence."""
     import pyarrow as pa  # here, not at the top: the Function App imports this module at start
     import pyarrow.compute as pc
 
     from shared.fieldtypes import TYPES, typed_values
 
     kind = TYPES[field.type]
+    form = field.option("format", "default")
+    if form not in kind.formats:
+        raise DictionaryError(
+            f"{table}.{field.name}: format {form!r} is not one rowgate reads for a {field.type} field (it reads {', '.join(kind.formats)}): "
+            "its cells would all be judged in another format"
+        )
     for name, value in field.constraints.items():
         where = f"{table}.{field.name}: constraint {name}"
-        if name == "required":
+        if name in ("required", "unique"):
+            if not isinstance(value, bool):
+                raise DictionaryError(f"{where} must be true or false, not {value!r}")
             continue
         if name not in kind.constraints:
             raise DictionaryError(f"{where} is not one rowgate checks on a {field.type} field (it checks {', '.join(kind.constraints)})")

@@ -40,7 +40,19 @@ PRIMARY_KEY = "primary-key"
 FOREIGN_KEY = "foreign-key"
 ENCODING_ERROR = "encoding-error"
 SOURCE_ERROR = "source-error"  # the row could not be read at all: the file is damaged from there on
-CODES = (BLANK_ROW, EXTRA_CELL, MISSING_CELL, TYPE_ERROR, CONSTRAINT_ERROR, PRIMARY_KEY, FOREIGN_KEY, ENCODING_ERROR, SOURCE_ERROR)
+UNIQUE_ERROR = "unique-error"  # a value of a unique field another row holds
+CODES = (
+    BLANK_ROW,
+    EXTRA_CELL,
+    MISSING_CELL,
+    TYPE_ERROR,
+    CONSTRAINT_ERROR,
+    PRIMARY_KEY,
+    FOREIGN_KEY,
+    UNIQUE_ERROR,
+    ENCODING_ERROR,
+    SOURCE_ERROR,
+)
 
 
 # Rows refused for their shape: their cells are not the table's fields as they stand (a cell too many or too

@@ -77,7 +77,21 @@ def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
     values = pc.cast(column, pa.string())
     # PostgreSQL cannot store NUL in text, and SQL Server and SQLite drivers cut strings at it: refused everywhere.
     nul = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
-    return values, nul, dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
+    notes = dict.fromkeys(np.flatnonzero(nul).tolist(), "holds a NUL character, which SQL text cannot")
+    if field.option("format", "default") == "uuid":
+        bad = pc.fill_null(pc.invert(_is_uuid(values)), False).to_numpy(zero_copy_only=False) & ~nul
+        notes |= dict.fromkeys(np.flatnonzero(bad).tolist(), "is not a UUID")
+        nul = nul | bad
+    return values, nul, notes
+
+
+def _is_uuid(text: pa.Array) -> pa.Array:
+    """Python's UUID(): 32 hex digits once urn:, uuid:, the braces around and every dash are taken away (as
+    Frictionless checks a uuid string, through the validators package)."""
+    for prefix in ("urn:", "uuid:"):
+        text = pc.replace_substring(text, prefix, "")
+    digits = pc.replace_substring(pc.utf8_trim(text, "{}"), "-", "")
+    return pc.match_substring_regex(digits, r"^[0-9a-fA-F]{32}$")
 
 
 def _as_datetimes(field: Field, column: pa.Array, is_text: bool) -> Converted:
@@ -404,6 +418,7 @@ class FieldType:
     temporal: bool = False  # backups read it from the driver as text and store Avro's integers
     avro_value: Callable | None = None  # a driver's value as the backup stores it, where it is not the same
     constraints: tuple[str, ...] = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum")  # beside required
+    formats: tuple[str, ...] = ("default",)  # the descriptor's format values rowgate reads
 
 
 TYPES: dict[str, FieldType] = {
@@ -433,6 +448,7 @@ TYPES: dict[str, FieldType] = {
             _as_strings,
             "a string",
             constraints=("minLength", "maxLength", "pattern", "enum"),
+            formats=("default", "uuid"),
         ),
         FieldType(
             "datetime",

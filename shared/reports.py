@@ -9,7 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from shared.aggregates import counts_of
+from shared.aggregates import DatePart, counts_of
 from shared.db import create_view
 from shared.errors import InputRefused
 from shared.limits import MAX_RECENT
@@ -31,13 +31,13 @@ class Report:
 
 
 def _year(column: sa.ColumnElement) -> sa.ColumnElement:
-    return sa.cast(sa.extract("year", column), sa.Integer)
+    return DatePart("year", column)
 
 
 def _hires_by_quarter(t: dict[str, sa.Table]) -> sa.Select:
     h, d, j = t["hired_employees"], t["departments"], t["jobs"]
     hire_year = _year(h.c.datetime)
-    quarter = (sa.cast(sa.extract("month", h.c.datetime), sa.Integer) + 2) // 3
+    quarter = (DatePart("month", h.c.datetime) + 2) // 3
     counts = [sa.func.sum(sa.case((quarter == q, 1), else_=0)).label(f"q{q}") for q in (1, 2, 3, 4)]
     # Count on the integer keys first, then name them: grouping by text would cost far more.
     hires = (

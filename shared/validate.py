@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
-from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, Error, Refusal, parent_key
+from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, UNIQUE_ERROR, Error, Refusal, parent_key
 from shared.fieldtypes import TYPES, as_json_value, typed_values
 from shared.parse import Chunk, python_cell
 
@@ -77,7 +77,7 @@ def check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, typed: 
 def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], list[_Problem]]:
     typed, problems = {}, []
     size = len(chunk.row_numbers)
-    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys))
+    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), table.unique_fields)
     for spec in table.fields:
         column = chunk.columns.get(spec.name)
         if column is None:
@@ -86,14 +86,18 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
             column = column.combine_chunks()
         is_text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
         missing = pc.is_null(column)
-        if is_text:
+        if is_text and spec.missing_values == ("",):  # the default, in its fastest form
             missing = pc.or_kleene(missing, pc.equal(pc.utf8_length(column), 0))
+        elif is_text:
+            missing = pc.or_kleene(missing, pc.is_in(column, value_set=pa.array(spec.missing_values, pa.string())))
         missing = missing.to_numpy(zero_copy_only=False)
         if spec.required and missing.any():
             problems.append(_Problem(spec.name, CONSTRAINT_ERROR, missing, lambda i, n=spec.name: f"{n} is required and is empty"))
         values, bad, notes = TYPES[spec.type].convert(spec, column, is_text)
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
+        if is_text and "" not in spec.missing_values:  # an empty cell is then a value: "" for a string, else refused
+            bad |= pc.and_(pc.equal(pc.utf8_length(column), 0), pc.is_null(values)).to_numpy(zero_copy_only=False)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))
@@ -230,6 +234,8 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         for index in np.flatnonzero(eligible & _among(values, missing)):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
+    for name in table.unique_fields:
+        _check_unique(conn, target, table, rows, keys, name, eligible, refuse, chunk.row_numbers[positions])
     # A copy of a row refused against the database is refused too: counted unchanged, it would be nowhere.
     first_refused = {refusal.row_number: refusal for refusal in _merge(refused)}
     for index, original in copies:
@@ -240,6 +246,32 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
                 Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), list(first.errors), first.missing_key)
             )
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
+
+
+def _check_unique(conn, target: sa.Table, table: Table, rows: pa.Table, keys: np.ndarray, name: str, eligible, refuse, numbers) -> None:
+    """A unique field's value held by another row (another key), loaded or earlier in the chunk, refuses its row.
+    Empty cells are never equal to each other here, as in SQL's UNIQUE."""
+    values = rows.column(name).to_pylist()
+    candidates = {values[i] for i in np.flatnonzero(eligible)} - {None}
+    if not candidates:
+        return
+    columns = [target.c[n] for n in table.primary_key]
+    query = sa.select(target.c[name], *columns)
+    owners = {
+        row[0]: (row[1] if len(columns) == 1 else tuple(row[1:])) for row in select_by_keys(conn, query, [target.c[name]], list(candidates))
+    }
+    first: dict = {}  # value -> (key, row number) of the chunk's first row holding it
+    for index in np.flatnonzero(eligible):
+        value, key = values[index], _plain(keys[index])
+        if value is None:
+            continue
+        owner = owners.get(value)
+        if owner is not None and owner != key:
+            refuse(index, Error(name, UNIQUE_ERROR, f"{name} {_show(value)} is already loaded in the row with {_key_text(table, owner)}"))
+        elif value in first and first[value][0] != key:
+            refuse(index, Error(name, UNIQUE_ERROR, f"{name} {_show(value)} appears again (first in row {first[value][1]})"))
+        else:
+            first.setdefault(value, (key, int(numbers[index])))
 
 
 def _among(values: np.ndarray, keys: set) -> np.ndarray:

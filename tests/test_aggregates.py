@@ -107,7 +107,7 @@ def test_hires_at_the_edges_of_quarters_and_of_the_calendar_are_counted_where_sq
         "2021-04-01T00:00:00Z",
         "2021-12-31T23:59:59Z",
         "2021-06-30T22:30:00-02:00",  # the first of July in UTC
-        "9999-12-31T23:59:59Z",  # not .999999: SQLite's strftime rounds that up to the year 10000 and answers NULL
+        "9999-12-31T23:59:59.999999Z",  # SQLite's strftime rounds it up to the year 10000: the SQL reads the text
     ]
     rows = [{"id": i, "name": f"n{i}", "datetime": moment, "department_id": 1, "job_id": 1} for i, moment in enumerate(moments, 1)]
     assert insert_rows(hr, "hired_employees", rows).inserted == len(moments)

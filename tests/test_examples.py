@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from shared.cli import main
-from shared.ingest import migrate
+from shared.dictionary import DictionaryError
+from shared.ingest import ingest_local, migrate
 
 SCHOOL = Path(__file__).parents[1] / "examples" / "school" / "datapackage.json"
 
@@ -89,3 +90,26 @@ def test_a_field_the_generator_cannot_fill_is_named_in_one_line_with_exit_2(tmp_
     result = CliRunner().invoke(main, ["generate", "dictionary", "--out", str(tmp_path / "out")], env=env)
     assert result.exit_code == 2 and "schools.code: a field with a pattern needs an example" in result.output
     assert "Traceback" not in result.output and not list((tmp_path / "out").glob("*"))
+
+
+def test_a_field_made_unique_after_rows_were_loaded_gets_its_index_or_names_the_repeats(make_rowgate, database_url, tmp_path):
+    """create_all adds no index to a table that exists: the start-up adds a new unique field's, or says why it cannot."""
+    descriptor = json.loads(SCHOOL.read_text())
+    path = tmp_path / "datapackage.json"
+    path.write_text(json.dumps(descriptor))
+    (tmp_path / "schools.csv").write_bytes("school_id;name;code;public\n1;Sol;MAD-0001;sí\n2;Luna;MAD-0001;no\n".encode("cp1252"))
+    core = make_rowgate(database_url, dictionary=str(path))
+    assert ingest_local(core, tmp_path / "schools.csv").inserted == 2
+    core.engine.dispose()
+    descriptor["resources"][0]["schema"]["fields"][1]["constraints"]["unique"] = True
+    path.write_text(json.dumps(descriptor))
+    core = make_rowgate(database_url, dictionary=str(path))
+    with core.engine.connect() as conn:
+        assert "uq_schools_name" in {index["name"] for index in sa.inspect(conn).get_indexes("schools")}
+        with pytest.raises(sa.exc.IntegrityError):
+            conn.execute(sa.text("INSERT INTO schools (school_id, name, code, public) VALUES (3, 'Sol', 'MAD-0003', true)"))
+    core.engine.dispose()
+    descriptor["resources"][0]["schema"]["fields"][2]["constraints"]["unique"] = True  # both schools have MAD-0001
+    path.write_text(json.dumps(descriptor))
+    with pytest.raises(DictionaryError, match="schools.code is unique in the dictionary, but rows already loaded repeat"):
+        make_rowgate(database_url, dictionary=str(path))

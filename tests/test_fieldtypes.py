@@ -10,6 +10,7 @@ from datetime import time
 from decimal import Decimal
 from pathlib import Path
 
+import frictionless
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -40,6 +41,20 @@ CELLS = [
     ({"type": "number", "groupChar": ","}, ["1,234,567.5", "1,2,3", "12", "1.2.3"]),
     ({"type": "number", "groupChar": " ", "decimalChar": ","}, ["1 234,5", "1 234", "12,5"]),
     ({"type": "number", "bareNumber": False}, ["€ 95", "95%", "$1.5", "-3 EUR", "EUR -3", "abc", "1.5"]),
+    (
+        {"type": "string", "format": "uuid"},
+        [
+            "2bc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "2BC1C94F-0DEB-43E9-92A1-4775189EC9F8",
+            "2bc1c94f0deb43e992a14775189ec9f8",
+            "{2bc1c94f-0deb-43e9-92a1-4775189ec9f8}",
+            "urn:uuid:2bc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "2bc1c94f-0deb-43e9-92a1-4775189ec9f",
+            "2bc1c94f 0deb-43e9-92a1-4775189ec9f8",
+            "zbc1c94f-0deb-43e9-92a1-4775189ec9f8",
+            "x",
+        ],
+    ),
     ({"type": "year"}, ["2021", "0000", "9999", "0001", "10000", "21", "abc", "20.1", ""]),
     (
         {"type": "time"},
@@ -162,6 +177,12 @@ def test_a_pattern_is_anchored_at_both_ends_of_every_alternative():
         ({"type": "string", "constraints": {"pattern": "(?=a)a"}}, "is not a regular expression rowgate can check"),
         ({"type": "string", "constraints": {"minLength": -1}}, "constraint minLength must be a whole number of characters"),
         ({"type": "string", "constraints": {"checksum": "x"}}, "constraint checksum is not one rowgate checks"),
+        (
+            {"type": "string", "format": "email"},
+            "products.x: format 'email' is not one rowgate reads for a string field (it reads default, uuid)",
+        ),
+        ({"type": "date", "format": "%d/%m/%Y"}, "format '%d/%m/%Y' is not one rowgate reads for a date field"),
+        ({"type": "datetime", "format": "any"}, "format 'any' is not one rowgate reads for a datetime field"),
     ],
 )
 def test_a_constraint_rowgate_cannot_check_is_refused_at_start_up_naming_the_field(tmp_path, field, message):
@@ -361,3 +382,109 @@ def test_every_new_type_compiles_to_a_sql_server_column_with_its_rules(tmp_path)
         assert column in ddl["shops"], ddl["shops"]
     # A date is DATE, not the DATETIME SQLAlchemy writes for a SQL Server it has not connected to yet.
     assert TYPES["date"].sql(None, False).compile(dialect=sql_server_dialect()) == "DATE"
+
+
+UNIQUE = {
+    "name": "unique",
+    "resources": [
+        {
+            "name": "people",
+            "dialect": {"header": True},
+            "schema": {
+                "fields": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "code", "type": "string", "constraints": {"unique": True, "maxLength": 10}},
+                    {"name": "badge", "type": "integer", "constraints": {"unique": True}},
+                ],
+                "primaryKey": ["id"],
+            },
+        }
+    ],
+}
+
+
+def unique_rowgate(make_rowgate, database_url, tmp_path):
+    path = tmp_path / "unique.json"
+    path.write_text(json.dumps(UNIQUE))
+    return make_rowgate(database_url, dictionary=str(path))
+
+
+def refused_codes(rowgate) -> dict[int, list[str]]:
+    rejections = rowgate.metadata.tables["rowgate_rejections"]
+    with rowgate.engine.connect() as conn:
+        found = conn.execute(sa.select(rejections.c.row_number, rejections.c.reasons).order_by(rejections.c.id)).all()
+    return {number: [reason["code"] for reason in json.loads(reasons)] for number, reasons in found}
+
+
+def test_a_unique_field_refuses_a_value_another_row_holds_in_the_file_or_the_table(make_rowgate, database_url, tmp_path):
+    rowgate = unique_rowgate(make_rowgate, database_url, tmp_path)
+    first = tmp_path / "people.csv"
+    first.write_text("id,code,badge\n1,A1,10\n2,A2,\n3,A1,30\n4,,\n5,,\n1,A1,10\n")
+    result = ingest_local(rowgate, first)
+    # row 4: code A1 again under another id; rows 5 and 6: empty codes and badges are no value; row 7: row 2 again
+    assert (result.inserted, result.unchanged, result.rejected) == (4, 1, 1)
+    second = tmp_path / "more.csv"
+    second.write_text("id,code,badge\n6,A2,60\n7,A7,10\n8,A8,80\n2,A2,\n")
+    result = ingest_local(rowgate, second, table="people")
+    assert (result.inserted, result.unchanged, result.rejected) == (1, 1, 2)
+    assert refused_codes(rowgate) == {4: ["unique-error"], 2: ["unique-error"], 3: ["unique-error"]}
+    batch = insert_rows(rowgate, "people", [{"id": 9, "code": "A8", "badge": 90}, {"id": 10, "code": "a8", "badge": 100}])
+    assert (batch.inserted, batch.rejected) == (1, 1)  # codes compare exactly: a8 is not A8
+    live = rowgate.metadata.tables["people"]
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.select(live.c.id, live.c.code).order_by(live.c.id)).all() == [
+            (1, "A1"),
+            (2, "A2"),
+            (4, None),
+            (5, None),
+            (8, "A8"),
+            (10, "a8"),
+        ]
+
+
+def test_a_unique_field_is_a_filtered_unique_index_on_sql_server(tmp_path):
+    from shared.db import build_metadata, sql_server_dialect
+
+    path = tmp_path / "unique.json"
+    path.write_text(json.dumps(UNIQUE))
+    people = build_metadata(load(path)).tables["people"]
+    ddl = [
+        str(sa.schema.CreateIndex(index).compile(dialect=sql_server_dialect())).strip()
+        for index in sorted(people.indexes, key=lambda i: i.name)
+    ]
+    assert ddl == [
+        "CREATE UNIQUE INDEX uq_people_badge ON people (badge) WHERE badge IS NOT NULL",
+        "CREATE UNIQUE INDEX uq_people_code ON people (code) WHERE code IS NOT NULL",
+    ]
+    from tests.test_azure_sql import tsql_problems
+
+    assert [tsql_problems(statement) for statement in ddl] == [[], []]
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "schema_missing", "cells"),
+    [
+        ({"type": "integer"}, ["", "NA", "-"], ["NA", "-", "", "n/a", "5"]),
+        ({"type": "integer"}, ["NA"], ["NA", "", "5"]),  # "" is no missing value here: a type error
+        ({"type": "string"}, ["NA"], ["NA", "", "x"]),  # ... and an empty string for a string field
+        ({"type": "number", "missingValues": ["?"]}, ["NA"], ["?", "NA", "1.5"]),  # the field's own list wins
+        ({"type": "date", "constraints": {"required": True}}, ["", "0000-00-00"], ["0000-00-00", "", "2021-01-01"]),
+    ],
+)
+def test_missing_values_are_frictionless(descriptor, schema_missing, cells):
+    import numpy as np
+
+    from shared.dictionary import _table
+    from shared.parse import Chunk
+    from shared.validate import check_values
+
+    fields = [{"name": "id", "type": "integer"}, {"name": "x", **descriptor}]
+    table = _table({"name": "t", "schema": {"fields": fields, "primaryKey": ["id"], "missingValues": schema_missing}})
+    schema = frictionless.Schema.from_descriptor({"fields": fields, "missingValues": schema_missing})
+    for cell in cells:
+        typed = check_values(table, Chunk(1, np.array([1]), {"id": pa.array(["1"]), "x": pa.array([cell])}))
+        ours = {error.code for refusal in typed.refused for error in refusal.errors}
+        value, notes = schema.get_field("x").read_cell(cell)
+        assert ours == {"type-error" if name == "type" else "constraint-error" for name in notes or {}}, (cell, notes)
+        if not ours:
+            assert typed.rows.column("x")[0].as_py() == value, cell

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import frictionless
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -109,28 +110,23 @@ def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     return text.getvalue().encode()
 
 
-def frictionless_verdicts(path: Path, schema: dict) -> tuple[dict[int, set[str]], dict[int, list]]:
+def frictionless_verdicts(path: Path, schema: dict, encoding: str = "utf-8") -> tuple[dict[int, set[str]], dict[int, list]]:
     """frictionless's error codes per row number, and each row's values as it parsed them."""
-    resource = frictionless.Resource(
-        path=path.name, basepath=str(path.parent), schema=frictionless.Schema.from_descriptor(schema), dialect=HEADER
-    )
+    options = {"path": path.name, "basepath": str(path.parent), "dialect": HEADER, "encoding": encoding}
+    resource = frictionless.Resource(schema=frictionless.Schema.from_descriptor(schema), **options)
     report = resource.validate()
     verdicts: dict[int, set[str]] = {}
     for error in report.tasks[0].errors:
         assert getattr(error, "row_number", None), f"frictionless refused the file, not a row: {error.type}: {error.note}"
         verdicts.setdefault(error.row_number, set()).add(error.type)
-    with frictionless.Resource(
-        path=path.name, basepath=str(path.parent), schema=frictionless.Schema.from_descriptor(schema), dialect=HEADER
-    ) as reading:
+    with frictionless.Resource(schema=frictionless.Schema.from_descriptor(schema), **options) as reading:
         parsed = {row.row_number: row.to_list() for row in reading.row_stream}
     return verdicts, parsed
 
 
-def rowgate_verdicts(folder: Path, path: Path, schema: dict) -> dict[int, set[str]]:
-    descriptor = {
-        "name": "parity",
-        "resources": [{"name": "t", "path": "t.csv", "format": "csv", "dialect": {"header": True}, "schema": schema}],
-    }
+def rowgate_verdicts(folder: Path, path: Path, schema: dict, encoding: str = "utf-8") -> dict[int, set[str]]:
+    resource = {"name": "t", "path": "t.csv", "format": "csv", "encoding": encoding, "dialect": {"header": True}, "schema": schema}
+    descriptor = {"name": "parity", "resources": [resource]}
     (folder / "datapackage.json").write_text(json.dumps(descriptor))
     database = folder / "parity.db"
     database.unlink(missing_ok=True)
@@ -203,3 +199,44 @@ def test_every_difference_is_listed_in_the_readme():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for name in DIFFERENCES:
         assert f"- {name}: " in readme, name
+
+
+def fields(*specs: str) -> dict:
+    """A schema from "name:type" specs, the first field its primary key; a trailing ! makes a field required."""
+    made = [
+        {"name": n, "type": t.rstrip("!"), "constraints": {"required": True} if t.endswith("!") else {}}
+        for n, t in (spec.split(":") for spec in specs)
+    ]
+    return {"fields": made, "primaryKey": [made[0]["name"]]}
+
+
+# The kinds of frictionless-py's own test files (data/blank-rows.csv, defective-rows.csv, invalid.csv, a BOM, a
+# Latin-1 file, type errors), written again here as the project's own fixtures.
+FIXTURES = {
+    "blank-rows": (fields("id:integer", "name:string", "age:integer"), b"id,name,age\n1101,John,30\n1102,Julie,26\n,,\n", "utf-8"),
+    "defective-rows": (fields("id:integer", "name:string", "age:integer"), b"id,name,age\n1101,John\n1102,Julie,26,Potatoes\n", "utf-8"),
+    "empty-line-and-repeats": (fields("id:integer", "name:string"), b"id,name\n1,english\n1,english\n\n2,german,1,2,3\n", "utf-8"),
+    "bom": (fields("id:integer", "name:string!"), "\ufeffid,name\n1,english\n2,\u4e2d\u56fd\u4eba\n3,\n".encode(), "utf-8"),
+    "latin-1": (
+        fields("id:integer", "name:string"),
+        "id,name\n1,Espa\u00f1a\nzwei,Z\u00fcrich\n2,S\u00e3o Paulo\n".encode("latin-1"),
+        "latin-1",
+    ),
+    "type-errors": (
+        fields("id:integer", "age:integer", "born:date", "seen:datetime"),
+        b"id,age,born,seen\n1,thirty,2000-01-01,2021-01-01T00:00:00Z\n2,26,2000-02-30,2021-01-01\n3,27,1999-12-31,2021-13-01T00:00:00Z\nx,1,,\n",
+        "utf-8",
+    ),
+    "repeated-key-other-values": (fields("id:integer", "name:string"), b"id,name\n1,a\n1,b\n2,c\n", "utf-8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_frictionless_test_data_kinds_get_frictionless_verdicts(tmp_path, name):
+    schema, data, encoding = FIXTURES[name]
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    rows = list(csv.reader(io.StringIO(data.decode(encoding).removeprefix("\ufeff"), newline="")))[1:]
+    verdicts, parsed = frictionless_verdicts(path, schema, encoding)
+    assert verdicts, "each fixture has refused rows"
+    assert rowgate_verdicts(tmp_path, path, schema, encoding) == expected(schema, rows, verdicts, parsed)

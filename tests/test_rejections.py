@@ -460,7 +460,7 @@ def test_the_command_line_finds_fixes_and_exports_as_the_api_does(run, tmp_path)
     ("args", "code", "says"),
     [
         (("rejections", "show", "99"), 2, "Error: no rejection 99"),
-        (("rejections", "show", "x"), 2, "'x' is not a valid integer"),
+        (("rejections", "show", "x"), 2, "'x' is not an integer"),
         (("rejections", "fix", "1"), 2, "Missing argument 'FIELD=VALUE...'"),
         (("rejections", "fix", "1", "department"), 2, "'department' is not FIELD=VALUE"),
         (("rejections", "fix", "1", "id=1", "id=2"), 2, "'id' is given twice"),

@@ -74,6 +74,7 @@ import sqlalchemy as sa
 
 from shared.batch import insert_rows
 from shared.context import open_rowgate
+from shared.csvout import safe_cell
 from shared.db import LOADS, REJECTIONS
 from shared.ingest import ingest_local
 from shared.replay import replay
@@ -743,10 +744,17 @@ def _check_storage(findings: Findings, torture: Torture, loads: list) -> None:
 
 
 def _rows_of(file: Landed, lines: list[list[str]]) -> bool:
-    """Every line (row number, cells..., errors) is that row of the file."""
+    """Every line (row number, the fields' cells, the extra cells as JSON, errors) is that row of the file."""
     return bool(lines) and all(
-        line[0].isdigit() and 0 < int(line[0]) <= len(file.rows) and tuple(line[1:-1]) == file.rows[int(line[0]) - 1] for line in lines
+        line[0].isdigit() and 0 < int(line[0]) <= len(file.rows) and line[1:-1] == _as_written(file.rows[int(line[0]) - 1], len(line) - 3)
+        for line in lines
     )
+
+
+def _as_written(row: tuple[str, ...], width: int) -> list[str]:
+    """A file's row as its .rejected.csv line shows it: cells made formula-safe, too few padded, too many as JSON."""
+    cells = [safe_cell(cell) for cell in row[:width]] + [""] * (width - len(row))
+    return [*cells, json.dumps(list(row[width:]), ensure_ascii=False) if len(row) > width else ""]
 
 
 def _check_processes(findings: Findings, torture: Torture) -> None:
