@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.http import HttpError, document, handled, json_response, param, query_int, query_text, read_json
+from functions.http import SECURITY_HEADERS, HttpError, document, handled, json_response, param, query_int, query_text, read_json
 from functions.runtime import rowgate
 from shared.errors import decimal_int
 from shared.limits import LAST_LOADS, MAX_UPLOAD_BLOCKS, MAX_UPLOAD_NAME_CHARS, UPLOAD_BLOCK_BYTES
@@ -26,17 +26,6 @@ bp = func.Blueprint()
 ASSETS = Path(__file__).resolve().parents[1] / "console"
 PAGE = "index.html"
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".txt": "text/plain", ".html": "text/html"}
-# No inline script or style, nothing from another origin, no framing, no form posts: the page talks to its own API.
-POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 FOREVER = "public, max-age=31536000, immutable"
 UPLOAD_QUERY = [
     param("table", {"type": "string"}, "the table the file is for", required=True),

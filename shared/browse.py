@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from decimal import Decimal
-
 import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.context import Rowgate
 from shared.dictionary import Field
 from shared.errors import InputRefused
-from shared.fieldtypes import TYPES, as_json_number
-
-
-def as_json_value(value):
-    """Datetimes as ISO 8601 in UTC, dates and times in ISO 8601, decimals as their exact text; everything else as it is."""
-    if isinstance(value, Decimal):
-        return as_json_number(value)
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
-    if isinstance(value, date | time):
-        return value.isoformat()
-    return value
+from shared.fieldtypes import TYPES, as_json_value
 
 
 def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | None = None) -> dict:

@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING
 
@@ -497,6 +497,17 @@ def typed_values(field: Field, values: list) -> pa.Array:
     if refused:
         raise ValueError(f"{refused} {'is' if len(refused) == 1 else 'are'} not {TYPES[field.type].kind}")
     return converted
+
+
+def as_json_value(value):
+    """Datetimes as ISO 8601 in UTC, dates and times in ISO 8601, decimals as their exact text; everything else as it is."""
+    if isinstance(value, Decimal):
+        return as_json_number(value)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds") + "Z"
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return value
 
 
 def as_json_number(value: Decimal) -> str:

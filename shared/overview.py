@@ -14,9 +14,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from shared.backup import BACKUPS, stamp_of
-from shared.browse import as_json_value
 from shared.context import Rowgate
 from shared.db import LOADS, REJECTIONS, source_digest
+from shared.fieldtypes import as_json_value
 from shared.limits import LAST_LOADS
 
 ESTIMATE_FROM = 1_000_000

@@ -17,10 +17,10 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 
-from shared.browse import as_json_value
 from shared.context import Rowgate
 from shared.db import REJECTIONS, bulk_insert, rejections_of_source
 from shared.errors import Conflict, InputRefused, NotFound, cells_by_field
+from shared.fieldtypes import as_json_value
 from shared.ingest import write_rejected_csv
 from shared.jsonrows import as_chunk
 from shared.limits import MAX_PAGE, REJECTION_STATUSES

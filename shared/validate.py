@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, UNIQUE_ERROR, Error, Refusal, parent_key
-from shared.fieldtypes import TYPES, typed_values
+from shared.fieldtypes import TYPES, as_json_value, typed_values
 from shared.parse import Chunk, python_cell
 
 
@@ -169,7 +169,8 @@ def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Calla
 
 
 def _show(value) -> str:
-    text = repr(value)
+    """A value in a message: text quoted, a datetime, date, time or decimal as the text the API would answer."""
+    text = repr(as_json_value(value))
     return text if len(text) <= 60 else text[:57] + "...'"
 
 

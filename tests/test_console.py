@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from functions import console
+from functions.http import POLICY
 from shared import overview
 from shared.limits import UPLOAD_BLOCK_BYTES
 from shared.overview import catalog_query, row_count
@@ -68,6 +69,25 @@ def test_the_page_has_a_policy_no_inline_script_and_hashed_assets_cached_for_a_y
         assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
         assert asset.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
         assert asset.content == files[src.removeprefix(f"console/assets/{version}/")]
+
+
+def test_every_answer_of_the_api_carries_the_policy_and_nosniff_not_only_the_page(host):
+    """The page's policy and nosniff were on the page and its assets only: a 404 for a script the page asks for,
+    a JSON answer echoing a parameter, a CSV report, a refused write went without them."""
+    url, _ = host
+    answers = [
+        httpx.get(f"{url}/api/console/assets/0000/app.js"),
+        httpx.get(f"{url}/api/health"),
+        httpx.get(f"{url}/api/overview"),
+        httpx.get(f"{url}/api/rejections", params={"<script>": "1"}),
+        httpx.get(f"{url}/api/reports/hires-by-quarter", params={"year": 2021, "format": "csv"}),
+        httpx.post(f"{url}/api/tables/jobs/rows", content=b"[]", headers={"content-type": "text/plain"}),
+        httpx.get(f"{url}/api/openapi.json"),
+    ]
+    assert [a.status_code for a in answers] == [404, 200, 200, 400, 200, 415, 200]
+    for answer in answers:
+        assert answer.headers.get("content-security-policy") == POLICY, answer.request.url
+        assert answer.headers.get("x-content-type-options") == "nosniff", answer.request.url
 
 
 def test_assets_of_another_version_or_outside_the_folder_are_404_json(host):

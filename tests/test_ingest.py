@@ -456,6 +456,19 @@ def test_a_repeat_matching_the_loaded_row_is_unchanged_whatever_came_before_it_i
     assert count(rowgate, "jobs") == 1 and len(open_rejections(rowgate, "jobs")) == 2
 
 
+def test_a_key_loaded_with_other_values_shows_them_as_text_not_as_python_objects(rowgate):
+    from shared.batch import insert_rows
+
+    insert_rows(rowgate, "departments", [{"id": 1, "department": "Ops"}])
+    insert_rows(rowgate, "jobs", [{"id": 1, "job": "Dev"}])
+    hire = {"id": 5, "name": "Ann", "datetime": "2021-07-27T16:02:08Z", "department_id": 1, "job_id": 1}
+    assert insert_rows(rowgate, "hired_employees", [hire]).inserted == 1
+    result = insert_rows(rowgate, "hired_employees", [hire | {"datetime": "2022-01-02T03:04:05Z"}])
+    [message] = [e["message"] for r in result.rejections for e in r["errors"]]
+    assert "datetime: '2022-01-02T03:04:05Z' here, '2021-07-27T16:02:08Z' loaded" in message, message
+    assert "datetime.datetime" not in message
+
+
 def test_a_repeat_in_a_file_is_judged_against_the_loaded_row_when_there_is_one(rowgate, tmp_path):
     ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,A\n"))
     result = ingest_local(rowgate, write(tmp_path / "jobs.csv", "27,B\n27,A\n28,X\n28,X\n28,Y\n"))
