@@ -137,7 +137,7 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
     """The dictionary's tables plus the load ledger and the rejections table."""
     metadata = sa.MetaData()
     for table in dictionary.dependency_order():
-        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), table.unique_fields)
+        keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), *table.unique_keys)
         for name in sorted(keys):
             if table.field(name).type == "string" and not table.field(name).max_length:
                 raise DictionaryError(
@@ -168,11 +168,12 @@ def build_metadata(dictionary: Dictionary) -> sa.MetaData:
                 )
             )
         created = sa.Table(table.name, metadata, *columns, *constraints)
-        for name in table.unique_fields:
+        for key in table.unique_keys:
             # SQL Server's UNIQUE takes one NULL only; a filtered index lets a unique field be empty on many rows,
             # as SQLite's and PostgreSQL's UNIQUE do (and Frictionless, which judges values only).
-            column = created.c[name]
-            sa.Index(f"uq_{table.name}_{name}", column, unique=True, mssql_where=column.isnot(None))
+            key_columns = [created.c[name] for name in key]
+            present = sa.and_(*(column.isnot(None) for column in key_columns))
+            sa.Index(f"uq_{table.name}_{'_'.join(key)}", *key_columns, unique=True, mssql_where=present)
         problems = sql_server_key_problems(created)
         if problems:
             raise DictionaryError(f"table {table.name!r} cannot be created on Azure SQL: {'; '.join(problems)}")

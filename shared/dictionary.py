@@ -50,11 +50,15 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...]
     dialect: Dialect
     format: str
+    unique_groups: tuple[tuple[str, ...], ...] = ()  # the schema's uniqueKeys
 
     @cached_property
-    def unique_fields(self) -> tuple[str, ...]:
-        """Fields with constraints.unique, beyond a primary key of that field alone (unique already)."""
-        return tuple(f.name for f in self.fields if f.constraints.get("unique") and self.primary_key != (f.name,))
+    def unique_keys(self) -> tuple[tuple[str, ...], ...]:
+        """What must be unique beside the primary key: each field with constraints.unique, then each of the schema's
+        uniqueKeys (a key with an empty field in it is never equal to another, as in SQL)."""
+        fields = tuple((f.name,) for f in self.fields if f.constraints.get("unique"))
+        keys = dict.fromkeys(key for key in fields + self.unique_groups if key != self.primary_key)
+        return tuple(keys)
 
     @cached_property
     def field_names(self) -> tuple[str, ...]:
@@ -177,8 +181,9 @@ def _table(resource: dict) -> Table:
         )
         for fk in schema.get("foreignKeys", [])
     )
+    unique_groups = _unique_keys(name, schema.get("uniqueKeys", []))
     field_names = {f.name for f in fields}
-    for key_field in primary_key + tuple(f for fk in foreign_keys for f in fk.fields):
+    for key_field in primary_key + tuple(f for key in foreign_keys for f in key.fields) + sum(unique_groups, ()):
         if key_field not in field_names:
             raise DictionaryError(f"table {name!r}: key field {key_field!r} is not one of its fields")
     return Table(
@@ -188,7 +193,15 @@ def _table(resource: dict) -> Table:
         foreign_keys=foreign_keys,
         dialect=_dialect(resource),
         format=resource.get("format", "csv"),
+        unique_groups=unique_groups,
     )
+
+
+def _unique_keys(table: str, value) -> tuple[tuple[str, ...], ...]:
+    """Table Schema 2's uniqueKeys: a list of lists of field names."""
+    if not (isinstance(value, list) and all(isinstance(k, list) and k and all(isinstance(n, str) for n in k) for k in value)):
+        raise DictionaryError(f"table {table!r}: uniqueKeys must be a list of lists of field names, not {value!r}")
+    return tuple(tuple(key) for key in value)
 
 
 def _missing_values(table: str, values) -> tuple[str, ...]:

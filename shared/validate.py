@@ -77,7 +77,7 @@ def check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, typed: 
 def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], list[_Problem]]:
     typed, problems = {}, []
     size = len(chunk.row_numbers)
-    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), table.unique_fields)
+    keys = set(table.primary_key).union(*(fk.fields for fk in table.foreign_keys), *table.unique_keys)
     for spec in table.fields:
         column = chunk.columns.get(spec.name)
         if column is None:
@@ -234,8 +234,8 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         for index in np.flatnonzero(eligible & _among(values, missing)):
             message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
-    for name in table.unique_fields:
-        _check_unique(conn, target, table, rows, keys, name, eligible, refuse, chunk.row_numbers[positions])
+    for unique in table.unique_keys:
+        _check_unique(conn, target, table, rows, keys, unique, eligible, refuse, chunk.row_numbers[positions])
     # A copy of a row refused against the database is refused too: counted unchanged, it would be nowhere.
     first_refused = {refusal.row_number: refusal for refusal in _merge(refused)}
     for index, original in copies:
@@ -248,17 +248,24 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
 
-def _check_unique(conn, target: sa.Table, table: Table, rows: pa.Table, keys: np.ndarray, name: str, eligible, refuse, numbers) -> None:
-    """A unique field's value held by another row (another key), loaded or earlier in the chunk, refuses its row.
-    Empty cells are never equal to each other here, as in SQL's UNIQUE."""
-    values = rows.column(name).to_pylist()
+def _check_unique(
+    conn, target: sa.Table, table: Table, rows: pa.Table, keys: np.ndarray, unique: tuple[str, ...], eligible, refuse, numbers
+) -> None:
+    """A unique field's value (or uniqueKeys' values) held by another row (another primary key), loaded or earlier in
+    the chunk, refuses its row. Empty cells are never equal to each other here, as in SQL's UNIQUE."""
+    values = _key_values(rows, unique).tolist()
+    if len(unique) > 1:
+        values = [None if None in value else value for value in values]
     candidates = {values[i] for i in np.flatnonzero(eligible)} - {None}
     if not candidates:
         return
+    name, shown = unique[0], "/".join(unique)
     columns = [target.c[n] for n in table.primary_key]
-    query = sa.select(target.c[name], *columns)
+    query = sa.select(*(target.c[n] for n in unique), *columns)
+    width = len(unique)
     owners = {
-        row[0]: (row[1] if len(columns) == 1 else tuple(row[1:])) for row in select_by_keys(conn, query, [target.c[name]], list(candidates))
+        (row[0] if width == 1 else tuple(row[:width])): (row[width] if len(columns) == 1 else tuple(row[width:]))
+        for row in select_by_keys(conn, query, [target.c[n] for n in unique], list(candidates))
     }
     first: dict = {}  # value -> (key, row number) of the chunk's first row holding it
     for index in np.flatnonzero(eligible):
@@ -267,9 +274,9 @@ def _check_unique(conn, target: sa.Table, table: Table, rows: pa.Table, keys: np
             continue
         owner = owners.get(value)
         if owner is not None and owner != key:
-            refuse(index, Error(name, UNIQUE_ERROR, f"{name} {_show(value)} is already loaded in the row with {_key_text(table, owner)}"))
+            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} is already loaded in the row with {_key_text(table, owner)}"))
         elif value in first and first[value][0] != key:
-            refuse(index, Error(name, UNIQUE_ERROR, f"{name} {_show(value)} appears again (first in row {first[value][1]})"))
+            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} appears again (first in row {first[value][1]})"))
         else:
             first.setdefault(value, (key, int(numbers[index])))
 

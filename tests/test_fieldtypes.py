@@ -4,6 +4,7 @@ API on SQLite and PostgreSQL and comes back exactly from a backup."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from datetime import time
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from shared.backup import backup
 from shared.batch import insert_rows
 from shared.browse import page_rows
-from shared.dictionary import load
+from shared.dictionary import DictionaryError, load
 from shared.fieldtypes import TYPES
 from shared.ingest import ingest_local
 from shared.restore import restore
@@ -501,6 +502,75 @@ def test_a_unique_field_is_a_filtered_unique_index_on_sql_server(tmp_path):
     from tests.test_azure_sql import tsql_problems
 
     assert [tsql_problems(statement) for statement in ddl] == [[], []]
+
+
+UNIQUE_KEYS = {
+    "name": "unique-keys",
+    "resources": [
+        {
+            "name": "seats",
+            "dialect": {"header": True},
+            "schema": {
+                "fields": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "room", "type": "string", "constraints": {"maxLength": 10}},
+                    {"name": "seat", "type": "integer"},
+                    {"name": "day", "type": "date"},
+                ],
+                "primaryKey": ["id"],
+                "uniqueKeys": [["room", "seat", "day"]],
+            },
+        }
+    ],
+}
+
+
+def test_unique_keys_refuse_a_combination_another_row_holds_and_never_compare_an_empty_cell(make_rowgate, database_url, tmp_path):
+    path = tmp_path / "seats.json"
+    path.write_text(json.dumps(UNIQUE_KEYS))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    first = tmp_path / "seats.csv"
+    first.write_text("id,room,seat,day\n1,A,1,2021-01-01\n2,A,2,2021-01-01\n3,A,1,2021-01-01\n4,A,1,\n5,A,1,\n1,A,1,2021-01-01\n")
+    result = ingest_local(rowgate, first)
+    # row 4: A/1/2021-01-01 again under another id; rows 5 and 6 have an empty day (never equal); row 7: row 2 again
+    assert (result.inserted, result.unchanged, result.rejected) == (4, 1, 1)
+    batch = insert_rows(
+        rowgate, "seats", [{"id": 8, "room": "A", "seat": 2, "day": "2021-01-01"}, {"id": 9, "room": "A", "seat": 2, "day": "2021-01-02"}]
+    )
+    assert (batch.inserted, batch.rejected) == (1, 1)
+    assert refused_codes(rowgate) == {4: ["unique-error"], 1: ["unique-error"]}
+    seats = rowgate.metadata.tables["seats"]
+    assert [sorted(c.name for c in index.columns) for index in seats.indexes if index.unique] == [["day", "room", "seat"]]
+    with rowgate.engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):  # the database holds the rule too
+        conn.execute(seats.insert().values(id=10, room="A", seat=2, day=datetime.date(2021, 1, 2)))
+
+
+def test_unique_keys_are_a_filtered_unique_index_on_sql_server(tmp_path):
+    from shared.db import build_metadata, sql_server_dialect
+    from tests.test_azure_sql import tsql_problems
+
+    path = tmp_path / "seats.json"
+    path.write_text(json.dumps(UNIQUE_KEYS))
+    [index] = build_metadata(load(path)).tables["seats"].indexes
+    ddl = str(sa.schema.CreateIndex(index).compile(dialect=sql_server_dialect())).strip()
+    assert ddl == (
+        "CREATE UNIQUE INDEX uq_seats_room_seat_day ON seats (room, seat, day) "
+        "WHERE room IS NOT NULL AND seat IS NOT NULL AND day IS NOT NULL"
+    )
+    assert tsql_problems(ddl) == []
+
+
+@pytest.mark.parametrize(
+    ("unique_keys", "message"),
+    [([["room", "nope"]], "key field 'nope' is not one of its fields"), ([["room"], "seat"], "uniqueKeys must be a list of lists")],
+)
+def test_unusable_unique_keys_are_refused_at_start_up(tmp_path, unique_keys, message):
+    descriptor = json.loads(json.dumps(UNIQUE_KEYS))
+    descriptor["resources"][0]["schema"]["uniqueKeys"] = unique_keys
+    path = tmp_path / "seats.json"
+    path.write_text(json.dumps(descriptor))
+    with pytest.raises(DictionaryError, match=message):
+        load(path)
 
 
 @pytest.mark.parametrize(
