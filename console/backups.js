@@ -51,7 +51,8 @@ async function restoreSet(set, backups, now) {
     "Every table changes together, parents first, in one transaction: rows added since are deleted, changed rows set back, deleted rows come back, and later loads are undone in the ledger.",
   ]);
   if (!yes) return status(out, "Restore cancelled: nothing changed.");
-  const output = await run(call("backups/restore", { method: "POST", json: { at: set.at } }), `Restoring the set of ${stampTime(set.at)}…`);
+  // "set": exactly the set confirmed above; if it is no longer complete the server refuses it (409) rather than take an older one
+  const output = await run(call("backups/restore", { method: "POST", json: { set: set.at } }), `Restoring the set of ${stampTime(set.at)}…`);
   replace(out, h("p", { "data-kind": "ok" }, `Restored ${output.results.length} tables from the set of ${stampTime(set.at)}.`), restored(output.results));
 }
 

@@ -98,8 +98,9 @@ async def restore_table(req: func.HttpRequest, client) -> func.HttpResponse:  # 
 @bp.durable_client_input(client_name="client")
 @document(
     "Start restoring every table from one backup set, parents first, all or nothing: the newest complete set, or the newest "
-    'complete one at or before {"at": "<a set\'s stamp>"} (Durable: poll the status URL; its output is {"results": [Restore]}, '
-    "or an error with its status: 404 no complete set, 409 busy, 422 damaged backup)",
+    'complete one at or before {"at": "<a set\'s stamp>"}, or exactly the set {"set": "<its stamp>"} (Durable: poll the status '
+    'URL; its output is {"results": [Restore]}, or an error with its status: 404 no complete set, 409 busy or the set is no '
+    "longer complete, 422 damaged backup)",
     body="RestoreSetRequest",
     body_required=False,
     responses={202: "Started", 403: "Error", 413: "Error", 415: "Error"},
@@ -107,12 +108,18 @@ async def restore_table(req: func.HttpRequest, client) -> func.HttpResponse:  # 
 @handled
 async def restore_set(req: func.HttpRequest, client) -> func.HttpResponse:  # client: the Durable client
     options = read_json(req, MAX_BODY_BYTES, empty={})
-    if not isinstance(options, dict) or set(options) - {"at"} or not isinstance(options.get("at", ""), str):
-        raise HttpError(400, "wrong-shape", 'send {"at": "<a backup set\'s stamp>"} or no body')
-    at = options.get("at") or None
+    shape = 'send {"at": "<a backup set\'s stamp>"} (that set or an older complete one), {"set": "<stamp>"} (that set only) or no body'
+    if (
+        not isinstance(options, dict)
+        or len(options) > 1
+        or set(options) - {"at", "set"}
+        or not all(isinstance(v, str) for v in options.values())
+    ):
+        raise HttpError(400, "wrong-shape", shape)
+    at = options.get("at") or options.get("set") or None
     if at is not None and not STAMP.fullmatch(at):
-        raise HttpError(400, "bad-stamp", f"at is a backup set's stamp such as 20261122T051909123456Z, got {at[:40]!r}")
-    instance = await client.start_new("restore_set_job", None, {"at": at})
+        raise HttpError(400, "bad-stamp", f"a backup set's stamp is such as 20261122T051909123456Z, got {at[:40]!r}")
+    instance = await client.start_new("restore_set_job", None, {"at": at, "exact": "set" in options})
     return client.create_check_status_response(req, instance)
 
 

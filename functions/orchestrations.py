@@ -144,7 +144,7 @@ def restore_backup_set(payload: dict) -> dict:
     from shared import restore
 
     try:
-        return {"results": [result.as_dict() for result in restore.restore_all(rowgate(), payload.get("at"))]}
+        return {"results": [result.as_dict() for result in restore.restore_all(rowgate(), payload.get("at"), bool(payload.get("exact")))]}
     except RowgateError as exc:
         return _restore_refused(exc)
 

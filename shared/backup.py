@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from shared.context import Rowgate
 from shared.db import LOADS, snapshot
 from shared.dictionary import Table
-from shared.errors import Damaged, NotFound
+from shared.errors import Conflict, Damaged, NotFound
 from shared.fieldtypes import TYPES
 from shared.load import DONE
 from shared.prefetch import prefetch
@@ -330,6 +330,17 @@ def newest_complete_set(rowgate: Rowgate, at: str | None = None) -> BackupSet:
         raise BackupNotFound(f"no backup set{where}")
     described = "; ".join(f"{s.at} lacks {', '.join(s.missing + s.unreadable)}" for s in sets[:3])
     raise BackupNotFound(f"no complete backup set{where} ({described})")
+
+
+def exact_set(rowgate: Rowgate, at: str) -> BackupSet:
+    """The set of the stamp `at` itself, as a person confirmed it: never an older one in its place."""
+    found = next((s for s in backup_sets(rowgate) if s.at == at), None)
+    if found is None:
+        raise BackupNotFound(f"no backup set {at}")
+    if not found.complete:
+        lacks = ", ".join(found.missing + found.unreadable)
+        raise Conflict(f"the backup set {at} is no longer complete (it lacks {lacks}): nothing was restored", code="set-incomplete")
+    return found
 
 
 def newest(rowgate: Rowgate, table: str, at: str | None = None) -> str:

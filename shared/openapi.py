@@ -102,7 +102,7 @@ def build(dictionary: Dictionary, operations: list[Operation]) -> dict:
         "RestoreRequest": {"type": "object", "properties": {"backup": _s}, "additionalProperties": False},
         "Started": _object({"id": _s, "statusQueryGetUri": _s}, extra=True),
         "MigratePrefix": {"type": "string", "maxLength": 1024, "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*/?$"},
-        "RestoreSetRequest": {"type": "object", "properties": {"at": _s}, "additionalProperties": False},
+        "RestoreSetRequest": {"type": "object", "properties": {"at": _s, "set": _s}, "maxProperties": 1, "additionalProperties": False},
         # The web console: its overview, and uploads in blocks.
         "Overview": _object({"tables": {"type": "array", "items": {"type": "object"}}, "estimate_from": _i}),
         "Upload": _object({"upload": _s, "table": _s, "name": _s, "path": _s, "block_bytes": _i}),

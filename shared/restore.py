@@ -28,6 +28,7 @@ from shared.backup import (
     BackupError,
     BackupNotFound,
     avro_schema,
+    exact_set,
     load_ids,
     newest,
     newest_complete_set,
@@ -80,9 +81,11 @@ def restore(rowgate: Rowgate, table: str, backup: str | None = None) -> RestoreR
     return restore_set(rowgate, {spec.name: path})[0]
 
 
-def restore_all(rowgate: Rowgate, at: str | None = None) -> list[RestoreResult]:
-    """Every table from the newest complete backup set (at or before `at`), as one operation, parents first."""
-    return restore_set(rowgate, newest_complete_set(rowgate, at).backups)
+def restore_all(rowgate: Rowgate, at: str | None = None, exact: bool = False) -> list[RestoreResult]:
+    """Every table from the newest complete backup set (at or before `at`), or with `exact` from the set of `at`
+    itself, as one operation, parents first."""
+    chosen = exact_set(rowgate, at) if exact and at else newest_complete_set(rowgate, at)
+    return restore_set(rowgate, chosen.backups)
 
 
 def restore_set(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult]:

@@ -317,6 +317,33 @@ def test_restoring_a_set_brings_every_table_back_to_it(host):
         assert [r["id"] for r in client.get(f"{url}/api/tables/jobs/rows").json()["rows"]] == [1]
 
 
+def test_a_confirmed_set_is_restored_exactly_or_refused_never_replaced_by_an_older_one(host):
+    """The console confirms one set and sends {"set": its stamp}: if it is no longer complete when the job runs, the job
+    refuses (409) and nothing changes; {"at": ...} still means "that set or the newest complete one before it"."""
+    url, dev = host
+    land(dev, "landing/departments.csv", HR)
+    land(dev, "landing/jobs.csv", b"1,Engineer\n")
+    wait_for(
+        lambda: httpx.get(f"{url}/api/tables/jobs/rows").json()["rows"] and httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]
+    )
+    with httpx.Client(timeout=30) as client:
+        older = finished(client, client.post(f"{url}/api/backups"))["output"]
+        client.post(f"{url}/api/tables/jobs/rows", json=[{"id": 60, "job": "Later"}])
+        newer = finished(client, client.post(f"{url}/api/backups"))["output"]
+        client.post(f"{url}/api/tables/jobs/rows", json=[{"id": 70, "job": "Latest"}])
+        [jobs_backup] = [b["name"] for b in newer["backups"] if b["table"] == "jobs"]
+        dev.storage.delete(jobs_backup)  # retention, or a person, took one file of the confirmed set
+        refused = finished(client, client.post(f"{url}/api/backups/restore", json={"set": newer["at"]}))["output"]
+        assert (refused["error"]["status"], refused["error"]["code"]) == (409, "set-incomplete")
+        assert "jobs" in refused["error"]["message"]
+        assert [r["id"] for r in client.get(f"{url}/api/tables/jobs/rows").json()["rows"]] == [1, 60, 70], "nothing changed"
+        both = client.post(f"{url}/api/backups/restore", json={"set": newer["at"], "at": newer["at"]})
+        assert both.status_code == 400 and both.json()["error"]["code"] == "wrong-shape"
+        fallback = finished(client, client.post(f"{url}/api/backups/restore", json={"at": newer["at"]}))["output"]
+        assert {b["created"] for b in older["backups"]} == {older["at"]}
+        assert {r["backup"] for r in fallback["results"]} == {b["name"] for b in older["backups"]}, "the older set, as at says"
+
+
 def test_batches_of_two_tables_under_one_request_id_count_their_own_refusals(host):
     url, _ = host
     headers = {"x-request-id": "shared-id"}
