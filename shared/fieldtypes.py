@@ -93,19 +93,19 @@ def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
     return values, nul, notes
 
 
-class Refused(ValueError):
+class _Refused(ValueError):
     """A cell refused with its own reason (the message), not only for not being of its type."""
 
 
 def _each_distinct(text: pa.Array, read: Callable[[str], str]) -> Converted:
     """Cells whose rule is a library's (isodate, validators, rfc3986, json) read in Python, each distinct value once
-    (`read` gives its stored text or raises ValueError; Refused names why)."""
+    (`read` gives its stored text or raises ValueError; _Refused names why)."""
     encoded = pc.dictionary_encode(text)
     results, refused, reasons = [], [], {}
     for position, value in enumerate(encoded.dictionary.to_pylist()):
         try:
             results.append(read(value))
-        except Refused as exc:
+        except _Refused as exc:
             results.append(None)
             reasons[position] = str(exc)
         except Exception:  # noqa: BLE001 - the libraries raise their own errors for bad text, as frictionless-py catches them
@@ -418,7 +418,7 @@ def _yearmonth(cell: str) -> str:
     if not 1 <= month <= 12:
         raise ValueError(cell)
     if not 0 <= year <= 9999:
-        raise Refused("is outside the years 0 to 9999")
+        raise _Refused("is outside the years 0 to 9999")
     return f"{year:04}-{month:02}"
 
 
@@ -442,7 +442,7 @@ def _as_json(kind: type) -> Callable[[Field, pa.Array, bool], Converted]:
 
 
 def _no_constant(name: str):
-    raise Refused(f"holds {name}, which JSON has not (nor an API client that reads it)")
+    raise _Refused(f"holds {name}, which JSON has not (nor an API client that reads it)")
 
 
 def _as_geopoints(field: Field, column: pa.Array, is_text: bool) -> Converted:
