@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -240,11 +243,42 @@ def _values(table, spec, count: int, rng: np.random.Generator) -> list[str]:
         return list(np.datetime_as_string(EPOCH_2020.astype("datetime64[D]") + rng.integers(0, 3 * 365, count), unit="D"))
     if spec.type == "datetime":
         return list(_iso(rng.integers(0, THREE_YEARS, count)))
-    if spec.type == "string":
+    numbers = rng.integers(1, 10_000, count).tolist()
+    kind = f"{spec.type}/{spec.option('format', 'default')}"
+    if kind in SHAPED:
+        return [SHAPED[kind](n) for n in numbers]
+    if spec.type == "string" and kind == "string/default":
         longest = spec.max_length or 40
-        words = np.char.add(np.char.add(rng.choice(WORDS, count), " "), rng.integers(1, 10_000, count).astype(str))
+        words = np.char.add(np.char.add(rng.choice(WORDS, count), " "), np.array(numbers).astype(str))
         return [w[:longest].ljust(constraints.get("minLength", 0), "x") for w in words.tolist()]
-    raise InputRefused(f"{table.name}.{spec.name}: rowgate generate cannot make values of type {spec.type!r}")
+    raise InputRefused(f"{table.name}.{spec.name}: rowgate generate cannot make values of type {spec.type!r} ({kind})")
+
+
+def _lon(n: int) -> float:
+    return n % 359 - 179 + 0.5  # -179.5 to 179.5
+
+
+def _lat(n: int) -> float:
+    return n % 179 - 89 + 0.25  # -88.75 to 89.25
+
+
+# Values of the other types and formats, each made from a number from 1 to 9,999.
+SHAPED = {
+    "year/default": lambda n: str(2000 + n % 30),
+    "yearmonth/default": lambda n: f"{2000 + n % 30}-{1 + n % 12:02d}",
+    "time/default": lambda n: f"{n % 24:02d}:{n % 60:02d}:{(n * 7) % 60:02d}",
+    "duration/default": lambda n: f"P{n % 30}DT{n % 24}H",
+    "string/email": lambda n: f"{WORDS[n % len(WORDS)]}{n}@example.com",
+    "string/uri": lambda n: f"https://example.com/items/{n}",
+    "string/uuid": lambda n: str(uuid.UUID(int=n * 0x9E3779B97F4A7C15 % (1 << 128))),
+    "string/binary": lambda n: base64.b64encode(f"item {n}".encode()).decode(),
+    "object/default": lambda n: json.dumps({"n": n, "even": n % 2 == 0}),
+    "array/default": lambda n: json.dumps([n, n + 1]),
+    "geopoint/default": lambda n: f"{_lon(n)}, {_lat(n)}",
+    "geopoint/array": lambda n: json.dumps([_lon(n), _lat(n)]),
+    "geopoint/object": lambda n: json.dumps({"lon": _lon(n), "lat": _lat(n)}),
+    "any/default": lambda n: f"{WORDS[n % len(WORDS)]} {n}",
+}
 
 
 def _number_text(spec, value: float) -> str:
@@ -256,7 +290,7 @@ def _number_text(spec, value: float) -> str:
 
 def _dirty(table, records: list[list[str]], rng: np.random.Generator, dirty_rate: float, first: int) -> None:
     """Spoil a share of the rows (never the table's first), each in one of the ways DIRT names that the table can be."""
-    typed = [i for i, f in enumerate(table.fields) if f.type != "string" and f.name not in table.primary_key]
+    typed = [i for i, f in enumerate(table.fields) if f.type not in ("string", "any") and f.name not in table.primary_key]
     required = [i for i, f in enumerate(table.fields) if f.required and f.name not in table.primary_key]
     children = [table.field_names.index(fk.fields[0]) for fk in table.foreign_keys if len(fk.fields) == 1 and fk.parent != table.name]
     for index in np.flatnonzero(rng.random(len(records)) < dirty_rate):

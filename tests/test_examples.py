@@ -113,3 +113,36 @@ def test_a_field_made_unique_after_rows_were_loaded_gets_its_index_or_names_the_
     path.write_text(json.dumps(descriptor))
     with pytest.raises(DictionaryError, match="schools.code is unique in the dictionary, but rows already loaded repeat"):
         make_rowgate(database_url, dictionary=str(path))
+
+
+EVERY_TYPE = [
+    {"name": "id", "type": "integer"},
+    *(
+        {"name": f"f_{kind.replace('/', '_')}", "type": kind.split("/")[0], **({"format": kind.split("/")[1]} if "/" in kind else {})}
+        for kind in (
+            "integer", "number", "boolean", "date", "datetime", "time", "year", "yearmonth", "duration", "string",
+            "string/email", "string/uri", "string/uuid", "string/binary", "object", "array", "geopoint",
+            "geopoint/array", "geopoint/object", "any",
+        )
+    ),
+]  # fmt: skip
+
+
+def test_the_generator_makes_valid_values_of_every_type_and_format(make_rowgate, tmp_path):
+    descriptor = {
+        "name": "every",
+        "resources": [{"name": "every", "path": "every.csv", "schema": {"fields": EVERY_TYPE, "primaryKey": ["id"]}}],
+    }
+    path = tmp_path / "datapackage.json"
+    path.write_text(json.dumps(descriptor))
+    env = {"ROWGATE_DICTIONARY": str(path), "ROWGATE_STORAGE": str(tmp_path / "unused")}
+    result = CliRunner().invoke(
+        main, ["generate", "dictionary", "--rows", "300", "--dirty-rate", "0", "--out", str(tmp_path / "out")], env=env
+    )
+    assert result.exit_code == 0, result.output
+    descriptor["resources"][0]["path"] = "every.csv"
+    (tmp_path / "out" / "datapackage.json").write_text(json.dumps(descriptor))
+    report = frictionless.Package(str(tmp_path / "out" / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:5]
+    loaded = ingest_local(make_rowgate(dictionary=str(path)), tmp_path / "out" / "every.csv")
+    assert (loaded.inserted, loaded.rejected) == (300, 0)
