@@ -2,7 +2,7 @@
 transaction as every write of hired_employees, so a report reads a few thousand counts, not every hire.
 
 Rows reach the live tables through db.bulk_insert (loads, batches, replays, fixes), which calls `add`; a
-restore replaces a table wholesale and calls `rebuild`; db.upgrade builds the counts of a database made
+restore replaces a table wholesale and calls `replace` with the groups of the rows it staged; db.upgrade builds the counts of a database made
 before them. The views report_* stay the plain queries the counts must always equal (tests/test_aggregates.py).
 """
 
@@ -17,6 +17,7 @@ HIRE_COUNTS = "rowgate_hire_counts"
 SOURCE = "hired_employees"
 GROUP = ("year", "quarter", "department_id", "job_id")
 NEEDS = (SOURCE, "departments", "jobs")
+NO_GROUPS = np.zeros((0, len(GROUP) + 1), np.int64)  # (year, quarter, department_id, job_id, hires) rows
 
 
 def define(metadata: sa.MetaData) -> None:
@@ -51,6 +52,11 @@ def add(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
     counts = counts_of(table.metadata) if table.name == SOURCE else None
     if counts is None or rows.num_rows == 0:
         return
+    _upsert(conn, counts, hire_groups(rows))
+
+
+def hire_groups(rows: pa.Table) -> np.ndarray:
+    """The groups (year, quarter, department_id, job_id, hires) of hired_employees rows, in key order."""
     columns = [rows.column(name) for name in ("datetime", "department_id", "job_id")]
     keep = np.logical_and.reduce([column.is_valid().to_numpy(zero_copy_only=False) for column in columns])
     # Months since 1970-01 in numpy (UTC, as stored): floor division gives year and quarter, before 1970 too.
@@ -59,11 +65,28 @@ def add(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         [months // 12 + 1970, months % 12 // 3 + 1, *(column.to_numpy(zero_copy_only=False)[keep] for column in columns[1:])],
         axis=1,
     ).astype(np.int64)
+    return _summed(keys, np.ones(len(keys), np.int64))
+
+
+def merge_groups(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two sets of groups as one, hires added where they share a key."""
+    both = np.concatenate([a, b])
+    return _summed(both[:, :4], both[:, 4])
+
+
+def _summed(keys: np.ndarray, hires: np.ndarray) -> np.ndarray:
+    if len(keys) == 0:
+        return NO_GROUPS
     # Sorted groups: every transaction adds to them in one order, so two writers cannot deadlock on them.
-    keys = keys[np.lexsort(keys.T[::-1])]
+    order = np.lexsort(keys.T[::-1])
+    keys, hires = keys[order], hires[order]
     starts = np.concatenate([[0], np.flatnonzero(np.any(keys[1:] != keys[:-1], axis=1)) + 1])
-    hires = np.diff(np.append(starts, len(keys)))
-    groups = np.column_stack([keys[starts], hires])
+    return np.column_stack([keys[starts], np.add.reduceat(hires, starts)]).astype(np.int64)
+
+
+def _upsert(conn: sa.Connection, counts: sa.Table, groups: np.ndarray) -> None:
+    if len(groups) == 0:
+        return
     # The driver's own calls, as db.bulk_insert makes: SQLAlchemy's per-row parameter handling would cost more than the writes.
     statement = AddCounts(counts).compile(dialect=conn.dialect)
     cursor = conn.connection.dbapi_connection.cursor()
@@ -79,12 +102,22 @@ def add(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
 
 
 def rebuild(conn: sa.Connection, metadata: sa.MetaData) -> None:
-    """Count hired_employees again from the table itself (after a restore replaced its rows)."""
+    """Count hired_employees again from the table itself (db.upgrade, for a database made before the counts)."""
     counts = counts_of(metadata)
     if counts is None:
         return
     conn.execute(counts.delete())
     conn.execute(counts.insert().from_select([*GROUP, "hires"], counted(metadata.tables[SOURCE])))
+
+
+def replace(conn: sa.Connection, metadata: sa.MetaData, groups: np.ndarray) -> None:
+    """The counts of hired_employees after a restore replaced its rows with rows whose groups are `groups`
+    (hire_groups of each batch, merged): counted as they were staged, not by reading the table again."""
+    counts = counts_of(metadata)
+    if counts is None:
+        return
+    conn.execute(counts.delete())
+    _upsert(conn, counts, groups)
 
 
 def upgrade(conn: sa.Connection, metadata: sa.MetaData) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,7 +28,6 @@ from shared.prefetch import prefetch
 BACKUPS = "backups"
 CODEC = "deflate"
 READ_BATCH = 10_000
-CHECKSUM_PLACEHOLDER = "0" * 64  # written first, replaced in place once the data's checksum is known
 META = {key: f"rowgate.{key}" for key in ("table", "rows", "dictionary", "created", "checksum", "loads")}
 
 
@@ -121,7 +122,6 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
         META["rows"]: str(rows),
         META["dictionary"]: rowgate.dictionary.digest,
         META["created"]: at,
-        META["checksum"]: CHECKSUM_PLACEHOLDER,
         META["loads"]: done_loads(conn, rowgate.metadata),
     }
     path = backup_path(spec.name, at)
@@ -144,16 +144,15 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
 
         import fastavro  # imported here, not at the top: the Function App imports this module at start
 
-        fastavro.writer(scratch, fastavro.parse_schema(avro_schema(spec)), records(), codec=CODEC, metadata=metadata)
+        # The records hold the stored integers of dates and times already: encoded with the plain schema, which
+        # spares fastavro its logical-type checks per value; the file's header names the logical types.
+        sync = os.urandom(16)
+        fastavro.writer(scratch, fastavro.parse_schema(plain_schema(avro_schema(spec))), records(), codec=CODEC, sync_marker=sync)
         written = counted[0]
         if written != rows:
             raise BackupError(f"{spec.name}: counted {rows} rows but read {written}; the snapshot did not hold")
-        scratch.seek(0)
-        _seal(scratch, data_checksum(fastavro.block_reader(scratch)))
-        scratch.seek(0)
         with rowgate.storage.open_write(path) as out:
-            shutil.copyfileobj(scratch, out, 4 * 1024 * 1024)
-        size = scratch.tell()
+            size = publish(scratch, out, avro_schema(spec), metadata, sync)
     return BackupInfo(path, spec.name, at, rows, size)
 
 
@@ -244,13 +243,23 @@ def data_checksum(blocks) -> str:
     return digest.hexdigest()
 
 
-def _seal(scratch: BinaryIO, checksum: str) -> None:
-    """Write the checksum over its placeholder in the header: same length, so the header stays valid."""
+def publish(scratch: BinaryIO, out: BinaryIO, schema: dict, metadata: dict, sync: bytes) -> int:
+    """Copy the Avro file in `scratch` (written with the sync marker `sync`) to `out` behind a new header: `schema`,
+    `metadata` and the checksum of its data. The blocks are copied as they are; return the bytes written."""
+    import fastavro  # imported here, not at the top: the Function App imports this module at start
+
     scratch.seek(0)
-    head = scratch.read(64 * 1024)
-    position = head.find(CHECKSUM_PLACEHOLDER.encode())
-    scratch.seek(position)
-    scratch.write(checksum.encode())
+    checksum = data_checksum(fastavro.block_reader(scratch))
+    scratch.seek(0)
+    fastavro.block_reader(scratch)  # reads the header only: the blocks start where it stops
+    start = scratch.tell()
+    header = io.BytesIO()
+    fastavro.writer(
+        header, fastavro.parse_schema(schema), [], codec=CODEC, metadata=metadata | {META["checksum"]: checksum}, sync_marker=sync
+    )
+    out.write(header.getvalue())
+    shutil.copyfileobj(scratch, out, 4 * 1024 * 1024)
+    return header.tell() + scratch.tell() - start
 
 
 def prune(rowgate: Rowgate, table: str, keep: set[str] | None = None) -> list[str]:

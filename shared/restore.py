@@ -15,6 +15,7 @@ import uuid
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -100,17 +101,19 @@ def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult
     with rowgate.engine.connect() as conn:
         staged = {spec.name: stage_table(tables[spec.name], run, conn.dialect.name) for spec in order}
         try:
-            counts, headers = {}, {}
+            counts, headers, groups = {}, {}, {}
             # SQLite: a deferred transaction writing only temporary tables leaves the database to other writers.
             with conn.execution_options(sqlite_begin="DEFERRED").begin():
                 for spec in order:
                     staged[spec.name].create(conn)
-                    counts[spec.name], headers[spec.name] = _stage_file(rowgate, conn, spec, paths[spec.name], staged[spec.name])
+                    counts[spec.name], headers[spec.name], groups[spec.name] = _stage_file(
+                        rowgate, conn, spec, paths[spec.name], staged[spec.name]
+                    )
                     if conn.dialect.name == "postgresql":
                         conn.exec_driver_sql(f"ANALYZE {_quoted(conn, staged[spec.name])}")  # temporary tables get no autovacuum
             with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
                 try:
-                    return _replace(rowgate, conn, order, paths, staged, counts, headers)
+                    return _replace(rowgate, conn, order, paths, staged, counts, headers, groups)
                 except sa.exc.IntegrityError as exc:
                     if is_transient(exc):
                         raise
@@ -119,7 +122,7 @@ def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult
             _drop(conn, staged.values())
 
 
-def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, staged, counts, headers) -> list[RestoreResult]:
+def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, staged, counts, headers, groups) -> list[RestoreResult]:
     tables = rowgate.metadata.tables
     lock_tables(conn, rowgate, [spec.name for spec in order])
     _refuse_running_loads(conn, rowgate, [spec.name for spec in order])
@@ -134,7 +137,7 @@ def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, s
         undone = undo_loads(conn, rowgate.metadata, spec.name, headers[spec.name])
         results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated, undone))
     if aggregates.SOURCE in paths:
-        aggregates.rebuild(conn, rowgate.metadata)  # the table was replaced wholesale: its counts are too
+        aggregates.replace(conn, rowgate.metadata, groups[aggregates.SOURCE])  # the table was replaced wholesale: its counts are too
     return results
 
 
@@ -173,9 +176,9 @@ def _quoted(conn: sa.Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
 
-def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict]:
+def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict, np.ndarray]:
     """Stream the backup into the staging table, checking what its header claims and every value; return
-    its row count and its header."""
+    its row count, its header and, for hired_employees, the groups its rows count in the reports' aggregate."""
     import fastavro  # imported here, not at the top: the Function App imports this module at start
 
     arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
@@ -187,15 +190,26 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
             # The file's schema is ours (checked above), so its blocks can be decoded with the logical types
             # left out: the stored integers, which Arrow turns into dates and times a column at a time.
             plain = fastavro.parse_schema(plain_schema(avro_schema(spec)))
-            digest, total, batch = hashlib.sha256(), 0, []
+            counting = spec.name == aggregates.SOURCE and aggregates.counts_of(rowgate.metadata) is not None
+            digest, total, batch, groups = hashlib.sha256(), 0, [], aggregates.NO_GROUPS
+
+            def flush(batch: list[dict]) -> None:
+                nonlocal total, groups
+                if not batch:
+                    return
+                rows = _flush(conn, stage, spec, path, batch, arrow_schema, total)
+                if counting:  # counted as staged: the restore then need not read the table again to count it
+                    groups = aggregates.merge_groups(groups, aggregates.hire_groups(rows))
+                total += len(batch)
+
             for block in blocks:
                 digest.update(block.bytes_.getbuffer())
                 block.writer_schema, block.reader_schema = plain, None
                 batch.extend(block)
                 if len(batch) >= BATCH:
-                    total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
+                    flush(batch)
                     batch = []
-            total += _flush(conn, stage, spec, path, batch, arrow_schema, total)
+            flush(batch)
         except RowgateError:
             raise
         except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
@@ -208,7 +222,7 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
         raise BackupError(f"{path}: the data does not match its checksum; the file is damaged")
     if str(total) != meta.get(META["rows"]):
         raise BackupError(f"{path}: holds {total} rows but its header says {meta.get(META['rows'])}")
-    return total, meta
+    return total, meta, groups
 
 
 def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> None:
@@ -225,14 +239,14 @@ def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> No
         raise BackupError(f"{path}: its schema does not fit {spec.name} (different: {differ}, unknown: {extra}, order: {list(found)})")
 
 
-def _flush(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: list[dict], arrow_schema: pa.Schema, before: int) -> int:
-    """Check one batch of records (numbered from before + 1) as ingestion would, then stage it."""
-    if not batch:
-        return 0
+def _flush(
+    conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: list[dict], arrow_schema: pa.Schema, before: int
+) -> pa.Table:
+    """Check one batch of records (numbered from before + 1) as ingestion would, then stage it; return its typed rows."""
     numbers = np.arange(before + 1, before + len(batch) + 1)
     columns = {}
     for field in arrow_schema:
-        values = [record[field.name] for record in batch]
+        values = list(map(itemgetter(field.name), batch))
         if pa.types.is_timestamp(field.type) or pa.types.is_date(field.type):
             low, high = MICROS if pa.types.is_timestamp(field.type) else DAYS
             stored = pa.array(values, pa.int64())
@@ -261,7 +275,7 @@ def _flush(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: 
     except (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
         _refuse_staged_keys(conn, path, spec, stage, keys, numbers)
         raise
-    return len(batch)
+    return typed.rows
 
 
 def _refuse(path: str, record: int | None, field: str | None, code: str, message: str):

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from functions import runtime
 from functions.http import error_of
 from shared import restore as restore_module
-from shared.backup import CHECKSUM_PLACEHOLDER, META, BackupError, BackupNotFound, _seal, backup, backup_sets, data_checksum, list_backups
+from shared.backup import META, BackupError, BackupNotFound, backup, backup_sets, list_backups, publish
 from shared.batch import insert_rows
 from shared.cli import main
 from shared.ingest import ingest_local
@@ -62,13 +62,11 @@ def rewrite_backup(rowgate, path: str, edit) -> None:
         meta, schema, records = reader.metadata, reader.writer_schema, list(reader)
     records = edit(records)
     meta = {k: v for k, v in meta.items() if not k.startswith("avro.")}
-    meta |= {META["rows"]: str(len(records)), META["checksum"]: CHECKSUM_PLACEHOLDER}
-    scratch = io.BytesIO()
-    fastavro.writer(scratch, schema, records, codec="deflate", metadata=meta, sync_interval=1000)
-    scratch.seek(0)
-    _seal(scratch, data_checksum(fastavro.block_reader(scratch)))
+    meta |= {META["rows"]: str(len(records))}
+    scratch, sync = io.BytesIO(), b"s" * 16
+    fastavro.writer(scratch, schema, records, codec="deflate", sync_interval=1000, sync_marker=sync)
     with rowgate.storage.open_write(path) as out:
-        out.write(scratch.getvalue())
+        publish(scratch, out, schema, meta, sync)
 
 
 @pytest.fixture
