@@ -113,11 +113,6 @@ CREATE TABLE rowgate_rejections (
 DELETE FROM rowgate_hire_counts;
 
 -- Insert
-INSERT INTO rowgate_hire_counts (year, quarter, department_id, job_id, hires) SELECT CAST(DATEPART(year, hired_employees.datetime) AS INTEGER) AS anon_1, (CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2 AS anon_2, hired_employees.department_id, hired_employees.job_id, count(*) AS count_1
-FROM hired_employees
-WHERE hired_employees.datetime IS NOT NULL AND hired_employees.department_id IS NOT NULL AND hired_employees.job_id IS NOT NULL GROUP BY CAST(DATEPART(year, hired_employees.datetime) AS INTEGER), (CAST(DATEPART(month, hired_employees.datetime) AS INTEGER) + :param_1) / :param_2, hired_employees.department_id, hired_employees.job_id;
-
--- Insert
 INSERT INTO rowgate_loads (table_name, source, content_hash, status, rows_read, inserted, unchanged, rejected, started_at) OUTPUT inserted.id VALUES (:table_name, :source, :content_hash, :status, :rows_read, :inserted, :unchanged, :rejected, :started_at);
 
 -- Insert
