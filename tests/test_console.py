@@ -295,13 +295,17 @@ def test_with_a_function_key_the_page_is_open_and_the_data_is_not(monkeypatch, t
         assert httpx.get(f"{url}/api/overview", headers={"x-functions-key": "s3cret-key"}).status_code == 200
 
 
-def test_restoring_a_set_brings_every_table_back_to_it(host):
-    url, dev = host
+def load_departments_and_jobs(url: str, dev) -> None:
     land(dev, "landing/departments.csv", HR)
     land(dev, "landing/jobs.csv", b"1,Engineer\n")
     wait_for(
         lambda: httpx.get(f"{url}/api/tables/jobs/rows").json()["rows"] and httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]
     )
+
+
+def test_restoring_a_set_brings_every_table_back_to_it(host):
+    url, dev = host
+    load_departments_and_jobs(url, dev)
     with httpx.Client(timeout=30) as client:
         taken = finished(client, client.post(f"{url}/api/backups"))["output"]
         client.post(f"{url}/api/tables/departments/rows", json=[{"id": 50, "department": "Later"}])
@@ -321,11 +325,7 @@ def test_a_confirmed_set_is_restored_exactly_or_refused_never_replaced_by_an_old
     """The console confirms one set and sends {"set": its stamp}: if it is no longer complete when the job runs, the job
     refuses (409) and nothing changes; {"at": ...} still means "that set or the newest complete one before it"."""
     url, dev = host
-    land(dev, "landing/departments.csv", HR)
-    land(dev, "landing/jobs.csv", b"1,Engineer\n")
-    wait_for(
-        lambda: httpx.get(f"{url}/api/tables/jobs/rows").json()["rows"] and httpx.get(f"{url}/api/tables/departments/rows").json()["rows"]
-    )
+    load_departments_and_jobs(url, dev)
     with httpx.Client(timeout=30) as client:
         older = finished(client, client.post(f"{url}/api/backups"))["output"]
         client.post(f"{url}/api/tables/jobs/rows", json=[{"id": 60, "job": "Later"}])
