@@ -317,6 +317,11 @@ def sql_server_bytes(column: sa.Column) -> int | None:
     name = compiled.split("(")[0].split()[0]
     if name in ("NTEXT", "TEXT", "IMAGE"):
         return None
+    digits = [int(d) for d in re.findall(r"\d+", compiled)]
+    if name in ("NUMERIC", "DECIMAL"):  # SQL Server's storage by precision: 1-9, 10-19, 20-28, 29-38 digits
+        return next(size for most, size in ((9, 5), (19, 9), (28, 13), (38, 17)) if (digits or [18])[0] <= most)
+    if name == "TIME":  # by fractional-second precision: 0-2, 3-4, 5-7 (the default)
+        return 3 if (digits or [7])[0] <= 2 else 4 if digits[0] <= 4 else 5
     return _FIXED_BYTES[name]
 
 
@@ -420,7 +425,11 @@ def _python_values(dialect: str, column: pa.ChunkedArray) -> list:
         is_kind(column.type) for is_kind in (pa.types.is_timestamp, pa.types.is_date, pa.types.is_time, pa.types.is_decimal)
     ):
         # Arrow's cast writes exactly the text SQLAlchemy's SQLite DateTime, Date, Time and DecimalText types read back.
-        return pc.cast(column, pa.string()).to_pylist()
+        text = pc.cast(column, pa.string())
+        if pa.types.is_decimal(column.type) and pc.any(pc.match_substring(text, "E")).as_py():
+            # but a decimal below 1e-6 in scientific notation (1.50E-7), which a key lookup (DecimalText: 0.000000150) misses
+            return [None if value is None else format(value, "f") for value in column.to_pylist()]
+        return text.to_pylist()
     return column.to_pylist()
 
 

@@ -825,3 +825,30 @@ def test_the_api_schema_of_a_field_in_a_pattern_is_a_string_without_a_json_forma
 
     spec = load_field({"type": "date", "format": "%d/%m/%Y", "constraints": {"required": True}})
     assert field_schema(spec) == {"type": "string"} and field_schema(load_field({"type": "date"}))["anyOf"][0]["format"] == "date"
+
+
+def test_a_number_key_below_a_millionth_is_found_again_and_a_unique_one_refuses_its_repeat(make_rowgate, database_url, tmp_path):
+    """SQLite kept Arrow's text of 0.00000015 (1.50E-7) while key lookups asked for 0.000000150: the second load of
+    the same key was an insert, and the unique index's IntegrityError a traceback."""
+    descriptor = {
+        "name": "tiny",
+        "resources": [
+            {
+                "name": "t",
+                "schema": {
+                    "fields": [{"name": "x", "type": "number"}, {"name": "u", "type": "number", "constraints": {"unique": True}}],
+                    "primaryKey": ["x"],
+                },
+            }
+        ],
+    }
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    (tmp_path / "t.csv").write_text("x,u\n0.00000015,0.00000025\n")
+    assert ingest_local(rowgate, tmp_path / "t.csv").inserted == 1
+    (tmp_path / "again.csv").write_text("x,u\n0.00000015,0.00000025\n0.000000150,1\n2,0.00000025\n")
+    again = ingest_local(rowgate, tmp_path / "again.csv", table="t")
+    assert (again.inserted, again.unchanged, again.rejected) == (0, 1, 2)
+    assert insert_rows(rowgate, "t", [{"x": "1.5e-7", "u": "2.5e-7"}]).unchanged == 1
+    assert page_rows(rowgate, "t")["rows"] == [{"x": "0.00000015", "u": "0.00000025"}]
