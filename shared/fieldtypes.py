@@ -476,7 +476,24 @@ def _as_durations(field: Field, column: pa.Array, is_text: bool) -> Converted:
     that equal durations are equal text."""
     import isodate  # here: only duration fields need it
 
+    if not is_text:  # a Parquet duration column: its microseconds, in the same normal form
+        return _parquet_durations(column, isodate.duration_isoformat)
     return _each_distinct(column, lambda cell: isodate.duration_isoformat(isodate.parse_duration(cell)))
+
+
+def _parquet_durations(column: pa.Array, as_text: Callable[[timedelta], str]) -> Converted:
+    """Durations of any unit as text; refused: digits below the microsecond (not cut) and lengths past 64 bits of them."""
+    unit = column.type.unit
+    counts = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    valid = pc.is_valid(column).to_numpy(zero_copy_only=False)
+    if unit == "ns":
+        bad, why, micros = (counts % 1000 != 0) & valid, "has digits below the microsecond, which rowgate does not keep", counts // 1000
+    else:
+        factor = MICROS_PER[unit]
+        bad, why = (np.abs(counts) > np.iinfo(np.int64).max // factor) & valid, OUT_OF_RANGE
+        micros = np.where(bad, 0, counts) * factor
+    texts = [as_text(timedelta(microseconds=int(m))) if ok else None for m, ok in zip(micros.tolist(), (valid & ~bad).tolist())]
+    return pa.array(texts, pa.string()), bad, dict.fromkeys(np.flatnonzero(bad).tolist(), why)
 
 
 def _as_json(kind: type) -> Callable[[Field, pa.Array, bool], Converted]:
@@ -487,7 +504,35 @@ def _as_json(kind: type) -> Callable[[Field, pa.Array, bool], Converted]:
             raise ValueError(cell)
         return cell
 
-    return lambda field, column, is_text: _each_distinct(column, read)
+    return lambda field, column, is_text: _each_distinct(column, read) if is_text else _parquet_json(column)
+
+
+def _parquet_json(column: pa.Array) -> Converted:
+    """A Parquet struct (an object) or list (an array) column: each value's JSON text; NaN or Infinity refused."""
+    texts, bad = [], np.zeros(len(column), dtype=bool)
+    for index, value in enumerate(column.to_pylist()):
+        try:
+            texts.append(None if value is None else json.dumps(value, ensure_ascii=False, allow_nan=False))
+        except ValueError:
+            texts.append(None)
+            bad[index] = True
+    return pa.array(texts, pa.string()), bad, dict.fromkeys(np.flatnonzero(bad).tolist(), "holds NaN or Infinity, which JSON has not")
+
+
+def _is_list(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type)
+
+
+def _json_only(arrow_type: pa.DataType) -> bool:
+    """A Parquet type whose values are JSON's own: integers, floats, booleans, strings, and lists and structs of them."""
+    if pa.types.is_struct(arrow_type):
+        return all(_json_only(arrow_type.field(i).type) for i in range(arrow_type.num_fields))
+    if _is_list(arrow_type):
+        return _json_only(arrow_type.value_type)
+    return any(
+        is_kind(arrow_type)
+        for is_kind in (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean, pa.types.is_string, pa.types.is_null)
+    )
 
 
 def _no_constant(name: str):
@@ -740,7 +785,7 @@ TYPES: dict[str, FieldType] = {
             {"type": "string", "example": "P1DT12H"},
             (str,),
             "an ISO 8601 duration string",
-            lambda t: False,
+            pa.types.is_duration,
             _as_durations,
             "an ISO 8601 duration",
             constraints=("enum",),
@@ -753,7 +798,7 @@ TYPES: dict[str, FieldType] = {
             {"type": ["object", "string"]},
             (dict, str),
             "a JSON object or its text",
-            lambda t: False,
+            lambda t: pa.types.is_struct(t) and _json_only(t),
             _as_json(dict),
             "a JSON object",
             constraints=("enum",),
@@ -766,7 +811,7 @@ TYPES: dict[str, FieldType] = {
             {"type": ["array", "string"]},
             (list, str),
             "a JSON array or its text",
-            lambda t: False,
+            lambda t: _is_list(t) and _json_only(t),
             _as_json(list),
             "a JSON array",
             constraints=("enum",),

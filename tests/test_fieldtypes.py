@@ -852,3 +852,57 @@ def test_a_number_key_below_a_millionth_is_found_again_and_a_unique_one_refuses_
     assert (again.inserted, again.unchanged, again.rejected) == (0, 1, 2)
     assert insert_rows(rowgate, "t", [{"x": "1.5e-7", "u": "2.5e-7"}]).unchanged == 1
     assert page_rows(rowgate, "t")["rows"] == [{"x": "0.00000015", "u": "0.00000025"}]
+
+
+def test_parquet_durations_structs_and_lists_load_as_their_text_types(make_rowgate, database_url, tmp_path):
+    """A Parquet duration, struct or list column refused the file (only strings were read for these types)."""
+    descriptor = {
+        "name": "nested",
+        "resources": [
+            {
+                "name": "t",
+                "format": "parquet",
+                "schema": {
+                    "fields": [
+                        {"name": "id", "type": "integer"},
+                        {"name": "took", "type": "duration"},
+                        {"name": "meta", "type": "object"},
+                        {"name": "tags", "type": "array"},
+                    ],
+                    "primaryKey": ["id"],
+                },
+            }
+        ],
+    }
+    path = tmp_path / "nested.json"
+    path.write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    pq.write_table(
+        pa.table(
+            {
+                "id": [1, 2, 3, 4],
+                "took": pa.array([3_600_000_000_000, -5_000_000_000, 1, None], pa.duration("ns")),
+                "meta": pa.array([{"k": 1, "s": "ñ"}, {"k": None, "s": "x"}, {"k": 2, "s": "y"}, None]),
+                "tags": pa.array([[1.5, 2.0], [], [float("nan")], [None]], pa.list_(pa.float64())),
+            }
+        ),
+        tmp_path / "t.parquet",
+    )
+    result = ingest_local(rowgate, tmp_path / "t.parquet")
+    assert (result.inserted, result.rejected) == (3, 1)  # row 3: 1 ns and a NaN
+    live = rowgate.metadata.tables["t"]
+    with rowgate.engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.select(live).order_by(live.c.id))]
+        reasons = json.dumps(conn.execute(sa.text("SELECT reasons FROM rowgate_rejections ORDER BY row_number")).scalars().all())
+    assert rows == [
+        (1, "PT1H", '{"k": 1, "s": "ñ"}', "[1.5, 2.0]"),
+        (2, "-PT5S", '{"k": null, "s": "x"}', "[]"),
+        (4, None, None, "[null]"),
+    ]
+    assert "below the microsecond" in reasons and "NaN or Infinity" in reasons
+    csv = tmp_path / "t.csv"  # the same row written as CSV cells is the same row: unchanged
+    csv.write_text('id,took,meta,tags\n1,PT60M,"{""k"": 1, ""s"": ""ñ""}","[1.5, 2.0]"\n', encoding="utf-8")
+    assert ingest_local(rowgate, csv).unchanged == 1
+    pq.write_table(pa.table({"id": [9], "meta": pa.array([{"d": datetime.date(2021, 1, 1)}])}), tmp_path / "dated.parquet")
+    with pytest.raises(Exception, match="column meta is struct<d: date32"):
+        ingest_local(rowgate, tmp_path / "dated.parquet", table="t")
