@@ -275,3 +275,11 @@ def test_a_refused_body_keeps_the_strict_parsers_message(body, message):
     with pytest.raises(HttpError) as refused:
         read(body)
     assert refused.value.message == message
+
+
+def test_a_clean_batch_is_read_by_orjson_alone(monkeypatch):
+    import functions.http
+
+    monkeypatch.setattr(functions.http, "_strict_json", lambda body: pytest.fail("a clean batch went to the strict parser"))
+    rows = [{"id": i, "name": "Zoë", "datetime": "2021-07-27T16:02:08Z", "department_id": 1, "job_id": None} for i in range(1000)]
+    assert read(json.dumps(rows).encode()) == rows  # ensure_ascii: Zo\u00eb
