@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ROWGATE = [sys.executable, "-m", "shared.cli"]
 MAX_RSS_MIB = 150
+PANDAS_VENV = ROOT / ".tools" / "bench-pandas"
+PANDAS_REQUIREMENT = "pandas>=2.2"
 PANDAS = """
 import sqlite3, sys
 import pandas
@@ -99,9 +101,20 @@ def sqlite_import(files: list[Path], work: Path, keyed: bool) -> float:
     return run(["sqlite3", str(database)], stdin=script)[0]
 
 
+def pandas_python() -> Path:
+    """An interpreter with pandas, in a venv of its own: where pandas is importable, Arrow's first array imports it
+    (pyarrow's pandas shim), which would add about 50 MiB and 0.4 s to every rowgate process measured here,
+    though the deployed package holds no pandas."""
+    python = PANDAS_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PANDAS_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", PANDAS_REQUIREMENT], check=True)
+    return python
+
+
 def pandas_to_sql(files: list[Path], work: Path) -> float:
     folder = fresh(work / "sqlite-pandas")
-    return run([sys.executable, "-c", PANDAS, str(files[2]), str(folder / "pandas.db")])[0]
+    return run([str(pandas_python()), "-c", PANDAS, str(files[2]), str(folder / "pandas.db")])[0]
 
 
 def psql(url: str, command: str) -> float:
@@ -136,6 +149,22 @@ def median_rounds(cases: dict, runs: int) -> dict:
     return {label: statistics.median(values) for label, values in results.items()}
 
 
+def compare(backend: str, rowgate, floors: dict, targets: dict, args, peaks: list) -> None:
+    """rowgate's ingest against each floor in interleaved rounds; its peak RSS of every run goes to peaks."""
+
+    def rowgate_case():
+        seconds, rss = rowgate()
+        peaks.append(rss)
+        return seconds
+
+    seconds = median_rounds({"rowgate ingest": rowgate_case, **floors}, args.runs)
+    mine = seconds["rowgate ingest"]
+    for label, value in seconds.items():
+        ratio = "" if label == "rowgate ingest" else f"  rowgate is {mine / value:.2f}x"
+        target = f" (target {targets[label]})" if label in targets else ""
+        print(f"{backend:8} {label:16} {value:7.2f} s  {args.rows / value:>10,.0f} rows/s{ratio}{target}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -156,26 +185,13 @@ def main() -> None:
     print(f"rowgate's libraries alone (start-up floor of any process): {floor_seconds:.2f} s, peak RSS {floor_rss:.0f} MiB")
 
     if shutil.which("sqlite3"):
-        rowgate_runs = []
-
-        def rowgate_case():
-            seconds, rss = sqlite_rowgate(files, args.work)
-            rowgate_runs.append(rss)
-            return seconds
-
         cases = {
-            "rowgate ingest": rowgate_case,
             ".import (bare)": lambda: sqlite_import(files, args.work, keyed=False),
             ".import (keys)": lambda: sqlite_import(files, args.work, keyed=True),
             "pandas to_sql": lambda: pandas_to_sql(files, args.work),
         }
-        seconds = median_rounds(cases, args.runs)
-        peaks += rowgate_runs
-        mine = seconds["rowgate ingest"]
-        for label, value in seconds.items():
-            ratio = "" if label == "rowgate ingest" else f"  rowgate is {mine / value:.2f}x"
-            target = {".import (keys)": " (target <= 1.1)", "pandas to_sql": " (target < 1)"}.get(label, "")
-            print(f"sqlite   {label:16} {value:7.2f} s  {args.rows / value:>10,.0f} rows/s{ratio}{target}")
+        targets = {".import (keys)": "<= 1.1", "pandas to_sql": "< 1"}
+        compare("sqlite", lambda: sqlite_rowgate(files, args.work), cases, targets, args, peaks)
     else:
         print("sqlite3 CLI not installed: no .import floor (scripts/setup.sh installs it with apt-get)")
 
@@ -185,26 +201,12 @@ def main() -> None:
         except SystemExit as exc:
             print(f"postgres skipped: {exc}")
         else:
-            rowgate_runs = []
-
-            def postgres_case():
-                seconds, rss = postgres_rowgate(files, args.work, args.postgres)
-                rowgate_runs.append(rss)
-                return seconds
-
             cases = {
-                "rowgate ingest": postgres_case,
                 "\\copy (bare)": lambda: postgres_copy(files, args.postgres, keyed=False),
                 "\\copy (keys)": lambda: postgres_copy(files, args.postgres, keyed=True),
             }
-            seconds = median_rounds(cases, args.runs)
+            compare("postgres", lambda: postgres_rowgate(files, args.work, args.postgres), cases, {"\\copy (keys)": "<= 1.05"}, args, peaks)
             psql(args.postgres, "DROP SCHEMA rowgate_bench CASCADE")
-            peaks += rowgate_runs
-            mine = seconds["rowgate ingest"]
-            for label, value in seconds.items():
-                ratio = "" if label == "rowgate ingest" else f"  rowgate is {mine / value:.2f}x"
-                target = " (target <= 1.05)" if label == "\\copy (keys)" else ""
-                print(f"postgres {label:16} {value:7.2f} s  {args.rows / value:>10,.0f} rows/s{ratio}{target}")
 
     speeds, net = {}, {}
     for size in map(int, args.sizes.split(",")):

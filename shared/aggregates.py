@@ -188,10 +188,14 @@ def _names(compiler, element: AddCounts) -> tuple[str, list[str]]:
     return compiler.preparer.format_table(element.counts), [quote(name) for name in (*GROUP, "hires")]
 
 
+def _values(compiler, **kw) -> str:
+    return ", ".join(compiler.process(sa.bindparam(name), **kw) for name in (*GROUP, "hires"))
+
+
 @compiles(AddCounts)
 def _add_counts(element: AddCounts, compiler, **kw) -> str:
     table, names = _names(compiler, element)
-    values = ", ".join(compiler.process(sa.bindparam(name), **kw) for name in (*GROUP, "hires"))
+    values = _values(compiler, **kw)
     return (
         f"INSERT INTO {table} ({', '.join(names)}) VALUES ({values}) "
         f"ON CONFLICT ({', '.join(names[:-1])}) DO UPDATE SET hires = {table}.hires + excluded.hires"
@@ -215,7 +219,7 @@ def _add_counts_postgresql(element: AddCounts, compiler, **kw) -> str:
 @compiles(AddCounts, "mssql")
 def _add_counts_sql_server(element: AddCounts, compiler, **kw) -> str:
     table, names = _names(compiler, element)
-    values = ", ".join(compiler.process(sa.bindparam(name), **kw) for name in (*GROUP, "hires"))
+    values = _values(compiler, **kw)
     matched = " AND ".join(f"counts.{n} = delta.{n}" for n in names[:-1])
     # HOLDLOCK: two transactions adding to a group that is not there yet must not both insert it.
     return (

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from shared.context import Rowgate
 from shared.dictionary import Field
 from shared.errors import InputRefused
-from shared.fieldtypes import TYPES, as_json_value
+from shared.fieldtypes import TYPES, as_json_value, kind_of
 
 
 def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | None = None) -> dict:
@@ -30,7 +30,7 @@ def _key_value(field: Field, text: str):
     """The `after` parameter as a value of the key's type, read as a cell of that type is."""
     values, bad, _ = TYPES[field.type].convert(field, pa.array([text], pa.string()), True)
     if bad[0] or not values[0].is_valid:  # e.g. past 64 bits: no backend holds it, so no key is after or before it
-        raise InputRefused(f"after must be {TYPES[field.type].kind} key, got {text[:40]!r}")
+        raise InputRefused(f"after must be {kind_of(field)} key, got {text[:40]!r}")
     return values[0].as_py()
 
 

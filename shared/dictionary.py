@@ -216,13 +216,14 @@ def _check_constraints(table: str, field: Field) -> None:
     import pyarrow as pa  # here, not at the top: the Function App imports this module at start
     import pyarrow.compute as pc
 
-    from shared.fieldtypes import TYPES, typed_values
+    from shared.fieldtypes import TYPES, is_strptime_pattern, typed_values
 
     kind = TYPES[field.type]
     form = field.option("format", "default")
-    if form not in kind.formats:
+    if form not in kind.formats and not (kind.patterns and isinstance(form, str) and is_strptime_pattern(form)):
+        reads = ", ".join(kind.formats) + (" or a pattern of strptime directives (%d/%m/%Y)" if kind.patterns else "")
         raise DictionaryError(
-            f"{table}.{field.name}: format {form!r} is not one rowgate reads for a {field.type} field (it reads {', '.join(kind.formats)}): "
+            f"{table}.{field.name}: format {form!r} is not one rowgate reads for a {field.type} field (it reads {reads}): "
             "its cells would all be judged in another format"
         )
     for name, value in field.constraints.items():

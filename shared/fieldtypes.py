@@ -93,13 +93,16 @@ def _as_strings(field: Field, column: pa.Array, is_text: bool) -> Converted:
     return values, nul, notes
 
 
+TEXT_VALUES = pa.string()
+
+
 class _Refused(ValueError):
     """A cell refused with its own reason (the message), not only for not being of its type."""
 
 
-def _each_distinct(text: pa.Array, read: Callable[[str], str]) -> Converted:
-    """Cells whose rule is a library's (isodate, validators, rfc3986, json) read in Python, each distinct value once
-    (`read` gives its stored text or raises ValueError; _Refused names why)."""
+def _each_distinct(text: pa.Array, read: Callable[[str], object], arrow_type: pa.DataType = TEXT_VALUES) -> Converted:
+    """Cells whose rule is a library's (isodate, validators, rfc3986, json, strptime, dateutil) read in Python, each
+    distinct value once (`read` gives its stored value, of arrow_type, or raises; _Refused names why)."""
     encoded = pc.dictionary_encode(text)
     results, refused, reasons = [], [], {}
     for position, value in enumerate(encoded.dictionary.to_pylist()):
@@ -112,7 +115,7 @@ def _each_distinct(text: pa.Array, read: Callable[[str], str]) -> Converted:
             results.append(None)
             refused.append(position)
     indices = encoded.indices
-    values = pc.take(pa.array(results, pa.string()), indices)
+    values = pc.take(pa.array(results, arrow_type), indices)
     positions = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)
     bad = np.isin(positions, np.array(refused + list(reasons), dtype=np.int64))
     notes = {index: reasons[positions[index]] for index in np.flatnonzero(bad).tolist() if positions[index] in reasons}
@@ -152,9 +155,51 @@ def _is_uuid(text: pa.Array) -> pa.Array:
     return pc.match_substring_regex(digits, r"^[0-9a-fA-F]{32}$")
 
 
+def _pattern_reader(field: Field) -> Callable[[str], datetime] | None:
+    """How frictionless-py reads a date, time or datetime cell in a `format` other than the default: dateutil's
+    parser for `any`, Python's strptime with the pattern otherwise. None: the default format."""
+    form = field.option("format", "default")
+    if form == "default":
+        return None
+    if form == "any":
+        from dateutil import parser  # here: only fields of format any need it
+
+        return parser.parse
+    return lambda cell: datetime.strptime(cell, form)
+
+
+def is_strptime_pattern(form: str) -> bool:
+    """A `format` of strptime directives, every one of which Python reads back as it writes it (%Q cannot)."""
+    sample = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+    try:
+        datetime.strptime(sample.strftime(form), form)
+    except ValueError:
+        return False
+    return "%" in form
+
+
+def kind_of(field: Field) -> str:
+    """What a refused cell of this field is not, in its message: the type's words, or the field's format."""
+    form = field.option("format", "default")
+    if not TYPES[field.type].patterns or form == "default":
+        return TYPES[field.type].kind
+    return f"a {field.type} {'dateutil can read' if form == 'any' else f'in the format {form}'}"
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _utc_time(value: time) -> time:
+    """A time of day with an offset as its time in UTC, on the epoch's day (as the default format's times are)."""
+    return value if value.tzinfo is None else _naive_utc(datetime.combine(date(1970, 1, 1), value)).time()
+
+
 def _as_datetimes(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         return _arrow_datetimes(column)
+    if read := _pattern_reader(field):
+        return _in_range(*_each_distinct(_cells(column, trim=False), lambda cell: _naive_utc(read(cell)), pa.timestamp("us")))
     text = _cells(column, trim=False)  # Frictionless reads datetimes and dates as they are written
     lenient = lambda: pc.strptime(text, format="%Y-%m-%dT%H:%M:%SZ", unit="us", error_is_null=True)  # noqa: E731
     # Arrow's cast also reads 2021-07-27T16Z; Frictionless's default format wants the seconds (hh:mm:ss at 11 to 18).
@@ -188,6 +233,8 @@ def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
     text = _cells(column, trim=False)
+    if read := _pattern_reader(field):
+        return _each_distinct(text, lambda cell: _utc_time(read(cell).timetz()), pa.time64("us"))
     binary = text.cast(pa.binary())
     seconds = pc.all(pc.and_(pc.greater_equal(pc.binary_length(binary), 8), pc.equal(pc.binary_slice(binary, 2, 3), b":"))).as_py()
     dated = pc.binary_join_element_wise("1970-01-01T", text, "")  # a time of the epoch's day, read as a datetime
@@ -268,6 +315,8 @@ def _in_range(values: pa.Array, bad: np.ndarray, notes: dict[int, str]) -> Conve
 def _as_dates(field: Field, column: pa.Array, is_text: bool) -> Converted:
     if not is_text:
         stamps, bad, notes = _arrow_datetimes(column)
+    elif read := _pattern_reader(field):
+        return _each_distinct(_cells(column, trim=False), lambda cell: read(cell).date(), pa.date32())
     else:
         text = _cells(column, trim=False)
         lenient = lambda: pc.strptime(text, format="%Y-%m-%d", unit="us", error_is_null=True)  # noqa: E731
@@ -495,7 +544,7 @@ def typed_values(field: Field, values: list) -> pa.Array:
     converted, bad, _ = TYPES[field.type].convert(field, pa.array([json_cell(field, v) for v in values], pa.string()), True)
     refused = [values[i] for i in np.flatnonzero(bad | pc.is_null(converted).to_numpy(zero_copy_only=False))]
     if refused:
-        raise ValueError(f"{refused} {'is' if len(refused) == 1 else 'are'} not {TYPES[field.type].kind}")
+        raise ValueError(f"{refused} {'is' if len(refused) == 1 else 'are'} not {kind_of(field)}")
     return converted
 
 
@@ -554,6 +603,7 @@ class FieldType:
     avro_value: Callable | None = None  # a driver's value as the backup stores it, where it is not the same
     constraints: tuple[str, ...] = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum")  # beside required
     formats: tuple[str, ...] = ("default",)  # the descriptor's format values rowgate reads
+    patterns: bool = False  # it reads strptime patterns too (dates, times, datetimes)
 
 
 TYPES: dict[str, FieldType] = {
@@ -597,6 +647,8 @@ TYPES: dict[str, FieldType] = {
             _as_datetimes,
             "an ISO 8601 datetime",
             temporal=True,
+            formats=("default", "any"),
+            patterns=True,
         ),
         FieldType(
             "date",
@@ -611,6 +663,8 @@ TYPES: dict[str, FieldType] = {
             _as_dates,
             "an ISO 8601 date",
             temporal=True,
+            formats=("default", "any"),
+            patterns=True,
         ),
         FieldType(
             "boolean",
@@ -663,6 +717,8 @@ TYPES: dict[str, FieldType] = {
             _as_times,
             "a time (hh:mm:ss)",
             temporal=True,
+            formats=("default", "any"),
+            patterns=True,
         ),
         FieldType(
             "yearmonth",

@@ -7,6 +7,7 @@ import csv
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shared.errors import InputRefused
+from shared.fieldtypes import TYPES
 
 FIRST = [
     "Ana",
@@ -239,12 +241,16 @@ def _values(table, spec, count: int, rng: np.random.Generator) -> list[str]:
     if spec.type == "boolean":
         true, false = spec.option("trueValues", ["true"])[0], spec.option("falseValues", ["false"])[0]
         return [true if b else false for b in rng.random(count) < 0.5]
+    form = spec.option("format", "default")
+    if TYPES[spec.type].patterns and form not in ("default", "any"):  # a strptime pattern: written with it
+        stamps = (EPOCH_2020 + rng.integers(0, THREE_YEARS, count).astype("timedelta64[s]")).tolist()
+        return [stamp.replace(tzinfo=UTC).strftime(form) for stamp in stamps]
     if spec.type == "date":
         return list(np.datetime_as_string(EPOCH_2020.astype("datetime64[D]") + rng.integers(0, 3 * 365, count), unit="D"))
     if spec.type == "datetime":
         return list(_iso(rng.integers(0, THREE_YEARS, count)))
     numbers = rng.integers(1, 10_000, count).tolist()
-    kind = f"{spec.type}/{spec.option('format', 'default')}"
+    kind = f"{spec.type}/{'default' if form == 'any' else form}"  # any reads the default formats too
     if kind in SHAPED:
         return [SHAPED[kind](n) for n in numbers]
     if spec.type == "string" and kind == "string/default":

@@ -26,6 +26,8 @@ def field_schema(field: Field) -> dict:
     from shared.fieldtypes import TYPES  # here, not at the top: functions/openapi imports this module at start (Arrow)
 
     schema = TYPES[field.type].json_schema
+    if TYPES[field.type].patterns and field.option("format", "default") != "default":
+        schema = {"type": "string"}  # written in the field's own format (a strptime pattern, or any), which JSON Schema cannot name
     if field.max_length:
         schema = schema | {"maxLength": field.max_length}
     if not field.required:

@@ -72,7 +72,7 @@ class Changed(StorageError):
     """The file changed, or another run moved it, since the version this run read."""
 
 
-UPLOADS = ".uploads"  # local staging of uploads, beside the containers: a leading dot is never a container name
+UPLOADS = ".uploads"  # local staging of uploads and of files being written, beside the containers: a leading dot is never a container name
 UPLOAD_EXPIRY_SECONDS = 7 * 24 * 3600  # Blob Storage drops uncommitted blocks after 7 days; the local folder does the same
 
 
@@ -129,9 +129,14 @@ class LocalStorage:
 
     @contextmanager
     def open_write(self, path: str):
+        """Written under the staging folder and renamed into place: a writer killed midway leaves its part there,
+        never in a container (as a blob's uncommitted blocks are invisible), and it expires like an upload."""
         file = self._file(path)
         file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=file.parent, prefix=".partial-")
+        staging = self.root / UPLOADS
+        staging.mkdir(exist_ok=True)
+        self._expire_uploads()
+        handle, temp = tempfile.mkstemp(dir=staging, prefix=".partial-")
         try:
             os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file is as open() would make it
             with os.fdopen(handle, "wb") as stream:
@@ -148,7 +153,7 @@ class LocalStorage:
             return
         for file in sorted(base.rglob("*")):
             name = file.relative_to(base).as_posix()
-            if file.is_file() and name.startswith(rest) and not file.name.startswith(".partial-"):
+            if file.is_file() and name.startswith(rest):
                 yield f"{container}/{name}"
 
     def versions(self, prefix: str) -> Iterator[tuple[str, str]]:
@@ -256,12 +261,12 @@ class LocalStorage:
             os.close(handle)
 
     def _expire_uploads(self) -> None:
-        """Staged uploads untouched for a week are dropped, as Blob Storage drops uncommitted blocks."""
+        """Staged uploads and parts of writes untouched for a week are dropped, as Blob Storage drops uncommitted blocks."""
         cutoff = time.time() - UPLOAD_EXPIRY_SECONDS
-        for folder in (self.root / UPLOADS).glob("*"):
+        for staged in (self.root / UPLOADS).glob("*"):
             with suppress(OSError):  # another request expiring or committing it at the same moment
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder)
+                if staged.lstat().st_mtime < cutoff:
+                    shutil.rmtree(staged) if staged.is_dir() else staged.unlink()
 
 
 def _umask() -> int:

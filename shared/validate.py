@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from shared.db import select_by_keys
 from shared.dictionary import Field, Table
 from shared.errors import CONSTRAINT_ERROR, FOREIGN_KEY, PRIMARY_KEY, TYPE_ERROR, UNIQUE_ERROR, Error, Refusal, parent_key
-from shared.fieldtypes import TYPES, as_json_value, typed_values
+from shared.fieldtypes import TYPES, as_json_value, kind_of, typed_values
 from shared.parse import Chunk, python_cell
 
 
@@ -164,7 +164,7 @@ def _padded_key_message(name: str, value: str) -> str:
 
 def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Callable[[int], str]:
     """The converter's own words for a cell when it has some (out of range, nanoseconds, NUL), else the type's."""
-    kind = TYPES[spec.type].kind
+    kind = kind_of(spec)
     return lambda i: f"{spec.name} {_show(python_cell(column[i]))} {notes.get(i, f'is not {kind}')}"
 
 

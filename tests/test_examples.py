@@ -118,12 +118,13 @@ def test_a_field_made_unique_after_rows_were_loaded_gets_its_index_or_names_the_
 EVERY_TYPE = [
     {"name": "id", "type": "integer"},
     *(
-        {"name": f"f_{kind.replace('/', '_')}", "type": kind.split("/")[0], **({"format": kind.split("/")[1]} if "/" in kind else {})}
-        for kind in (
+        {"name": f"f{number}", "type": kind.partition("/")[0], **({"format": kind.partition("/")[2]} if "/" in kind else {})}
+        for number, kind in enumerate((
             "integer", "number", "boolean", "date", "datetime", "time", "year", "yearmonth", "duration", "string",
             "string/email", "string/uri", "string/uuid", "string/binary", "object", "array", "geopoint",
-            "geopoint/array", "geopoint/object", "any",
-        )
+            "geopoint/array", "geopoint/object", "any", "date/%d/%m/%Y", "datetime/%d.%m.%Y %H:%M:%S%z", "time/%I:%M %p",
+            "date/any", "datetime/any", "time/any",
+        ))
     ),
 ]  # fmt: skip
 

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+from datetime import UTC
 from pathlib import Path
 
 import frictionless
@@ -103,6 +104,17 @@ CELLS = {
     "array": st.sampled_from(["", "[1, 2.10]", "[]", '["a", {"b": null}]', "{}", "[1,", "[Infinity]"]),
     "geopoint": st.sampled_from(["", "1,2", "-3.70, 40.40", "180,-90", "181,0", "0,91", "1", "1,2,3", "x,y", "NaN,1"]),
     "any": st.sampled_from(["", "x", "1", " padded ", "=1+1"]),
+    # format patterns (strptime) and any (dateutil): the key is type/format
+    "date/%d/%m/%Y": st.one_of(
+        st.dates().map(lambda d: d.strftime("%d/%m/%Y")), st.sampled_from(["", "31/02/2021", "5/1/2021", "2021-01-05", "05/01/21"])
+    ),
+    "datetime/%d.%m.%Y %H:%M%z": st.one_of(
+        st.datetimes(timezones=st.just(UTC)).map(lambda d: d.strftime("%d.%m.%Y %H:%M%z")),
+        st.sampled_from(["", "05.01.2021 10:30+0200", "05.01.2021 10:30", "05.01.2021 24:00+0000", "2021-01-05T10:30:00Z"]),
+    ),
+    "time/%H.%M": st.sampled_from(["", "10.30", "9.05", "23.59", "24.00", "10:30", "x"]),
+    "date/any": st.sampled_from(["", "2021-01-05", "5 January 2021", "01/05/2021", "2021-02-30", "x"]),
+    "datetime/any": st.sampled_from(["", "2021-01-05 10:30", "Jan 5 2021 10:30 PM", "2021-01-05T10:30:00+02:00", "2021-13-05", "x"]),
 }
 # Type options and constraints drawn per field type (each one rowgate reads; the descriptor is never refused).
 OPTIONS = {

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.storage import CHUNK_BYTES, Changed, StorageError, is_temporary, open_storage
+from shared.storage import CHUNK_BYTES, UPLOAD_EXPIRY_SECONDS, UPLOADS, Changed, StorageError, is_temporary, open_storage
 
 
 @pytest.fixture(params=["local", pytest.param("azurite", marks=pytest.mark.azurite)])
@@ -152,3 +158,31 @@ def test_written_files_get_the_mode_any_new_file_gets_under_the_umask(tmp_path):
     plain.write_bytes(b"x")  # what open() makes under this process's umask (0644 under the usual 022)
     written = tmp_path / "storage" / "backups" / "departments" / "departments-1.avro"
     assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) != 0o600
+
+
+def test_a_writer_killed_midway_leaves_no_file_in_any_container_and_its_part_expires(tmp_path):
+    """Torture seed 942020: a rejected-rows write SIGKILLed midway left rejected/departments/.partial-* for good."""
+    root = tmp_path / "storage"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(root)], stdout=subprocess.PIPE, cwd=Path(__file__).parent.parent)
+    assert writer.stdout.readline() == b"writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    left = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    assert len(left) == 1 and left[0].startswith(f"{UPLOADS}/.partial-"), left
+    week_ago = time.time() - UPLOAD_EXPIRY_SECONDS - 60
+    os.utime(root / left[0], (week_ago, week_ago))
+    storage = open_storage(str(root))
+    with storage.open_write("rejected/jobs/b.rejected.csv") as out:
+        out.write(b"row_number\n")
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == ["rejected/jobs/b.rejected.csv"]
+
+
+KILLED_WRITER = """
+import sys, time
+from shared.storage import open_storage
+with open_storage(sys.argv[1]).open_write("rejected/departments/a.rejected.csv") as out:
+    out.write(b"row_number,id\\n")
+    out.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+"""
