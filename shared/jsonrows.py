@@ -5,11 +5,13 @@ itself needs done: a field the table lacks, a value of the wrong JSON type. Valu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import NoneType
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from shared.dictionary import Table
+from shared.dictionary import Field, Table
 from shared.errors import EXTRA_CELL, TYPE_ERROR, Error, Refusal
 from shared.fieldtypes import TYPES, json_cell
 from shared.parse import Chunk
@@ -18,6 +20,10 @@ from shared.parse import Chunk
 def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None) -> Chunk:
     """Rows as a chunk of text columns, numbered from 1 (or by `numbers`); rows whose JSON is wrong refused."""
     numbers = np.arange(1, len(rows) + 1, dtype=np.int64) if numbers is None else np.asarray(numbers, dtype=np.int64)
+    values = {f.name: [row.get(f.name) for row in rows] for f in spec.fields}
+    kinds = {name: set(map(type, column)) for name, column in values.items()}
+    if set().union(*rows).issubset(spec.field_names) and all(_takes(f, kinds[f.name]) for f in spec.fields):
+        return Chunk(len(rows), numbers, {f.name: _cells(f, values[f.name], kinds[f.name]) for f in spec.fields})
     shape_errors = [_shape_errors(spec, row) for row in rows]
     columns = {
         f.name: pa.array([json_cell(f, row.get(f.name)) if not errors else None for row, errors in zip(rows, shape_errors)], pa.string())
@@ -27,6 +33,24 @@ def as_chunk(spec: Table, rows: list[dict], numbers: Sequence[int] | None = None
     keep = np.array([not errors for errors in shape_errors], dtype=bool)
     kept = {name: column.filter(pa.array(keep)) for name, column in columns.items()}
     return Chunk(len(rows), numbers[keep], kept, refused)
+
+
+def _takes(f: Field, kinds: set[type]) -> bool:
+    """Whether every value of these Python types is one the field takes from JSON (what _shape_errors checks per value)."""
+    json_values = TYPES[f.type].json_values
+    return all(kind is NoneType or issubclass(kind, json_values) and (kind is not bool or bool in json_values) for kind in kinds)
+
+
+def _cells(f: Field, values: list, kinds: set[type]) -> pa.Array:
+    """A column of JSON values as text cells, as json_cell writes them: strings as they are, integers in Arrow."""
+    if kinds <= {str, NoneType}:
+        return pa.array(values, pa.string())
+    if kinds <= {int, NoneType}:
+        try:
+            return pc.cast(pa.array(values, pa.int64()), pa.string())
+        except OverflowError:  # beyond 64 bits: a re-driven row's raw JSON may hold one
+            pass
+    return pa.array([json_cell(f, value) for value in values], pa.string())
 
 
 def _shape_errors(spec: Table, row: dict) -> list[Error]:

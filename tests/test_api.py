@@ -257,3 +257,21 @@ def test_registered_handlers_called_directly(monkeypatch, settings):
             call("insert_batch", "POST", route={"table": "nope"}, body=rows, headers={"content-type": "application/json"}).status_code
             == 404
         )
+
+
+def test_json_rows_become_the_cells_a_file_would_hold_whole_columns_or_row_by_row():
+    from shared.dictionary import load
+    from shared.fieldtypes import json_cell
+    from shared.jsonrows import as_chunk
+
+    spec = load().table("hired_employees")
+    clean = [{"id": 2**70, "name": "Ana", "datetime": "2021-05-01T10:00:00Z", "department_id": -3, "job_id": None}, {"id": 7}]
+    chunk = as_chunk(spec, clean)  # every value taken: built a column at a time, a 65-bit integer as its text too
+    assert {n: c.to_pylist() for n, c in chunk.columns.items()} == {
+        f.name: [json_cell(f, row.get(f.name)) for row in clean] for f in spec.fields
+    }
+    assert (chunk.row_numbers.tolist(), chunk.refused) == ([1, 2], [])
+    mixed = [*clean, {"id": True, "name": "Bo"}, {"id": 9, "extra": 1}]
+    chunk = as_chunk(spec, mixed)  # a row refused: the others as before, row by row
+    assert chunk.columns["id"].to_pylist() == [str(2**70), "7"] and chunk.row_numbers.tolist() == [1, 2]
+    assert [(r.row_number, [e.code for e in r.errors]) for r in chunk.refused] == [(3, ["type-error"]), (4, ["extra-cell"])]

@@ -12,6 +12,7 @@ import azure.functions as func
 import httpx
 import pytest
 
+from functions.http import HttpError, read_json
 from functions.registry import registered
 from shared.devhost import LocalDurableClient, hosted_functions
 from shared.settings import Settings
@@ -72,6 +73,14 @@ CASES = [
     batch("duplicate-key-nested", b'{"rows": [{"id": 1, "department": "a"}], "rows": []}', 400, "duplicate-key"),
     restore("restore-duplicate-key", b'{"backup": "a.avro", "backup": "b.avro"}', 400, "duplicate-key"),
     batch("nul-value", b'[{"id": 1, "department": "a\\u0000b"}]', 400, "bad-text"),
+    # Bodies orjson (the fast parser) reads where the strict one refuses: the strict parser's verdict stands.
+    batch("int-over-unsigned-64-bits", b'[{"id": 18446744073709551616, "department": "x"}]', 400, "number-too-large"),
+    batch("int-under-64-bits", b'[{"id": -9223372036854775809, "department": "x"}]', 400, "number-too-large"),
+    batch("nested-33", b"[" * 33 + b"]" * 33, 400, "too-deep"),
+    batch("nul-key", b'[{"id": 1, "a\\u0000": "x"}]', 400, "bad-text"),
+    batch("duplicate-key-escaped", b'[{"id": 1, "department": "a", "departmen\\u0074": "b"}]', 400, "duplicate-key"),
+    batch("duplicate-key-escaped-colon", b'[{"id": 1, "a:": "x", "a\\u003a": "y"}]', 400, "duplicate-key"),
+    batch("duplicate-key-colons", b'[{"id": 1, "department": "a:b", "department": "c:d"}]', 400, "duplicate-key"),
     batch("request-id-2000", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "r" * 2000}),
     batch("request-id-path", ROW, 400, "bad-request-id", {**JSON, "x-request-id": "../../landing/departments.csv"}),
     batch("other-origin", ROW, 403, "cross-origin", {**JSON, "origin": "null"}),
@@ -229,3 +238,48 @@ def test_json_with_parameters_and_any_casing_is_json_and_an_empty_object_is_no_b
     replay = httpx.post(f"{url}/api/rejections/replay", params={"table": "jobs"}, content=b"{}", headers=typed)
     assert replay.status_code == 202
     assert [s["input"] for s in dev_host.durable.instances.values() if s["name"] == "replay_job"] == [{"table": "jobs"}]
+
+
+def read(body: bytes):
+    return read_json(func.HttpRequest("POST", "http://localhost/api/x", headers=JSON, body=body), 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xef\xbb\xbf" + ROW,  # a UTF-8 BOM
+        '[{"id": 1, "department": "Ventas"}]'.encode("utf-16"),
+        b"[" * 32 + b"]" * 32,
+        b'[{"id": 9223372036854775807, "department": "x"}, {"id": -9223372036854775808, "department": "y"}]',
+        b'[{"id": 1, "a\\u003a": "b:c", "department": "Caf\\u00e9 \\ud83d\\ude00", "x": {"y:": [1.5, -0.0, null]}}]',
+    ],
+    ids=["bom", "utf-16", "nested-32", "int64-bounds", "colons-and-escapes"],
+)
+def test_a_body_is_read_as_the_strict_parser_reads_it(body):
+    assert read(body) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"id": NaN}]', "NaN is not a JSON number"),
+        (b'[{"id": 1e999}]', "the number '1e999' is outside a 64-bit float"),
+        (b"[{", "the body is not JSON: Expecting property name enclosed in double quotes: line 1 column 3 (char 2)"),
+        (b'[{"id": 1, "\\ud800": 2}]', "a key holds a lone surrogate U+D800 at character 0; send valid UTF-8 text without NUL"),
+        (b'[{"id": 1, "a:": 1, "a\\u003a": 2}]', "the key 'a:' appears twice in one JSON object"),
+        (b"[18446744073709551616]", "an integer of 20 characters is outside 64 bits"),
+    ],
+    ids=["nan", "float-1e999", "malformed", "surrogate-key", "duplicate-key-escaped-colon", "int-over-unsigned-64-bits"],
+)
+def test_a_refused_body_keeps_the_strict_parsers_message(body, message):
+    with pytest.raises(HttpError) as refused:
+        read(body)
+    assert refused.value.message == message
+
+
+def test_a_clean_batch_is_read_by_orjson_alone(monkeypatch):
+    import functions.http
+
+    monkeypatch.setattr(functions.http, "_strict_json", lambda body: pytest.fail("a clean batch went to the strict parser"))
+    rows = [{"id": i, "name": "Zoë", "datetime": "2021-07-27T16:02:08Z", "department_id": 1, "job_id": None} for i in range(1000)]
+    assert read(json.dumps(rows).encode()) == rows  # ensure_ascii: Zo\u00eb
