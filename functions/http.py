@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from itertools import chain
 from urllib.parse import urlsplit
 
@@ -21,7 +22,9 @@ MAX_DEPTH = 32  # a batch is an array of objects of scalars: anything deeper is 
 MAX_QUERY_CHARS = 256
 INT64 = (-(2**63), 2**63 - 1)
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (no SQL backend stores it) and lone surrogates (not UTF-8)
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")  # a run of 19 digits may be an integer beyond 64 bits
+# A run of 16 digits and points may be a number a 64-bit float does not hold exactly, or an integer beyond 64 bits:
+# 15 significant digits or fewer always come back from a float as written.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789.", b"0000000000")
 _CONTAINERS = {dict, list}
 REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -162,7 +165,7 @@ def refuse_cross_site(req: func.HttpRequest) -> None:
 
 def read_json(req: func.HttpRequest, max_bytes: int, empty=None):
     """The body as JSON, or HttpError 400/413/415 naming what is wrong: a body over max_bytes, malformed JSON,
-    nesting deeper than MAX_DEPTH, an integer outside 64 bits, NaN or Infinity, NUL or a lone surrogate, a key
+    nesting deeper than MAX_DEPTH, an integer outside 64 bits, a number a 64-bit float does not hold exactly, NaN or Infinity, NUL or a lone surrogate, a key
     twice in one object."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     body = req.get_body()
@@ -189,7 +192,7 @@ def _judged_alike(body: bytes, value) -> bool:
     here, conservatively: a body in doubt goes to the strict parser, which judges it as it always has."""
     import orjson
 
-    if b"\\u0000" in body or b"0" * 19 in body.translate(_DIGITS_AS_ZERO) or _nests(value, MAX_DEPTH - 1):
+    if b"\\u0000" in body or b"0" * 16 in body.translate(_DIGITS_AS_ZERO) or _nests(value, MAX_DEPTH - 1):
         return False
     # Colons are keys' and strings' only; a string has as many in the body as in orjson's output unless one is
     # written \\u003a. One more in the body is a key (or a member inside its value) that orjson dropped.
@@ -237,6 +240,12 @@ def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise HttpError(400, "number-too-large", f"the number {text[:40]!r} is outside a 64-bit float")
+    if Decimal(text) != Decimal(repr(value)):  # a number field keeps its digits exactly, or refuses: never rounds in silence
+        raise HttpError(
+            400,
+            "number-not-exact",
+            f"the number {text[:40]!r} has more digits than a JSON number (a 64-bit float) keeps: send it as a string",
+        )
     return value
 
 

@@ -78,6 +78,9 @@ CASES = [
     batch("int-under-64-bits", b'[{"id": -9223372036854775809, "department": "x"}]', 400, "number-too-large"),
     batch("nested-33", b"[" * 33 + b"]" * 33, 400, "too-deep"),
     batch("nul-key", b'[{"id": 1, "a\\u0000": "x"}]', 400, "bad-text"),
+    # A number a 64-bit float would round: refused, never stored rounded (send it as a string)
+    batch("float-20-digits", b'[{"id": 1, "department": 12345678901234567890.123}]', 400, "number-not-exact"),
+    batch("float-17-digits", b'[{"id": 1, "department": 0.10000000000000001}]', 400, "number-not-exact"),
     batch("duplicate-key-escaped", b'[{"id": 1, "department": "a", "departmen\\u0074": "b"}]', 400, "duplicate-key"),
     batch("duplicate-key-escaped-colon", b'[{"id": 1, "a:": "x", "a\\u003a": "y"}]', 400, "duplicate-key"),
     batch("duplicate-key-colons", b'[{"id": 1, "department": "a:b", "department": "c:d"}]', 400, "duplicate-key"),
@@ -252,8 +255,9 @@ def read(body: bytes):
         b"[" * 32 + b"]" * 32,
         b'[{"id": 9223372036854775807, "department": "x"}, {"id": -9223372036854775808, "department": "y"}]',
         b'[{"id": 1, "a\\u003a": "b:c", "department": "Caf\\u00e9 \\ud83d\\ude00", "x": {"y:": [1.5, -0.0, null]}}]',
+        b'[{"x": 0.1, "y": 1.5e-7, "z": 123456789012.345, "w": 2.2250738585072014e-308, "v": "1234567890123456.7890"}]',
     ],
-    ids=["bom", "utf-16", "nested-32", "int64-bounds", "colons-and-escapes"],
+    ids=["bom", "utf-16", "nested-32", "int64-bounds", "colons-and-escapes", "floats-a-double-holds"],
 )
 def test_a_body_is_read_as_the_strict_parser_reads_it(body):
     assert read(body) == json.loads(body)
@@ -268,8 +272,12 @@ def test_a_body_is_read_as_the_strict_parser_reads_it(body):
         (b'[{"id": 1, "\\ud800": 2}]', "a key holds a lone surrogate U+D800 at character 0; send valid UTF-8 text without NUL"),
         (b'[{"id": 1, "a:": 1, "a\\u003a": 2}]', "the key 'a:' appears twice in one JSON object"),
         (b"[18446744073709551616]", "an integer of 20 characters is outside 64 bits"),
+        (
+            b'[{"fee": 12345678901234567890.123456789}]',
+            "the number '12345678901234567890.123456789' has more digits than a JSON number (a 64-bit float) keeps: send it as a string",
+        ),
     ],
-    ids=["nan", "float-1e999", "malformed", "surrogate-key", "duplicate-key-escaped-colon", "int-over-unsigned-64-bits"],
+    ids=["nan", "float-1e999", "malformed", "surrogate-key", "duplicate-key-escaped-colon", "int-over-unsigned-64-bits", "float-not-exact"],
 )
 def test_a_refused_body_keeps_the_strict_parsers_message(body, message):
     with pytest.raises(HttpError) as refused:
