@@ -185,7 +185,7 @@ def generate_tables(dictionary, rows: int, seed: int, out: Path, dirty_rate: flo
     time. Every field is checked first, so a field the generator cannot fill writes no file at all."""
     if rows < 0 or not 0 <= dirty_rate <= 1:
         raise InputRefused("rows must be >= 0 and dirty rate within 0..1")
-    parents = {fk.parent for table in dictionary.tables.values() for fk in table.foreign_keys}
+    parents = {fk.parent for table in dictionary.tables.values() for fk in table.foreign_keys if fk.parent != table.name}
     counts = {t.name: max(1, rows // 10) if t.name in parents else rows for t in dictionary.tables.values()}
     for table in dictionary.tables.values():
         _columns(table, 1, np.random.default_rng(0), counts)
@@ -217,6 +217,9 @@ def _column(table, spec, count: int, rng: np.random.Generator, counts: dict[str,
     parent = next((fk for fk in table.foreign_keys if fk.fields == (spec.name,)), None)
     if parent is not None and parent.parent != table.name:
         values = rng.integers(1, counts[parent.parent] + 1, count).astype(str).tolist()  # parents' keys are 1..n
+    elif parent is not None:  # a reference to its own table: an earlier row (the first row, itself)
+        keys = np.arange(first, first + count)
+        values = np.maximum(1, (rng.random(count) * (keys - 1)).astype(np.int64) + 1).astype(str).tolist()
     else:
         values = _values(table, spec, count, rng)
     if not spec.required:
