@@ -37,6 +37,7 @@ from shared.restore import (
     restore_all,
     stage_table,
     update_existing,
+    upsert_staged,
 )
 from shared.settings import ENVIRONMENT
 from tests.conftest import ROOT, registered_functions
@@ -95,6 +96,7 @@ def restore_statements(rowgate, stage_of) -> dict[str, object]:
         "delete missing": delete_missing(live, spec, stage),
         "update existing": update_existing(live, spec, stage),
         "insert new": insert_new(live, spec, stage),
+        "upsert staged": upsert_staged(live, spec, stage),
         "staged child to staged parent": dangling_keys(stage, ("department_id",), departments, ("id",)),
         "live child to staged parent": dangling_keys(live, ("department_id",), departments, ("id",)),
     }
