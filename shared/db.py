@@ -30,6 +30,7 @@ REJECTIONS = "rowgate_rejections"
 # (1 column: 2,000 values, 3 columns: 666 keys), leaving room for the query's own parameters.
 LOOKUP_PARAMETERS = 2000
 EXECUTEMANY_ROWS = 10_000  # rows per executemany call: bounds the parameter arrays pyodbc builds
+SQLITE_PARAMETERS = 999  # the most one SQLite statement takes on every version (3.32 and later take 32,766)
 SQL_SERVER_DRIVER = "ODBC Driver 18 for SQL Server"
 CLUSTERED_KEY_BYTES = 900  # SQL Server's index key limits; a primary key is clustered unless told otherwise
 NONCLUSTERED_KEY_BYTES = 1700
@@ -399,10 +400,29 @@ def _bulk_insert(conn: sa.Connection, table: sa.Table, rows: pa.Table) -> None:
         for start in range(0, rows.num_rows, EXECUTEMANY_ROWS):  # the Python values of one slice at a time: memory stays small
             piece = rows.slice(start, EXECUTEMANY_ROWS)
             columns = [_python_values(conn.dialect.name, piece.column(name)) for name in names]
+            if conn.dialect.name == "sqlite":
+                _insert_sqlite(cursor, str(statement), columns)
+                continue
             parameters = zip(*columns) if statement.positional else (dict(zip(names, values)) for values in zip(*columns))
             executemany_chunked(cursor, str(statement), parameters)
     finally:
         cursor.close()
+
+
+def _insert_sqlite(cursor, statement: str, columns: list[list]) -> None:
+    """Rows as INSERTs of many VALUES rows each, `statement` being the one-row INSERT ... VALUES (?, ...): SQLite
+    then runs a statement per SQLITE_PARAMETERS values instead of one per row, about half the time."""
+    width, count = len(columns), len(columns[0])
+    per_statement = max(1, SQLITE_PARAMETERS // width)
+    flat = [None] * (width * count)  # row after row, as the placeholders take them
+    for index, values in enumerate(columns):
+        flat[index::width] = values
+    more = ", (" + ", ".join("?" * width) + ")"
+    step, whole = per_statement * width, count - count % per_statement
+    if whole:
+        cursor.executemany(statement + more * (per_statement - 1), (flat[i : i + step] for i in range(0, whole * width, step)))
+    if whole < count:
+        cursor.execute(statement + more * (count - whole - 1), flat[whole * width :])
 
 
 def executemany_chunked(cursor, sql: str, parameters: Iterable) -> int:

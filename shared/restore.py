@@ -43,9 +43,12 @@ from shared.fieldtypes import TYPES
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
 from shared.retry import is_transient, retry_transient
-from shared.validate import check_values
+from shared.validate import check_values, existing_keys
 
 BATCH = 50_000
+# Distinct values of a foreign key kept while staging, to check them against the parent at the end; past
+# this many the check reads the staged rows again instead, so memory stays bounded.
+REFERENCED = 100_000
 # What Python's datetime and every backend's column hold: years 1 to 9999, as Avro's stored integers.
 MICROS = (-62135596800 * 10**6, 253402300800 * 10**6 - 1)
 DAYS = (-719162, 2932896)
@@ -101,19 +104,19 @@ def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult
     with rowgate.engine.connect() as conn:
         staged = {spec.name: stage_table(tables[spec.name], run, conn.dialect.name) for spec in order}
         try:
-            counts, headers, groups = {}, {}, {}
+            counts, headers, groups, references = {}, {}, {}, {}
             # SQLite: a deferred transaction writing only temporary tables leaves the database to other writers.
             with conn.execution_options(sqlite_begin="DEFERRED").begin():
                 for spec in order:
                     staged[spec.name].create(conn)
-                    counts[spec.name], headers[spec.name], groups[spec.name] = _stage_file(
+                    counts[spec.name], headers[spec.name], groups[spec.name], references[spec.name] = _stage_file(
                         rowgate, conn, spec, paths[spec.name], staged[spec.name]
                     )
                     if conn.dialect.name == "postgresql":
                         conn.exec_driver_sql(f"ANALYZE {_quoted(conn, staged[spec.name])}")  # temporary tables get no autovacuum
             with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
                 try:
-                    return _replace(rowgate, conn, order, paths, staged, counts, headers, groups)
+                    return _replace(rowgate, conn, order, paths, staged, counts, headers, groups, references)
                 except sa.exc.IntegrityError as exc:
                     if is_transient(exc):
                         raise
@@ -122,18 +125,19 @@ def _restore_once(rowgate: Rowgate, paths: dict[str, str]) -> list[RestoreResult
             _drop(conn, staged.values())
 
 
-def _replace(rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, staged, counts, headers, groups) -> list[RestoreResult]:
+def _replace(
+    rowgate: Rowgate, conn: sa.Connection, order: list[Table], paths, staged, counts, headers, groups, references
+) -> list[RestoreResult]:
     tables = rowgate.metadata.tables
     lock_tables(conn, rowgate, [spec.name for spec in order])
     _refuse_running_loads(conn, rowgate, [spec.name for spec in order])
     for spec in order:
-        _check_references(rowgate, conn, spec, staged)
+        _check_references(rowgate, conn, spec, staged, references[spec.name])
     deleted = {spec.name: _delete_missing(conn, tables[spec.name], spec, staged[spec.name]) for spec in reversed(order)}
     results = []
     for spec in order:
         live, stage = tables[spec.name], staged[spec.name]
-        updated = _update_existing(conn, live, spec, stage)
-        inserted = _insert_new(conn, live, spec, stage)
+        updated, inserted = _write_staged(conn, live, spec, stage, counts[spec.name])
         undone = undo_loads(conn, rowgate.metadata, spec.name, headers[spec.name])
         results.append(RestoreResult(spec.name, paths[spec.name], counts[spec.name], deleted[spec.name], inserted, updated, undone))
     if aggregates.SOURCE in paths:
@@ -176,9 +180,10 @@ def _quoted(conn: sa.Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
 
-def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict, np.ndarray]:
+def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, stage: sa.Table) -> tuple[int, dict, np.ndarray, list]:
     """Stream the backup into the staging table, checking what its header claims and every value; return
-    its row count, its header and, for hired_employees, the groups its rows count in the reports' aggregate."""
+    its row count, its header, for hired_employees the groups its rows count in the reports' aggregate, and
+    per foreign key the distinct values its rows reference (None past REFERENCED of them)."""
     import fastavro  # imported here, not at the top: the Function App imports this module at start
 
     arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
@@ -192,6 +197,7 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
             plain = fastavro.parse_schema(plain_schema(avro_schema(spec)))
             counting = spec.name == aggregates.SOURCE and aggregates.counts_of(rowgate.metadata) is not None
             digest, total, batch, groups = hashlib.sha256(), 0, [], aggregates.NO_GROUPS
+            references: list[set | None] = [set() for _ in spec.foreign_keys]
 
             def flush(batch: list[dict]) -> None:
                 nonlocal total, groups
@@ -200,6 +206,11 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
                 rows = _flush(conn, stage, spec, path, batch, arrow_schema, total)
                 if counting:  # counted as staged: the restore then need not read the table again to count it
                     groups = aggregates.merge_groups(groups, aggregates.hire_groups(rows))
+                for index, fk in enumerate(spec.foreign_keys):
+                    if references[index] is not None:
+                        references[index] |= _referenced(rows, fk.fields)
+                        if len(references[index]) > REFERENCED:
+                            references[index] = None
                 total += len(batch)
 
             for block in blocks:
@@ -222,7 +233,15 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
         raise BackupError(f"{path}: the data does not match its checksum; the file is damaged")
     if str(total) != meta.get(META["rows"]):
         raise BackupError(f"{path}: holds {total} rows but its header says {meta.get(META['rows'])}")
-    return total, meta, groups
+    return total, meta, groups, references
+
+
+def _referenced(rows: pa.Table, fields: tuple[str, ...]) -> set:
+    """The distinct values (tuples for several fields) of `fields` in `rows`; a key with a NULL in it references
+    nothing (SQL's MATCH SIMPLE)."""
+    distinct = rows.select(list(fields)).drop_null().group_by(list(fields)).aggregate([])
+    columns = [distinct.column(name).to_pylist() for name in fields]
+    return set(columns[0]) if len(fields) == 1 else set(zip(*columns))
 
 
 def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> None:
@@ -381,13 +400,16 @@ def undo_loads(conn: sa.Connection, metadata: sa.MetaData, table: str, meta: dic
     return len(undone)
 
 
-def _check_references(rowgate: Rowgate, conn: sa.Connection, spec: Table, staged: dict[str, sa.Table]) -> None:
-    """Refuse when restored rows would point at missing parents, or leave children without theirs."""
+def _check_references(rowgate: Rowgate, conn: sa.Connection, spec: Table, staged: dict[str, sa.Table], references: list) -> None:
+    """Refuse when restored rows would point at missing parents, or leave children without theirs. `references`:
+    per foreign key the distinct values the restored rows hold, or None to read them from the staged rows."""
     tables = rowgate.metadata.tables
-    for fk in spec.foreign_keys:
+    for fk, referenced in zip(spec.foreign_keys, references):
         parent = staged.get(fk.parent, tables[fk.parent])
-        child = staged[spec.name]
-        dangling = _dangling(conn, child, fk.fields, parent, fk.parent_fields)
+        if referenced is None:
+            dangling = _dangling(conn, staged[spec.name], fk.fields, parent, fk.parent_fields)
+        else:
+            dangling = sorted(referenced - existing_keys(conn, parent, fk.parent_fields, referenced))[:5]
         if dangling:
             raise RestoreConflict(f"{spec.name} rows would reference {fk.parent} keys that do not exist: {dangling}")
     for child_spec in rowgate.dictionary.children_of(spec.name):
@@ -419,6 +441,18 @@ def dangling_keys(child: sa.Table, fields: tuple, parent: sa.Table, parent_field
 
 def _delete_missing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
     return conn.execute(delete_missing(live, spec, stage)).rowcount
+
+
+def _write_staged(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table, staged_rows: int) -> tuple[int, int]:
+    """Write the staged rows over the live ones their keys name (those with other values) and insert the rest,
+    once the live rows missing from the backup are deleted; return (updated, inserted)."""
+    if conn.dialect.name != "sqlite" or spec.unique_keys:
+        # An update before the inserts, as here, frees a unique value a new row may take; one upsert could refuse it.
+        return _update_existing(conn, live, spec, stage), _insert_new(conn, live, spec, stage)
+    # SQLite: one pass over the staged rows instead of two (PostgreSQL's upsert would lock every unchanged row).
+    matched = conn.execute(sa.select(sa.func.count()).select_from(live)).scalar_one()  # every live key is staged now
+    written = conn.execute(upsert_staged(live, spec, stage).execution_options(preserve_rowcount=True)).rowcount
+    return written - (staged_rows - matched), staged_rows - matched
 
 
 def _update_existing(conn: sa.Connection, live: sa.Table, spec: Table, stage: sa.Table) -> int:
@@ -454,3 +488,19 @@ def insert_new(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Insert:
     names = list(spec.field_names)
     query = sa.select(*(stage.c[n] for n in names)).where(~sa.exists().where(_key_match(live, stage, spec)))
     return live.insert().from_select(names, query)
+
+
+def upsert_staged(live: sa.Table, spec: Table, stage: sa.Table) -> sa.Insert:
+    """SQLite: backup rows inserted, or written over the live row of their key where its values differ."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    names = list(spec.field_names)
+    # The WHERE is SQLite's: without one, its parser would read ON CONFLICT as part of the SELECT.
+    statement = insert(live).from_select(names, sa.select(*(stage.c[n] for n in names)).where(sa.true()))
+    values = [name for name in names if name not in spec.primary_key]
+    if not values:
+        return statement.on_conflict_do_nothing(index_elements=list(spec.primary_key))
+    differs = sa.or_(*(live.c[n].is_distinct_from(statement.excluded[n]) for n in values))
+    return statement.on_conflict_do_update(
+        index_elements=list(spec.primary_key), set_={n: statement.excluded[n] for n in values}, where=differs
+    )

@@ -228,7 +228,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         candidates = {v for v in set(values[eligible].tolist()) if v is not None and not (isinstance(v, tuple) and None in v)}
         if fk.parent == table.name:
             candidates -= set(keys[eligible].tolist())
-        missing = candidates - _existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
+        missing = candidates - existing_keys(conn, metadata.tables[fk.parent], fk.parent_fields, candidates)
         if not missing:
             continue
         for index in np.flatnonzero(eligible & _among(values, missing)):
@@ -370,7 +370,8 @@ def _loaded_rows(conn: sa.Connection, target: sa.Table, table: Table, keys: np.n
 DENSE_KEYS = 4  # candidates this dense in their range are looked up by one range scan instead of IN lists
 
 
-def _existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...], candidates: set) -> set:
+def existing_keys(conn: sa.Connection, parent: sa.Table, fields: tuple[str, ...], candidates: set) -> set:
+    """Those of `candidates` (values, or tuples for several fields) that `parent` holds in `fields`."""
     if not candidates:
         return set()
     columns = [parent.c[name] for name in fields]

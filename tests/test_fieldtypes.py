@@ -497,6 +497,21 @@ def refused_codes(rowgate) -> dict[int, list[str]]:
     return {number: [reason["code"] for reason in json.loads(reasons)] for number, reasons in found}
 
 
+def test_a_restore_gives_back_a_unique_value_that_moved_to_another_row(make_rowgate, database_url, tmp_path):
+    """The backup's row 1 holds the code live row 2 has taken since: row 2 is set back before row 1 comes back."""
+    rowgate = unique_rowgate(make_rowgate, database_url, tmp_path)
+    insert_rows(rowgate, "people", [{"id": 1, "code": "X", "badge": 1}, {"id": 2, "code": "Y", "badge": 2}])
+    [info] = backup(rowgate, ["people"])
+    people = rowgate.metadata.tables["people"]
+    with rowgate.engine.begin() as conn:
+        conn.execute(people.delete().where(people.c.id == 1))
+        conn.execute(people.update().where(people.c.id == 2).values(code="X"))
+    result = restore(rowgate, "people", info.name)
+    assert (result.inserted, result.updated, result.deleted) == (1, 1, 0)
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.select(people).order_by(people.c.id)).all() == [(1, "X", 1), (2, "Y", 2)]
+
+
 def test_a_unique_field_refuses_a_value_another_row_holds_in_the_file_or_the_table(make_rowgate, database_url, tmp_path):
     rowgate = unique_rowgate(make_rowgate, database_url, tmp_path)
     first = tmp_path / "people.csv"

@@ -37,6 +37,7 @@ from shared.restore import (
     restore_all,
     stage_table,
     update_existing,
+    upsert_staged,
 )
 from shared.settings import ENVIRONMENT
 from tests.conftest import ROOT, registered_functions
@@ -95,6 +96,7 @@ def restore_statements(rowgate, stage_of) -> dict[str, object]:
         "delete missing": delete_missing(live, spec, stage),
         "update existing": update_existing(live, spec, stage),
         "insert new": insert_new(live, spec, stage),
+        "upsert staged": upsert_staged(live, spec, stage),
         "staged child to staged parent": dangling_keys(stage, ("department_id",), departments, ("id",)),
         "live child to staged parent": dangling_keys(live, ("department_id",), departments, ("id",)),
     }
@@ -314,6 +316,25 @@ def test_a_key_repeated_in_a_later_batch_is_refused_too(hires, monkeypatch):
     with pytest.raises(BackupError, match=r"record 201: key: primary-key: id 1 appears again \(in an earlier record\)"):
         restore(rowgate, "hired_employees")
     assert len(rows_of(rowgate, "hired_employees")) == 200
+
+
+@pytest.mark.parametrize("kept", [restore_module.REFERENCED, 0], ids=["values-kept-while-staging", "staged-rows-read-again"])
+def test_restored_rows_pointing_at_missing_parents_are_refused_and_nothing_changes(hires, monkeypatch, kept):
+    rowgate, path = hires
+    monkeypatch.setattr(restore_module, "REFERENCED", kept)
+    monkeypatch.setattr(restore_module, "BATCH", 50)  # the unknown parents in two batches
+
+    def unknown_departments(records):
+        records[30]["department_id"], records[120]["department_id"] = 99, 98
+        return records
+
+    rewrite_backup(rowgate, path, unknown_departments)
+    insert_rows(rowgate, "hired_employees", [HIRE | {"id": 999}])
+    before = rows_of(rowgate, "hired_employees")
+    with pytest.raises(RestoreConflict, match="hired_employees rows would reference departments keys that do not exist") as refused:
+        restore(rowgate, "hired_employees")
+    assert error_of(refused.value)[0] == 409 and "98" in str(refused.value) and "99" in str(refused.value)
+    assert rows_of(rowgate, "hired_employees") == before
 
 
 def test_a_datetime_outside_years_1_to_9999_is_refused(hires):
