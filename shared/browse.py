@@ -20,7 +20,8 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
     key = table.c[spec.primary_key[0]]
     query = sa.select(table).order_by(key).limit(limit)
     if after is not None:
-        query = query.where(key > _key_value(spec.field(key.name), after))
+        # a bound parameter: SQLAlchemy compiles no `>` against a Python True or False
+        query = query.where(key > sa.bindparam("after", _key_value(spec.field(key.name), after), key.type))
     with rowgate.engine.connect() as conn:
         rows = [{k: as_json_value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
     return {"table": table_name, "rows": rows, "next": rows[-1][key.name] if len(rows) == limit else None}
