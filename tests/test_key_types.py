@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from shared.batch import insert_rows
 from shared.browse import page_rows
+from shared.ingest import ingest_local
 
 
 def keyed(tmp_path, field_type: str, **options) -> str:
@@ -56,3 +59,35 @@ def test_a_table_keyed_by_a_boolean_pages_after_false(make_rowgate, database_url
     rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "boolean"))
     assert insert_rows(rowgate, "parent", [{"k": True, "u": True, "n": 1}, {"k": False, "u": False, "n": 0}]).inserted == 2
     assert every_key(rowgate, "parent") == [False, True]
+
+
+def test_a_year_below_1000_is_taken_as_the_json_integer_its_api_schema_allows(make_rowgate, database_url, tmp_path):
+    """A year is a JSON integer of 0 to 9999 in the API's schema (and rows answer 1 for 0001), but the batch API
+    read 1 as the cell "1", not four digits, and refused it."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "year"))
+    batch = insert_rows(rowgate, "parent", [{"k": 1, "u": 1, "n": 0}, {"k": "0010", "u": 10, "n": 1}, {"k": 2021, "u": 2021, "n": 2}])
+    assert (batch.inserted, batch.rejected) == (3, 0), batch.rejections
+    assert insert_rows(rowgate, "parent", [{"k": 10000, "u": 7, "n": 0}, {"k": -1, "u": 8, "n": 0}]).rejected == 2
+    assert [row["k"] for row in page_rows(rowgate, "parent")["rows"]] == [1, 10, 2021]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "options", "cells"),
+    [
+        ("year", {}, ["0001", "0010", "2021"]),
+        ("date", {"format": "%d/%m/%Y"}, ["05/01/2021", "29/02/2020"]),
+        ("datetime", {"format": "%d.%m.%Y %H:%M"}, ["05.01.2021 10:30", "29.02.2020 23:59"]),
+        ("number", {"decimalChar": ","}, ["1,5", "-0,000000001", "2"]),
+        ("boolean", {"trueValues": ["sí"], "falseValues": ["no"]}, ["sí", "no"]),
+    ],
+)
+def test_a_page_is_asked_after_the_key_as_the_previous_page_answered_it_whatever_the_format(
+    make_rowgate, database_url, tmp_path, field_type, options, cells
+):
+    """`after` was read as a cell in the field's format, but `next` answers the key as the API writes every value
+    (ISO 8601, a point for decimals, true and false, a year as its integer): a date key in %d/%m/%Y answered next
+    "2020-02-29", whose page was refused (after must be a date in the format %d/%m/%Y), and so for each format."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, field_type, **options))
+    (tmp_path / "parent.csv").write_text("k,u,n\n" + "".join(f'"{cell}","{cell}",{n}\n' for n, cell in enumerate(cells)))
+    assert ingest_local(rowgate, tmp_path / "parent.csv").inserted == len(cells)
+    assert every_key(rowgate, "parent") == [row["k"] for row in page_rows(rowgate, "parent")["rows"]]
