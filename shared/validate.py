@@ -169,9 +169,17 @@ def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Calla
 
 
 def _show(value) -> str:
-    """A value in a message: text quoted, a datetime, date, time or decimal as the text the API would answer."""
-    text = repr(as_json_value(value))
+    """A value in a message, cut to 60 characters (see _text)."""
+    text = _text(value)
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _text(value) -> str:
+    """A value (or a composite key's values) in a message: text quoted, a datetime, date, time or decimal as the
+    text the API would answer."""
+    if isinstance(value, tuple):
+        return f"({', '.join(_text(v) for v in value)})"
+    return repr(as_json_value(_plain(value)))
 
 
 def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk, rows: pa.Table, positions: np.ndarray) -> Checked:
@@ -207,7 +215,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         else:
             number = chunk.row_numbers[positions[original]]
             refuse(
-                index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})")
+                index, Error(None, PRIMARY_KEY, f"{key_text(table, keys[index])} appears again with other values (first in row {number})")
             )
 
     for index in np.flatnonzero(keep) if loaded else ():
@@ -219,7 +227,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
             keep[index], unchanged[index] = False, True
         else:
             diff = ", ".join(f"{n}: {_show(a)} here, {_show(b)} loaded" for n, a, b in zip(rows.column_names, here, existing) if a != b)
-            refuse(index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} is already loaded with other values ({diff})"))
+            refuse(index, Error(None, PRIMARY_KEY, f"{key_text(table, keys[index])} is already loaded with other values ({diff})"))
 
     eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
     for fk in table.foreign_keys:
@@ -232,7 +240,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         if not missing:
             continue
         for index in np.flatnonzero(eligible & _among(values, missing)):
-            message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
+            message = f"{'/'.join(fk.fields)} {_text(values[index])} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
     for unique in table.unique_keys:
         _check_unique(conn, target, table, rows, keys, unique, eligible, refuse, chunk.row_numbers[positions])
@@ -274,7 +282,7 @@ def _check_unique(
             continue
         owner = owners.get(value)
         if owner is not None and owner != key:
-            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} is already loaded in the row with {_key_text(table, owner)}"))
+            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} is already loaded in the row with {key_text(table, owner)}"))
         elif value in first and first[value][0] != key:
             refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} appears again (first in row {first[value][1]})"))
         else:
@@ -332,8 +340,9 @@ def _row(rows: pa.Table, index: int) -> tuple:
     return tuple(rows.column(name)[index].as_py() for name in rows.column_names)
 
 
-def _key_text(table: Table, key) -> str:
-    return f"{'/'.join(table.primary_key)} {_plain(key)!r}"
+def key_text(table: Table, key) -> str:
+    """A primary key in a message: its fields and its value (values) as the API writes them."""
+    return f"{'/'.join(table.primary_key)} {_text(key)}"
 
 
 def _plain(value):

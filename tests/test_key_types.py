@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from shared.batch import insert_rows
 from shared.browse import page_rows
@@ -91,3 +92,29 @@ def test_a_page_is_asked_after_the_key_as_the_previous_page_answered_it_whatever
     (tmp_path / "parent.csv").write_text("k,u,n\n" + "".join(f'"{cell}","{cell}",{n}\n' for n, cell in enumerate(cells)))
     assert ingest_local(rowgate, tmp_path / "parent.csv").inserted == len(cells)
     assert every_key(rowgate, "parent") == [row["k"] for row in page_rows(rowgate, "parent")["rows"]]
+
+
+def test_a_refused_key_is_named_as_the_api_writes_it_not_as_python_repr(make_rowgate, database_url, tmp_path):
+    """Primary, foreign and unique-key refusals named a datetime, date, time or decimal key by its Python repr
+    ("k datetime.datetime(2021, 7, 27, 14, 2, 8) appears again", "p/q (Decimal('0E-9'), ...' appears again"),
+    not as the row's value is written anywhere else."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "datetime"))
+    (tmp_path / "parent.csv").write_text(
+        "k,u,n\n2021-07-27T16:02:08+02:00,2021-07-27T16:02:08+02:00,1\n2021-07-27T14:02:08Z,2001-01-01T00:00:00Z,2\n"
+    )
+    assert ingest_local(rowgate, tmp_path / "parent.csv").rejected == 1
+    (tmp_path / "child.csv").write_text(
+        "id,p,q\n1,2021-07-27T14:02:08Z,2021-07-27T14:02:08Z\n2,2021-07-27T14:02:08Z,2021-07-27T14:02:08Z\n3,2000-01-01T00:00:00Z,\n"
+    )
+    assert ingest_local(rowgate, tmp_path / "child.csv").rejected == 2
+    with rowgate.engine.connect() as conn:
+        messages = [
+            error["message"]
+            for (reasons,) in conn.execute(sa.text("SELECT reasons FROM rowgate_rejections ORDER BY id"))
+            for error in json.loads(reasons)
+        ]
+    assert messages == [
+        "k '2021-07-27T14:02:08Z' appears again with other values (first in row 2)",
+        "p/q ('2021-07-27T14:02:08Z', '2021-07-27T14:02:08Z') appears again (first in row 2)",
+        "p '2000-01-01T00:00:00Z' is not a parent.k",
+    ]
