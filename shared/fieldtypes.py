@@ -231,7 +231,7 @@ def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
     """Times of day as Frictionless's default format reads them (hh:mm:ss, a fraction, a zone), kept in UTC as
     datetimes are: 16:02:08+02:00 is 14:02:08 (and 00:30:00+01:00 is 23:30:00)."""
     if not is_text:
-        return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
+        return _arrow_times(column)
     text = _cells(column, trim=False)
     if read := _pattern_reader(field):
         return _each_distinct(text, lambda cell: _utc_time(read(cell).timetz()), pa.time64("us"))
@@ -243,6 +243,16 @@ def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
     stamps, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_time_cell)
     micros = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy(zero_copy_only=False) % MICROS_PER_DAY
     return pa.array(micros, pa.time64("us"), mask=pc.is_null(stamps).to_numpy(zero_copy_only=False)), bad, {}
+
+
+def _arrow_times(column: pa.Array) -> Converted:
+    """Parquet times as microseconds; a time in nanoseconds with digits below the microsecond refused, as a timestamp's."""
+    if column.type.unit != "ns":
+        return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
+    nanos = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    fine = nanos % 1000 != 0
+    values = pa.array(nanos // 1000, pa.time64("us"), mask=pc.is_null(column).to_numpy(zero_copy_only=False) | fine)
+    return values, fine, dict.fromkeys(np.flatnonzero(fine).tolist(), "has digits below the microsecond, which rowgate does not keep")
 
 
 def _cells(column: pa.Array, trim: bool = True) -> pa.Array:
@@ -529,13 +539,15 @@ def _as_any(field: Field, column: pa.Array, is_text: bool) -> Converted:
 
 def json_cell(field: Field, value) -> str | None:
     """A JSON value (a batch row's, a bound's) as the cell a file would hold: booleans as the field writes them
-    (its first trueValue or falseValue), numbers with its decimalChar."""
+    (its first trueValue or falseValue), numbers with its decimalChar, years in four digits."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return (field.option("trueValues", TRUE_VALUES) if value else field.option("falseValues", FALSE_VALUES))[0]
     if isinstance(value, dict | list):  # an object, an array or a geopoint: its JSON text
         return json.dumps(value, ensure_ascii=False)
+    if field.type == "year" and isinstance(value, int) and value >= 0:  # the API answers year 0001 as 1
+        return f"{value:04}"
     return str(value).replace(".", field.option("decimalChar", "."))
 
 

@@ -852,3 +852,17 @@ def test_a_number_key_below_a_millionth_is_found_again_and_a_unique_one_refuses_
     assert (again.inserted, again.unchanged, again.rejected) == (0, 1, 2)
     assert insert_rows(rowgate, "t", [{"x": "1.5e-7", "u": "2.5e-7"}]).unchanged == 1
     assert page_rows(rowgate, "t")["rows"] == [{"x": "0.00000015", "u": "0.00000025"}]
+
+
+def test_a_parquet_time_in_nanoseconds_loads_to_the_microsecond_and_refuses_finer_digits(make_rowgate, database_url, tmp_path):
+    """A time64[ns] column was cast to microseconds with Arrow's safe cast: a time with digits below the microsecond
+    raised ArrowInvalid (would lose data) out of the load, a traceback, instead of refusing that row with its reason."""
+    rowgate = make_rowgate(database_url, dictionary=str(wide(tmp_path)))
+    opens = pa.array([36_000_000_001_000, 36_000_000_000_001, None], pa.time64("ns"))  # 10:00:00.000001, then a nanosecond more
+    pq.write_table(pa.table({"id": [1, 2, 3], "opens": opens, "founded": [2000, 2000, 2000]}), tmp_path / "shops.parquet")
+    result = ingest_local(rowgate, tmp_path / "shops.parquet", table="shops")
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert shop_rows(rowgate) == [(1, time(10, 0, 0, 1), 2000), (3, None, 2000)]
+    with rowgate.engine.connect() as conn:
+        reasons = conn.execute(sa.text("SELECT reasons FROM rowgate_rejections")).scalar_one()
+    assert "has digits below the microsecond, which rowgate does not keep" in reasons
