@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
-
-import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.context import Rowgate
 from shared.dictionary import Field
 from shared.errors import InputRefused
-from shared.fieldtypes import TYPES, as_json_value, json_cell, kind_of
+from shared.fieldtypes import TYPES, as_json_value, key_values
 
 
 def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | None = None) -> dict:
@@ -31,13 +27,10 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
 
 
 def _key_value(field: Field, text: str):
-    """The `after` parameter, a key as the rows answer it (ISO 8601, true or false, a point for decimals, a year as
-    its integer), as a value of the key's type: read as a cell of the type in its default format, not the field's."""
-    plain = replace(field, options={})
-    cell = json_cell(plain, int(text)) if field.type == "year" and re.fullmatch(r"[0-9]{1,4}", text) else text
-    values, bad, _ = TYPES[field.type].convert(plain, pa.array([cell], pa.string()), True)
+    """The `after` parameter, a key as the rows answer it, as a value of the key's type."""
+    values, bad, _ = key_values(field, [text])
     if bad[0] or not values[0].is_valid:  # e.g. past 64 bits: no backend holds it, so no key is after or before it
-        raise InputRefused(f"after must be {kind_of(plain)} key, got {text[:40]!r}")
+        raise InputRefused(f"after must be {TYPES[field.type].kind} key, got {text[:40]!r}")
     return values[0].as_py()
 
 

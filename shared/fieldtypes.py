@@ -12,7 +12,7 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING
@@ -549,6 +549,15 @@ def json_cell(field: Field, value) -> str | None:
     if field.type == "year" and isinstance(value, int) and value >= 0:  # the API answers year 0001 as 1
         return f"{value:04}"
     return str(value).replace(".", field.option("decimalChar", "."))
+
+
+def key_values(field: Field, texts: list) -> Converted:
+    """Keys as rowgate writes them (a page's next, a rejection's missing_key: ISO 8601, true or True, a point for
+    decimals, a year as its integer) read as values of the field's type: in the type's default format, not the field's."""
+    plain = replace(field, options={})
+    if field.type == "year":
+        texts = [json_cell(plain, int(text)) if text is not None and re.fullmatch(r"[0-9]{1,4}", text) else text for text in texts]
+    return TYPES[field.type].convert(plain, pa.array(texts, pa.string()), True)
 
 
 def typed_values(field: Field, values: list) -> pa.Array:

@@ -161,3 +161,30 @@ def test_a_row_of_a_typed_parquet_file_waiting_for_its_parent_is_loaded_when_the
         assert [tuple(row) for row in conn.execute(sa.select(live))] == [
             (1, 7, 1, Decimal("1.5"), date(2020, 2, 29), datetime(2020, 2, 29, 23, 30))
         ]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "options", "cell"),
+    [
+        ("year", {}, "0001"),
+        ("date", {"format": "%d/%m/%Y"}, "05/01/2021"),
+        ("datetime", {"format": "%d.%m.%Y %H:%M"}, "29.02.2020 23:59"),
+        ("time", {"format": "%H.%M"}, "23.59"),
+        ("number", {"decimalChar": ","}, "1,5"),
+        ("boolean", {"trueValues": ["sí"], "falseValues": ["no"]}, "sí"),
+    ],
+)
+def test_a_child_waiting_for_its_parent_is_loaded_when_a_file_brings_the_parent_whatever_the_keys_format(
+    make_rowgate, database_url, tmp_path, field_type, options, cell
+):
+    """A rejection names the parent key it waits for as text (missing_key: 1 for the year 0001, 2021-01-05 for a
+    date, True, 1.500000000), and a parent file's load (and the re-drive timer) read that text back as a cell in the
+    field's format to see whether the parent exists: refused there (not four digits, not %d/%m/%Y, '.' beside
+    decimalChar ','), the parent never counted as present and the child waited for good, never re-driven."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, field_type, **options))
+    (tmp_path / "child.csv").write_text(f'id,p,q\n1,"{cell}",\n')
+    assert ingest_local(rowgate, tmp_path / "child.csv").rejected == 1
+    (tmp_path / "parent.csv").write_text(f'k,u,n\n"{cell}",,0\n')
+    assert ingest_local(rowgate, tmp_path / "parent.csv").inserted == 1
+    with rowgate.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM child")).scalar_one() == 1
