@@ -97,7 +97,8 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         if is_text and "" not in spec.missing_values:  # an empty cell is then a value: "" for a string, else refused
-            bad |= pc.and_(pc.equal(pc.utf8_length(column), 0), pc.is_null(values)).to_numpy(zero_copy_only=False)
+            empty = pc.fill_null(pc.equal(pc.utf8_length(column), 0), False)  # a null cell (JSON null, Parquet) is missing
+            bad |= pc.and_(empty, pc.is_null(values)).to_numpy(zero_copy_only=False)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))

@@ -28,7 +28,11 @@ def keyed(tmp_path, field_type: str, **options) -> str:
                 "name": "parent",
                 "dialect": {"header": True},
                 "schema": {
-                    "fields": [key, {**key, "name": "u", "constraints": {"unique": True}}, {"name": "n", "type": "integer"}],
+                    "fields": [
+                        key,
+                        {**key, "name": "u", "constraints": {**key.get("constraints", {}), "unique": True}},
+                        {"name": "n", "type": "integer"},
+                    ],
                     "primaryKey": ["k"],
                 },
             },
@@ -188,3 +192,26 @@ def test_a_child_waiting_for_its_parent_is_loaded_when_a_file_brings_the_parent_
     assert ingest_local(rowgate, tmp_path / "parent.csv").inserted == 1
     with rowgate.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM child")).scalar_one() == 1
+
+
+def test_a_null_is_missing_where_missing_values_leave_out_the_empty_cell(make_rowgate, database_url, tmp_path):
+    """With missingValues that leave out "" (an empty cell is then a value), a JSON null, a field a row leaves out or
+    a null in a Parquet string column crashed validation (numpy could not or a mask holding None into a bool array):
+    a traceback, a 500 over HTTP, instead of a missing value."""
+    path = Path(keyed(tmp_path, "string", constraints={"maxLength": 3}))
+    descriptor = json.loads(path.read_text())
+    descriptor["resources"][0]["schema"]["missingValues"] = ["NA"]
+    path.write_text(json.dumps(descriptor))
+    rowgate = make_rowgate(database_url, dictionary=str(path))
+    batch = insert_rows(rowgate, "parent", [{"k": "", "u": None, "n": 1}, {"k": "a", "n": None}, {"k": "b", "u": "", "n": 2}])
+    assert (batch.inserted, batch.rejected) == (3, 0), batch.rejections
+    pq.write_table(pa.table({"k": ["c"], "u": pa.array([None], pa.string()), "n": [3]}), tmp_path / "more.parquet")
+    assert ingest_local(rowgate, tmp_path / "more.parquet", table="parent").inserted == 1
+    live = rowgate.metadata.tables["parent"]
+    with rowgate.engine.connect() as conn:
+        assert [tuple(row) for row in conn.execute(sa.select(live).order_by(live.c.k))] == [
+            ("", None, 1),
+            ("a", None, None),
+            ("b", "", 2),
+            ("c", None, 3),
+        ]
