@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from shared.batch import insert_rows
 from shared.browse import page_rows
 from shared.ingest import ingest_local
+from shared.settings import Settings
 
 
 def keyed(tmp_path, field_type: str, **options) -> str:
@@ -53,12 +55,17 @@ def keyed(tmp_path, field_type: str, **options) -> str:
     return str(path)
 
 
+def as_after(key) -> str:
+    """A page's next as a client sends it back in a URL: a string as it is, anything else as its JSON."""
+    return key if isinstance(key, str) else json.dumps(key)
+
+
 def every_key(rowgate, table: str) -> list:
     """The keys of every page, each page asked `after` the previous one's next, as a client sends it back in a URL."""
     page = page_rows(rowgate, table, limit=1)
     keys = [row["k"] for row in page["rows"]]
     while page["next"] is not None:
-        page = page_rows(rowgate, table, limit=1, after=json.dumps(page["next"]).strip('"'))
+        page = page_rows(rowgate, table, limit=1, after=as_after(page["next"]))
         keys += [row["k"] for row in page["rows"]]
     return keys
 
@@ -215,3 +222,41 @@ def test_a_null_is_missing_where_missing_values_leave_out_the_empty_cell(make_ro
             ("b", "", 2),
             ("c", None, 3),
         ]
+
+
+def pages_over_http(monkeypatch, tmp_path, dictionary: str, rows: list[dict]) -> list:
+    """Every key of `parent`, a page of one row at a time over HTTP, each page asked after the previous one's next."""
+    from tests.api_host import live_host
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", storage=str(tmp_path / "storage"), dictionary=dictionary)
+    with live_host(monkeypatch, settings) as (url, _host), httpx.Client(base_url=f"{url}/api", timeout=30) as api:
+        assert api.post("/tables/parent/rows", json=rows).json()["inserted"] == len(rows)
+        keys, params = [], {"limit": 1}
+        while True:
+            answer = api.get("/tables/parent/rows", params=params)
+            assert answer.status_code == 200, answer.text
+            keys += [row["k"] for row in answer.json()["rows"]]
+            if answer.json()["next"] is None:
+                return keys
+            params["after"] = as_after(answer.json()["next"])
+
+
+@pytest.mark.parametrize(
+    ("field_type", "options", "keys"),
+    [("boolean", {}, [False, True]), ("year", {}, [1, 2021]), ("date", {"format": "%d/%m/%Y"}, ["05/01/2021", "06/01/2021"])],
+)
+def test_a_client_pages_over_http_through_keys_of_each_type(monkeypatch, tmp_path, field_type, options, keys):
+    rows = [{"k": key, "u": key, "n": n} for n, key in enumerate(keys)]
+    answered = pages_over_http(monkeypatch, tmp_path, keyed(tmp_path, field_type, **options), rows)
+    assert len(answered) == len(keys) and answered == sorted(answered)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="functions/http.py query_text refuses a control character in after; left: other helpers are changing http.py"
+)
+def test_a_client_pages_over_http_past_a_string_key_with_a_tab(monkeypatch, tmp_path):
+    """A string key may hold a tab (the CSV and the API take it, every backend stores it), and a page ending on it
+    answers it as next; but the page after it was refused (400: after holds a control character), so a client
+    paging through the table could never read the rows after that key."""
+    rows = [{"k": key, "u": key, "n": n} for n, key in enumerate(["a\tb", "c"])]
+    assert pages_over_http(monkeypatch, tmp_path, keyed(tmp_path, "string", constraints={"maxLength": 3}), rows) == ["a\tb", "c"]
