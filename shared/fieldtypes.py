@@ -454,7 +454,7 @@ def _decimals(text: pa.Array, bad: np.ndarray) -> Converted:
         except ArithmeticError:
             bad[index] = True
             continue
-        if not number.is_finite() or abs(number) >= DECIMAL_LIMIT or number != number.quantize(SCALE, context=CONTEXT):
+        if not number.is_finite() or number.copy_abs() >= DECIMAL_LIMIT or number != number.quantize(SCALE, context=CONTEXT):
             bad[index] = True
             notes[index] = NOT_EXACT if number.is_finite() else "is not a finite number, which SQL NUMERIC cannot hold"
         else:

@@ -866,3 +866,13 @@ def test_a_parquet_time_in_nanoseconds_loads_to_the_microsecond_and_refuses_fine
     with rowgate.engine.connect() as conn:
         reasons = conn.execute(sa.text("SELECT reasons FROM rowgate_rejections")).scalar_one()
     assert "has digits below the microsecond, which rowgate does not keep" in reasons
+
+
+def test_a_number_past_decimal_exponent_limits_is_refused_not_a_crash():
+    """A cell such as 1e999999999 is a finite Decimal, but abs() of it overflows Python's default context (Emax
+    999999): decimal.Overflow escaped the converter, a traceback out of a load or a batch, instead of a refusal."""
+    _, bad, notes = TYPES["number"].convert(
+        load_field({"type": "number"}), pa.array(["1e999999999", "-1e999999999", "1e-999999999", "2"]), True
+    )
+    assert bad.tolist() == [True, True, True, False]
+    assert set(notes.values()) == {"has more digits than NUMERIC(38, 9) holds (29 before the point, 9 after)"}
