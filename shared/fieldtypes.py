@@ -538,8 +538,9 @@ def _as_any(field: Field, column: pa.Array, is_text: bool) -> Converted:
 
 
 def json_cell(field: Field, value) -> str | None:
-    """A JSON value (a batch row's, a bound's) as the cell a file would hold: booleans as the field writes them
-    (its first trueValue or falseValue), numbers with its decimalChar, years in four digits."""
+    """A JSON value (a batch row's, a bound's) or a typed Parquet cell (a refused row's raw) as the cell a file would
+    hold: booleans as the field writes them (its first trueValue or falseValue), numbers with its decimalChar, years
+    in four digits, dates and times in its format."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -548,7 +549,24 @@ def json_cell(field: Field, value) -> str | None:
         return json.dumps(value, ensure_ascii=False)
     if field.type == "year" and isinstance(value, int) and value >= 0:  # the API answers year 0001 as 1
         return f"{value:04}"
+    if isinstance(value, date | time):  # a typed Parquet cell
+        return _temporal_cell(field, value)
     return str(value).replace(".", field.option("decimalChar", "."))
+
+
+def _temporal_cell(field: Field, value: date | time) -> str:
+    """A Parquet date, time or timestamp (in UTC when naive, as rowgate reads them) as the field's format writes it:
+    its pattern where that reads back the same value, else ISO 8601 (which such a pattern then refuses, visibly)."""
+    if field.type == "datetime" and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    iso, form = value.isoformat(), field.option("format", "default")
+    if form in ("default", "any"):
+        return iso
+    text = value.strftime(form)
+    read, bad, _ = TYPES[field.type].convert(field, pa.array([text]), True)
+    return text if not bad[0] and read[0] == key_values(field, [iso])[0][0] else iso
 
 
 def key_values(field: Field, texts: list) -> Converted:

@@ -61,7 +61,7 @@ def check_values(table: Table, chunk: Chunk) -> Typed:
     refused = list(chunk.refused)
     for index in np.flatnonzero(failed):
         errors = [Error(p.field, p.code, p.message(index)) for p in problems if p.mask[index]]
-        refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(index), errors))
+        refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(table, index), errors))
     positions = np.flatnonzero(~failed)
     rows = pa.table(typed).take(pa.array(positions)) if failed.any() else pa.table(typed)
     return Typed(chunk, rows, positions, refused)
@@ -198,7 +198,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
 
     def refuse(index: int, error: Error, missing_key: str | None = None) -> None:
         keep[index] = False
-        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
+        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(table, positions[index]), [error], missing_key))
 
     repeats = _repeats(keys)
     first_copies = np.ones(rows.num_rows, dtype=bool)
@@ -252,7 +252,9 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         if first is not None:
             unchanged[index] = False
             refused.append(
-                Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), list(first.errors), first.missing_key)
+                Refusal(
+                    int(chunk.row_numbers[positions[index]]), chunk.raw_row(table, positions[index]), list(first.errors), first.missing_key
+                )
             )
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 

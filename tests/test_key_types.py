@@ -136,16 +136,11 @@ def test_a_refused_key_is_named_as_the_api_writes_it_not_as_python_repr(make_row
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refused row's raw keeps a typed Parquet cell as JSON (default=str), and a re-drive reads it as text in the "
-    "field's format; the fix is what raw holds for typed cells (parse.Chunk.raw_row does not know the fields): left to the integrator",
-)
 def test_a_row_of_a_typed_parquet_file_waiting_for_its_parent_is_loaded_when_the_parent_lands(make_rowgate, database_url, tmp_path):
     """A child row from a Parquet file with typed columns, refused because its parent was missing, was re-driven from
     its raw cells read as text in the fields' formats: the decimal 1.50 (decimalChar ','), the date 2020-02-29
     (%d/%m/%Y) and the timestamp 2020-02-29 23:30:00+00:00 (%d.%m.%Y %H:%M) were type errors it never had, so it
-    stayed refused when the parent landed."""
+    stayed refused when the parent landed. Its raw now holds such cells as the fields read them."""
     path = Path(keyed(tmp_path, "integer"))
     descriptor = json.loads(path.read_text())
     descriptor["resources"][1]["schema"]["fields"] += [
