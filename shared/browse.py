@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 import sqlalchemy as sa
 
 from shared.context import Rowgate
 from shared.dictionary import Field
 from shared.errors import InputRefused
-from shared.fieldtypes import TYPES, as_json_value, kind_of
+from shared.fieldtypes import TYPES, as_json_value, key_values
 
 
 def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | None = None) -> dict:
@@ -20,17 +19,18 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
     key = table.c[spec.primary_key[0]]
     query = sa.select(table).order_by(key).limit(limit)
     if after is not None:
-        query = query.where(key > _key_value(spec.field(key.name), after))
+        # a bound parameter: SQLAlchemy compiles no `>` against a Python True or False
+        query = query.where(key > sa.bindparam("after", _key_value(spec.field(key.name), after), key.type))
     with rowgate.engine.connect() as conn:
         rows = [{k: as_json_value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
     return {"table": table_name, "rows": rows, "next": rows[-1][key.name] if len(rows) == limit else None}
 
 
 def _key_value(field: Field, text: str):
-    """The `after` parameter as a value of the key's type, read as a cell of that type is."""
-    values, bad, _ = TYPES[field.type].convert(field, pa.array([text], pa.string()), True)
+    """The `after` parameter, a key as the rows answer it, as a value of the key's type."""
+    values, bad, _ = key_values(field, [text])
     if bad[0] or not values[0].is_valid:  # e.g. past 64 bits: no backend holds it, so no key is after or before it
-        raise InputRefused(f"after must be {kind_of(field)} key, got {text[:40]!r}")
+        raise InputRefused(f"after must be {TYPES[field.type].kind} key, got {text[:40]!r}")
     return values[0].as_py()
 
 

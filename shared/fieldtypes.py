@@ -12,7 +12,7 @@ import base64
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal
 from typing import TYPE_CHECKING
@@ -231,7 +231,7 @@ def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
     """Times of day as Frictionless's default format reads them (hh:mm:ss, a fraction, a zone), kept in UTC as
     datetimes are: 16:02:08+02:00 is 14:02:08 (and 00:30:00+01:00 is 23:30:00)."""
     if not is_text:
-        return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
+        return _arrow_times(column)
     text = _cells(column, trim=False)
     if read := _pattern_reader(field):
         return _each_distinct(text, lambda cell: _utc_time(read(cell).timetz()), pa.time64("us"))
@@ -243,6 +243,16 @@ def _as_times(field: Field, column: pa.Array, is_text: bool) -> Converted:
     stamps, bad = _fill_slow(text, fast, pa.timestamp("us"), parse_time_cell)
     micros = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy(zero_copy_only=False) % MICROS_PER_DAY
     return pa.array(micros, pa.time64("us"), mask=pc.is_null(stamps).to_numpy(zero_copy_only=False)), bad, {}
+
+
+def _arrow_times(column: pa.Array) -> Converted:
+    """Parquet times as microseconds; a time in nanoseconds with digits below the microsecond refused, as a timestamp's."""
+    if column.type.unit != "ns":
+        return pc.cast(column, pa.time64("us")), np.zeros(len(column), dtype=bool), {}
+    nanos = pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+    fine = nanos % 1000 != 0
+    values = pa.array(nanos // 1000, pa.time64("us"), mask=pc.is_null(column).to_numpy(zero_copy_only=False) | fine)
+    return values, fine, dict.fromkeys(np.flatnonzero(fine).tolist(), "has digits below the microsecond, which rowgate does not keep")
 
 
 def _cells(column: pa.Array, trim: bool = True) -> pa.Array:
@@ -444,7 +454,7 @@ def _decimals(text: pa.Array, bad: np.ndarray) -> Converted:
         except ArithmeticError:
             bad[index] = True
             continue
-        if not number.is_finite() or abs(number) >= DECIMAL_LIMIT or number != number.quantize(SCALE, context=CONTEXT):
+        if not number.is_finite() or number.copy_abs() >= DECIMAL_LIMIT or number != number.quantize(SCALE, context=CONTEXT):
             bad[index] = True
             notes[index] = NOT_EXACT if number.is_finite() else "is not a finite number, which SQL NUMERIC cannot hold"
         else:
@@ -573,15 +583,44 @@ def _as_any(field: Field, column: pa.Array, is_text: bool) -> Converted:
 
 
 def json_cell(field: Field, value) -> str | None:
-    """A JSON value (a batch row's, a bound's) as the cell a file would hold: booleans as the field writes them
-    (its first trueValue or falseValue), numbers with its decimalChar."""
+    """A JSON value (a batch row's, a bound's) or a typed Parquet cell (a refused row's raw) as the cell a file would
+    hold: booleans as the field writes them (its first trueValue or falseValue), numbers with its decimalChar, years
+    in four digits, dates and times in its format."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool):
         return (field.option("trueValues", TRUE_VALUES) if value else field.option("falseValues", FALSE_VALUES))[0]
     if isinstance(value, dict | list):  # an object, an array or a geopoint: its JSON text
         return json.dumps(value, ensure_ascii=False)
+    if field.type == "year" and isinstance(value, int) and value >= 0:  # the API answers year 0001 as 1
+        return f"{value:04}"
+    if isinstance(value, date | time):  # a typed Parquet cell
+        return _temporal_cell(field, value)
     return str(value).replace(".", field.option("decimalChar", "."))
+
+
+def _temporal_cell(field: Field, value: date | time) -> str:
+    """A Parquet date, time or timestamp (in UTC when naive, as rowgate reads them) as the field's format writes it:
+    its pattern where that reads back the same value, else ISO 8601 (which such a pattern then refuses, visibly)."""
+    if field.type == "datetime" and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    iso, form = value.isoformat(), field.option("format", "default")
+    if form in ("default", "any"):
+        return iso
+    text = value.strftime(form)
+    read, bad, _ = TYPES[field.type].convert(field, pa.array([text]), True)
+    return text if not bad[0] and read[0] == key_values(field, [iso])[0][0] else iso
+
+
+def key_values(field: Field, texts: list) -> Converted:
+    """Keys as rowgate writes them (a page's next, a rejection's missing_key: ISO 8601, true or True, a point for
+    decimals, a year as its integer) read as values of the field's type: in the type's default format, not the field's."""
+    plain = replace(field, options={})
+    if field.type == "year":
+        texts = [json_cell(plain, int(text)) if text is not None and re.fullmatch(r"[0-9]{1,4}", text) else text for text in texts]
+    return TYPES[field.type].convert(plain, pa.array(texts, pa.string()), True)
 
 
 def typed_values(field: Field, values: list) -> pa.Array:

@@ -11,6 +11,8 @@ import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, time
+from decimal import Decimal
 from typing import BinaryIO
 
 import numpy as np
@@ -23,7 +25,7 @@ from shared.csvinput import END, MARKS, CsvInput, shown
 from shared.dialect import Dialect
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
-from shared.fieldtypes import TYPES
+from shared.fieldtypes import TYPES, json_cell
 
 BLOCK_BYTES = 1024 * 1024  # Arrow's peak memory grows with its block size; 1 MiB also parses fastest here
 MAX_BLOCK_BYTES = 64 * 1024 * 1024  # a record must fit in one block: CSV rows up to 64 MiB
@@ -44,8 +46,11 @@ class Chunk:
     columns: dict[str, pa.Array]
     refused: list[Refusal] = field(default_factory=list)
 
-    def raw_row(self, index: int) -> dict:
-        return {name: python_cell(column[index]) for name, column in self.columns.items()}
+    def raw_row(self, table: Table, index: int) -> dict:
+        """A row's cells as they arrived; a typed Parquet decimal, date or time as the cell its field reads (JSON has
+        none of these, and a re-drive reads the raw cells as text in the field's format)."""
+        cells = {name: python_cell(column[index]) for name, column in self.columns.items()}
+        return {name: json_cell(table.field(name), v) if isinstance(v, Decimal | date | time) else v for name, v in cells.items()}
 
 
 def python_cell(scalar: pa.Scalar):

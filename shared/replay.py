@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from shared.db import LOOKUP_PARAMETERS, REJECTIONS, bulk_insert, select_by_keys
 from shared.errors import SHAPE_CODES, cells_by_field, parent_key
-from shared.fieldtypes import TYPES
+from shared.fieldtypes import key_values
 from shared.jsonrows import as_chunk
 from shared.load import now
 from shared.races import retry_key_races
@@ -193,10 +193,10 @@ def _present(rowgate, keys: set[str]) -> set[str]:
 
 
 def _existing(conn: sa.Connection, table: sa.Table, spec, fields: tuple[str, ...], values: list[list[str]]) -> set[str]:
-    """parent_key of each row of `table` among `values` (text, typed here as validation types them)."""
+    """parent_key of each row of `table` among `values` (the text parent_key writes, typed here as keys are)."""
     typed = []
     for position, name in enumerate(fields):
-        column, bad = TYPES[spec.field(name).type].convert(spec.field(name), pa.array([v[position] for v in values], pa.string()), True)[:2]
+        column, bad = key_values(spec.field(name), [v[position] for v in values])[:2]
         typed.append([None if bad[i] else value for i, value in enumerate(column.to_pylist())])
     candidates = {key for key in zip(*typed) if None not in key}
     columns = [table.c[name] for name in fields]

@@ -43,7 +43,7 @@ from shared.fieldtypes import TYPES
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
 from shared.retry import is_transient, retry_transient
-from shared.validate import check_values, existing_keys
+from shared.validate import check_values, existing_keys, key_text
 
 BATCH = 50_000
 # Distinct values of a foreign key kept while staging, to check them against the parent at the end; past
@@ -306,17 +306,13 @@ def _keys(rows: pa.Table, spec: Table) -> list:
     return columns[0] if len(columns) == 1 else list(zip(*columns))
 
 
-def _key_text(spec: Table, key) -> str:
-    return f"{'/'.join(spec.primary_key)} {key!r}"
-
-
 def _refuse_repeated_keys(path: str, spec: Table, keys: list, numbers: np.ndarray) -> None:
     first: dict = {}
     for index, key in enumerate(keys):
         seen = first.setdefault(key, index)
         if seen != index:
             _refuse(
-                path, int(numbers[index]), None, "primary-key", f"{_key_text(spec, key)} appears again (first in record {numbers[seen]})"
+                path, int(numbers[index]), None, "primary-key", f"{key_text(spec, key)} appears again (first in record {numbers[seen]})"
             )
 
 
@@ -327,7 +323,7 @@ def _refuse_staged_keys(conn: sa.Connection, path: str, spec: Table, stage: sa.T
     staged = {row[0] if len(columns) == 1 else tuple(row) for row in rows}
     for index, key in enumerate(keys):
         if key in staged:
-            _refuse(path, int(numbers[index]), None, "primary-key", f"{_key_text(spec, key)} appears again (in an earlier record)")
+            _refuse(path, int(numbers[index]), None, "primary-key", f"{key_text(spec, key)} appears again (in an earlier record)")
 
 
 def _first_line(exc: BaseException) -> str:

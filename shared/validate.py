@@ -61,7 +61,7 @@ def check_values(table: Table, chunk: Chunk) -> Typed:
     refused = list(chunk.refused)
     for index in np.flatnonzero(failed):
         errors = [Error(p.field, p.code, p.message(index)) for p in problems if p.mask[index]]
-        refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(index), errors))
+        refused.append(Refusal(int(chunk.row_numbers[index]), chunk.raw_row(table, index), errors))
     positions = np.flatnonzero(~failed)
     rows = pa.table(typed).take(pa.array(positions)) if failed.any() else pa.table(typed)
     return Typed(chunk, rows, positions, refused)
@@ -97,7 +97,8 @@ def _typed_columns(table: Table, chunk: Chunk) -> tuple[dict[str, pa.Array], lis
         if missing.any():  # "" is Frictionless's missing value: NULL, never an empty string
             values = pc.if_else(pa.array(missing), pa.scalar(None, values.type), values)
         if is_text and "" not in spec.missing_values:  # an empty cell is then a value: "" for a string, else refused
-            bad |= pc.and_(pc.equal(pc.utf8_length(column), 0), pc.is_null(values)).to_numpy(zero_copy_only=False)
+            empty = pc.fill_null(pc.equal(pc.utf8_length(column), 0), False)  # a null cell (JSON null, Parquet) is missing
+            bad |= pc.and_(empty, pc.is_null(values)).to_numpy(zero_copy_only=False)
         bad &= ~missing
         if bad.any():
             problems.append(_Problem(spec.name, TYPE_ERROR, bad, _type_message(spec, column, notes)))
@@ -169,9 +170,17 @@ def _type_message(spec: Field, column: pa.Array, notes: dict[int, str]) -> Calla
 
 
 def _show(value) -> str:
-    """A value in a message: text quoted, a datetime, date, time or decimal as the text the API would answer."""
-    text = repr(as_json_value(value))
+    """A value in a message, cut to 60 characters (see _text)."""
+    text = _text(value)
     return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _text(value) -> str:
+    """A value (or a composite key's values) in a message: text quoted, a datetime, date, time or decimal as the
+    text the API would answer."""
+    if isinstance(value, tuple):
+        return f"({', '.join(_text(v) for v in value)})"
+    return repr(as_json_value(_plain(value)))
 
 
 def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk: Chunk, rows: pa.Table, positions: np.ndarray) -> Checked:
@@ -189,7 +198,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
 
     def refuse(index: int, error: Error, missing_key: str | None = None) -> None:
         keep[index] = False
-        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), [error], missing_key))
+        refused.append(Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(table, positions[index]), [error], missing_key))
 
     repeats = _repeats(keys)
     first_copies = np.ones(rows.num_rows, dtype=bool)
@@ -207,7 +216,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         else:
             number = chunk.row_numbers[positions[original]]
             refuse(
-                index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} appears again with other values (first in row {number})")
+                index, Error(None, PRIMARY_KEY, f"{key_text(table, keys[index])} appears again with other values (first in row {number})")
             )
 
     for index in np.flatnonzero(keep) if loaded else ():
@@ -219,7 +228,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
             keep[index], unchanged[index] = False, True
         else:
             diff = ", ".join(f"{n}: {_show(a)} here, {_show(b)} loaded" for n, a, b in zip(rows.column_names, here, existing) if a != b)
-            refuse(index, Error(None, PRIMARY_KEY, f"{_key_text(table, keys[index])} is already loaded with other values ({diff})"))
+            refuse(index, Error(None, PRIMARY_KEY, f"{key_text(table, keys[index])} is already loaded with other values ({diff})"))
 
     eligible = keep.copy()  # every foreign key is checked on the same rows, so a row gets all its reasons
     for fk in table.foreign_keys:
@@ -232,7 +241,7 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         if not missing:
             continue
         for index in np.flatnonzero(eligible & _among(values, missing)):
-            message = f"{'/'.join(fk.fields)} {_plain(values[index])!r} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
+            message = f"{'/'.join(fk.fields)} {_text(values[index])} is not a {fk.parent}.{'/'.join(fk.parent_fields)}"
             refuse(index, Error(fk.fields[0], FOREIGN_KEY, message), parent_key(fk.parent, fk.parent_fields, values[index]))
     for unique in table.unique_keys:
         _check_unique(conn, target, table, rows, keys, unique, eligible, refuse, chunk.row_numbers[positions])
@@ -243,7 +252,9 @@ def _check_keys(conn: sa.Connection, metadata: sa.MetaData, table: Table, chunk:
         if first is not None:
             unchanged[index] = False
             refused.append(
-                Refusal(int(chunk.row_numbers[positions[index]]), chunk.raw_row(positions[index]), list(first.errors), first.missing_key)
+                Refusal(
+                    int(chunk.row_numbers[positions[index]]), chunk.raw_row(table, positions[index]), list(first.errors), first.missing_key
+                )
             )
     return Checked(rows.filter(pa.array(keep)), int(unchanged.sum()), _merge(refused))
 
@@ -274,7 +285,7 @@ def _check_unique(
             continue
         owner = owners.get(value)
         if owner is not None and owner != key:
-            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} is already loaded in the row with {_key_text(table, owner)}"))
+            refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} is already loaded in the row with {key_text(table, owner)}"))
         elif value in first and first[value][0] != key:
             refuse(index, Error(name, UNIQUE_ERROR, f"{shown} {_show(value)} appears again (first in row {first[value][1]})"))
         else:
@@ -332,8 +343,9 @@ def _row(rows: pa.Table, index: int) -> tuple:
     return tuple(rows.column(name)[index].as_py() for name in rows.column_names)
 
 
-def _key_text(table: Table, key) -> str:
-    return f"{'/'.join(table.primary_key)} {_plain(key)!r}"
+def key_text(table: Table, key) -> str:
+    """A primary key in a message: its fields and its value (values) as the API writes them."""
+    return f"{'/'.join(table.primary_key)} {_text(key)}"
 
 
 def _plain(value):

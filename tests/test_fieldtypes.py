@@ -921,3 +921,27 @@ def test_parquet_durations_structs_and_lists_load_as_their_text_types(make_rowga
     pq.write_table(pa.table({"id": [9], "meta": pa.array([{"d": datetime.date(2021, 1, 1)}])}), tmp_path / "dated.parquet")
     with pytest.raises(Exception, match="column meta is struct<d: date32"):
         ingest_local(rowgate, tmp_path / "dated.parquet", table="t")
+
+
+def test_a_parquet_time_in_nanoseconds_loads_to_the_microsecond_and_refuses_finer_digits(make_rowgate, database_url, tmp_path):
+    """A time64[ns] column was cast to microseconds with Arrow's safe cast: a time with digits below the microsecond
+    raised ArrowInvalid (would lose data) out of the load, a traceback, instead of refusing that row with its reason."""
+    rowgate = make_rowgate(database_url, dictionary=str(wide(tmp_path)))
+    opens = pa.array([36_000_000_001_000, 36_000_000_000_001, None], pa.time64("ns"))  # 10:00:00.000001, then a nanosecond more
+    pq.write_table(pa.table({"id": [1, 2, 3], "opens": opens, "founded": [2000, 2000, 2000]}), tmp_path / "shops.parquet")
+    result = ingest_local(rowgate, tmp_path / "shops.parquet", table="shops")
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert shop_rows(rowgate) == [(1, time(10, 0, 0, 1), 2000), (3, None, 2000)]
+    with rowgate.engine.connect() as conn:
+        reasons = conn.execute(sa.text("SELECT reasons FROM rowgate_rejections")).scalar_one()
+    assert "has digits below the microsecond, which rowgate does not keep" in reasons
+
+
+def test_a_number_past_decimal_exponent_limits_is_refused_not_a_crash():
+    """A cell such as 1e999999999 is a finite Decimal, but abs() of it overflows Python's default context (Emax
+    999999): decimal.Overflow escaped the converter, a traceback out of a load or a batch, instead of a refusal."""
+    _, bad, notes = TYPES["number"].convert(
+        load_field({"type": "number"}), pa.array(["1e999999999", "-1e999999999", "1e-999999999", "2"]), True
+    )
+    assert bad.tolist() == [True, True, True, False]
+    assert set(notes.values()) == {"has more digits than NUMERIC(38, 9) holds (29 before the point, 9 after)"}
