@@ -45,7 +45,7 @@ def _cells(f: Field, values: list, kinds: set[type]) -> pa.Array:
     """A column of JSON values as text cells, as json_cell writes them: strings as they are, integers in Arrow."""
     if kinds <= {str, NoneType}:
         return pa.array(values, pa.string())
-    if kinds <= {int, NoneType}:
+    if kinds <= {int, NoneType} and f.type in ("integer", "number"):  # a year's integer is written in four digits
         try:
             return pc.cast(pa.array(values, pa.int64()), pa.string())
         except OverflowError:  # beyond 64 bits: a re-driven row's raw JSON may hold one

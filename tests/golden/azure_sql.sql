@@ -141,7 +141,7 @@ WHERE rowgate_rejections.table_name = :table_name_1 AND rowgate_rejections.resol
 -- Select
 SELECT TOP 10 hired_employees.id, hired_employees.name, hired_employees.datetime, hired_employees.department_id, hired_employees.job_id
 FROM hired_employees
-WHERE hired_employees.id > :id_1 ORDER BY hired_employees.id;
+WHERE hired_employees.id > :after ORDER BY hired_employees.id;
 
 -- Select
 SELECT TOP 1000 rowgate_rejections.id, rowgate_rejections.raw, rowgate_rejections.reasons, rowgate_rejections.fix
