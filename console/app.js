@@ -11,6 +11,7 @@ import upload from "./upload.js";
 
 const VIEWS = { overview, reports, rejections, entry, upload, backups };
 const shown = new Set();
+let renders = 0;
 
 // Any failure a view does not handle itself: one line, never a stack trace.
 export function report(error) {
@@ -28,11 +29,16 @@ async function show() {
     else link.removeAttribute("aria-current");
   }
   document.title = `${byId(`h-${name}`).textContent} · rowgate console`;
+  const body = byId(`${name}-body`);
+  body.setAttribute("aria-busy", "true"); // until then it shows what the view held when last left
   try {
-    await VIEWS[name](byId(`${name}-body`), { first: !shown.has(name) });
+    await VIEWS[name](body, { first: !shown.has(name) });
     shown.add(name);
   } catch (error) {
     report(error);
+  } finally {
+    body.removeAttribute("aria-busy");
+    document.body.dataset.renders = String(++renders);
   }
 }
 

@@ -153,8 +153,19 @@ def shot(page, name: str) -> None:
 
 
 def open_view(page, served: Served, view: str) -> None:
-    page.goto(f"{served.url}/api/console#{view}")
-    page.wait_for_selector(f"#view-{view}:not([hidden])")
+    """Show a view and wait until it has rendered afresh: a view shown before still holds its old rows until then."""
+    url = f"{served.url}/api/console#{view}"
+    same_document = page.url.split("#")[0] == url.split("#")[0]
+    before = page.evaluate("Number(document.body.dataset.renders || 0)") if same_document else 0
+    if page.url == url:
+        page.reload()  # the same #fragment again is no hashchange: nothing would render
+        before = 0
+    else:
+        page.goto(url)
+    page.wait_for_function(
+        "([view, before]) => !document.getElementById(`view-${view}`).hidden && Number(document.body.dataset.renders || 0) > before",
+        arg=[view, before],
+    )
 
 
 def cells(page, selector: str) -> list[list[str]]:
