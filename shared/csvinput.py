@@ -25,14 +25,22 @@ BLOCK_BYTES = 1024 * 1024
 END = "\U0010ffff\U0010ffff"
 # A byte the encoding cannot decode becomes the private-use character U+10FE00 + byte: Arrow only ever sees
 # valid UTF-8 (it cannot hand a misshapen row's text to Python otherwise), parse refuses the rows holding one
-# as encoding-error, and a refusal shows it as the byte it was (\\xNN).
+# as encoding-error, and a refusal shows it as the byte it was (\\xNN). Only in a file where some byte was
+# undecodable: elsewhere those characters are the file's own text. (A file with both refuses the rows holding
+# its own ones too, as encoding-error: logged, not lost.)
 UNDECODABLE = "rowgate-undecodable"
 MARKS = "[\U0010fe00-\U0010feff]"  # a regular expression of those characters
-_MARK, _MARK_BYTES = re.compile(MARKS), re.compile(b"\xf4\x8f[\xb8-\xbb]")
+_MARK = re.compile(MARKS)
+_marks_made = threading.local()  # how many times this thread's decoding marked bytes
 
 
 def _keep_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
+    _marks_made.count = _marks_count() + 1
     return "".join(chr(0x10FE00 + b) for b in error.object[error.start : error.end]), error.end
+
+
+def _marks_count() -> int:
+    return getattr(_marks_made, "count", 0)
 
 
 codecs.register_error(UNDECODABLE, _keep_undecodable)
@@ -75,7 +83,7 @@ class CsvInput(_Blocks):
         self._restart()
 
     def _restart(self) -> None:
-        self.appended, self.undecodable = "", False  # undecodable: a byte was marked (or the file holds a mark)
+        self.appended, self.undecodable = "", False  # undecodable: a byte of the file was marked
         blocks = self._marked(_as_utf8(iter(lambda: self._raw.read(BLOCK_BYTES), b""), self.dialect.encoding))
         blocks = self._ended(blocks)
         if self.dialect.skip_initial_space:
@@ -83,8 +91,12 @@ class CsvInput(_Blocks):
         self._start(blocks)
 
     def _marked(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
-        for block in blocks:
-            self.undecodable = self.undecodable or (b"\xf4\x8f" in block and _MARK_BYTES.search(block) is not None)
+        while True:
+            before = _marks_count()  # the next block is decoded here, in this thread
+            block = next(blocks, None)
+            self.undecodable = self.undecodable or _marks_count() != before
+            if block is None:
+                return
             yield block
 
     def _ended(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
@@ -121,10 +133,9 @@ class CsvInput(_Blocks):
         with self._lock:  # a read in flight finishes first
             super().close()
 
-
-def shown(text: str) -> str:
-    """A cell as a refusal shows it: bytes the encoding could not decode as \\xNN, as they were in the file."""
-    return _MARK.sub(lambda mark: f"\\x{ord(mark[0]) - 0x10FE00:02x}", text)
+    def shown(self, text: str) -> str:
+        """A cell as a refusal shows it: bytes the encoding could not decode as \\xNN, as they were in the file."""
+        return _MARK.sub(lambda mark: f"\\x{ord(mark[0]) - 0x10FE00:02x}", text) if self.undecodable else text
 
 
 def _as_utf8(blocks: Iterator[bytes], encoding: str) -> Iterator[bytes]:

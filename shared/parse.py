@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shared.csvinput import END, MARKS, CsvInput, shown
+from shared.csvinput import END, MARKS, CsvInput
 from shared.dialect import Dialect
 from shared.dictionary import Table
 from shared.errors import BLANK_ROW, ENCODING_ERROR, EXTRA_CELL, MISSING_CELL, SOURCE_ERROR, Error, InputRefused, Refusal
@@ -223,7 +223,7 @@ def _csv_chunk(
     if piece.num_rows and piece.column(names[-1])[-1].as_py().endswith(END.encode()):
         # The file's last record, with a quote in its last cell never closed: refused, whatever it would hold.
         if keep[-1]:
-            cells = [shown(piece.column(name)[-1].as_py().decode()) for name in names]
+            cells = [source.shown(piece.column(name)[-1].as_py().decode()) for name in names]
             refused.append(_unclosed_refusal(int(numbers[-1]), cells, source.appended))
         keep[-1] = False
     blank = np.ones(piece.num_rows, dtype=bool)
@@ -239,7 +239,7 @@ def _csv_chunk(
             marked |= pc.match_substring_regex(column, MARKS).to_numpy(zero_copy_only=False)
         message = f"the row holds bytes that are not {source.encoding_name}"
         for index in np.flatnonzero(marked & keep):
-            cells = [shown(columns[name][index].as_py()) for name in names]
+            cells = [source.shown(columns[name][index].as_py()) for name in names]
             refused.append(Refusal(int(numbers[index]), cells, [Error(None, ENCODING_ERROR, message)]))
         keep &= ~marked
     if not keep.all():
@@ -250,7 +250,7 @@ def _csv_chunk(
 
 
 def _shape_refusal(table: Table, names: list[str], number: int, cells: list[str], text: str, source: CsvInput) -> Refusal:
-    cells = [shown(cell) for cell in cells]
+    cells = [source.shown(cell) for cell in cells]
     if text.endswith(END):
         return _unclosed_refusal(number, cells, source.appended)
     if not any(cells):  # "" or ,, on a wider table: blank before misshapen, as frictionless says

@@ -294,6 +294,18 @@ def test_a_row_of_the_wrong_shape_holding_undecodable_bytes_is_refused_alone(mak
     assert refusals(rowgate) == [(2, ["extra-cell"], cells)]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_file_s_own_private_use_characters_are_text_not_undecodable_bytes(make_rowgate, tmp_path, encoding):
+    """Regression: U+10FE00..U+10FEFF, the marks rowgate gives undecodable bytes, refused valid rows holding them."""
+    rowgate = make_rowgate(dictionary=descriptor_with(tmp_path, "departments", encoding=encoding))
+    own = "\U0010fe41 and \U0010feff"
+    content = f"1,{own}\n2,ok\n3,{own},extra\n".encode(encoding)
+    result = ingest_text(rowgate, tmp_path, "departments.csv", content)
+    assert (result.inserted, result.rejected) == (2, 1)
+    assert rows_of(rowgate, "departments") == [(1, own), (2, "ok")]
+    assert refusals(rowgate) == [(3, ["extra-cell"], ["3", own, "extra"])], "the refused row's cells as the file held them"
+
+
 def test_a_big_latin_1_file_is_transcoded_as_it_streams_and_keeps_its_record_numbers(make_rowgate, tmp_path):
     rowgate = make_rowgate(
         dictionary=descriptor_with(tmp_path, "departments", encoding="latin-1", dialect={"header": False, "delimiter": ";"})
