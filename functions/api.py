@@ -137,7 +137,7 @@ def read_rows(req: func.HttpRequest) -> func.HttpResponse:
     from shared.browse import page_rows
 
     return json_response(
-        page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), query_text(req, "after"))
+        page_rows(rowgate(), req.route_params["table"], query_int(req, "limit", 100, 1, MAX_PAGE), query_text(req, "after", controls=True))
     )
 
 

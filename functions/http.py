@@ -288,14 +288,15 @@ def check_text(text: str, what: str) -> str:
     return text
 
 
-def query_text(req: func.HttpRequest, name: str, max_chars: int = MAX_QUERY_CHARS) -> str | None:
-    """A text parameter, refused when it holds NUL, a lone surrogate, a control character or is too long."""
+def query_text(req: func.HttpRequest, name: str, max_chars: int = MAX_QUERY_CHARS, controls: bool = False) -> str | None:
+    """A text parameter, refused when it holds NUL, a lone surrogate, a control character (unless `controls`: a key
+    value may hold a tab or a line break, as its table does) or is too long."""
     raw = req.params.get(name)
     if raw is None:
         return None
     if len(raw) > max_chars:
         raise HttpError(400, "bad-parameter", f"{name} is {len(raw)} characters; the limit is {max_chars}", parameter=name)
-    if BAD_TEXT.search(raw) or any(ord(c) < 32 for c in raw):
+    if BAD_TEXT.search(raw) or (not controls and any(ord(c) < 32 for c in raw)):
         raise HttpError(400, "bad-parameter", f"{name} holds NUL, a control character or a lone surrogate", parameter=name)
     return raw
 

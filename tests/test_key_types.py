@@ -246,9 +246,6 @@ def test_a_client_pages_over_http_through_keys_of_each_type(monkeypatch, tmp_pat
     assert len(answered) == len(keys) and answered == sorted(answered)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="functions/http.py query_text refuses a control character in after; left: other helpers are changing http.py"
-)
 def test_a_client_pages_over_http_past_a_string_key_with_a_tab(monkeypatch, tmp_path):
     """A string key may hold a tab (the CSV and the API take it, every backend stores it), and a page ending on it
     answers it as next; but the page after it was refused (400: after holds a control character), so a client
