@@ -17,13 +17,25 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
     if len(spec.primary_key) != 1:
         raise InputRefused(f"{table_name} has a composite key; paging works on single-field keys")
     key = table.c[spec.primary_key[0]]
-    query = sa.select(table).order_by(key).limit(limit)
+    field = spec.field(key.name)
+    order = _order(rowgate.engine.dialect.name, field, key)
+    query = sa.select(table).order_by(*order).limit(limit)
     if after is not None:
         # a bound parameter: SQLAlchemy compiles no `>` against a Python True or False
-        query = query.where(key > sa.bindparam("after", _key_value(spec.field(key.name), after), key.type))
+        bound = _order(rowgate.engine.dialect.name, field, sa.bindparam("after", _key_value(field, after), key.type))
+        query = query.where(order[0] > bound[0] if len(order) == 1 else sa.tuple_(*order) > sa.tuple_(*bound))
     with rowgate.engine.connect() as conn:
         rows = [{k: as_json_value(v) for k, v in row._mapping.items()} for row in conn.execute(query)]
     return {"table": table_name, "rows": rows, "next": rows[-1][key.name] if len(rows) == limit else None}
+
+
+def _order(dialect: str, field: Field, key: sa.ColumnElement) -> list[sa.ColumnElement]:
+    """What orders the key. SQLite holds a number as its text (DecimalText: exact), which orders -10 before -2 and
+    10 before 2: there it is ordered by its value as a double, then by its text (keys a double cannot tell apart).
+    No index holds that order, so each such page scans the table."""
+    if dialect == "sqlite" and field.type == "number":
+        return [sa.cast(key, sa.Float), key]
+    return [key]
 
 
 def _key_value(field: Field, text: str):
