@@ -23,6 +23,7 @@ from shared import aggregates
 from shared.dictionary import Dictionary, DictionaryError, Field, Table
 from shared.errors import PARENT_KEY_LENGTH, InputRefused
 from shared.fieldtypes import TEXT, TYPES, characters
+from shared.limits import SQLITE_PARAMETERS
 
 LOADS = "rowgate_loads"
 REJECTIONS = "rowgate_rejections"
@@ -30,7 +31,6 @@ REJECTIONS = "rowgate_rejections"
 # (1 column: 2,000 values, 3 columns: 666 keys), leaving room for the query's own parameters.
 LOOKUP_PARAMETERS = 2000
 EXECUTEMANY_ROWS = 10_000  # rows per executemany call: bounds the parameter arrays pyodbc builds
-SQLITE_PARAMETERS = 999  # the most one SQLite statement takes on every version (3.32 and later take 32,766)
 SQL_SERVER_DRIVER = "ODBC Driver 18 for SQL Server"
 CLUSTERED_KEY_BYTES = 900  # SQL Server's index key limits; a primary key is clustered unless told otherwise
 NONCLUSTERED_KEY_BYTES = 1700

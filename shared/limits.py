@@ -10,3 +10,4 @@ REJECTION_STATUSES = ("open", "resolved", "all")
 UPLOAD_BLOCK_BYTES = 4 * 1024 * 1024  # an upload's block: below the dev host's 8 MiB body limit and far below Azure's 100 MB
 MAX_UPLOAD_BLOCKS = 50_000  # Put Block List takes at most 50,000 blocks: 195 GiB in blocks of 4 MiB
 LAST_LOADS = 5  # loads the overview shows per table unless asked for more
+SQLITE_PARAMETERS = 999  # the most one SQLite statement takes on every version (3.32 and later take 32,766)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import azure.functions as func
@@ -135,6 +136,19 @@ def test_replayed_batch_changes_nothing(api, parents):
     again = post_rows(api, "hired_employees", MIXED).json()
     assert again == first  # the outcome that was committed, for a client retrying a lost answer
     assert len(api.get("/rejections").json()["rejections"]) == 3
+
+
+def test_a_batch_is_known_by_its_rows_whatever_their_keys_order_or_spacing(api, parents, settings):
+    first = post_rows(api, "hired_employees", hires(2)).json()
+    reordered = [dict(reversed(list(row.items()))) for row in hires(2)]
+    body = json.dumps(reordered, indent=3).encode()
+    again = api.post("/tables/hired_employees/rows", content=body, headers={"content-type": "application/json"}).json()
+    assert first["inserted"] == 2 and again == first  # a replay of the first: nothing written again
+    other = post_rows(api, "hired_employees", hires(1) + hires(1, start=2, department=2)).json()
+    assert (other["inserted"], other["unchanged"], other["rejected"]) == (0, 1, 1)  # other rows: a batch of its own
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as db:
+        hashes = [h for (h,) in db.execute("SELECT content_hash FROM rowgate_loads WHERE table_name = 'hired_employees'")]
+    assert len(hashes) == 2 and all(h.startswith("sha256o:") and len(h) == len("sha256o:") + 64 for h in hashes)
 
 
 def test_a_key_loaded_with_other_values_is_refused(api, parents):
