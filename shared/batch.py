@@ -83,7 +83,11 @@ def insert_rows(rowgate: Rowgate, table_name: str, rows: list, atomic: bool = Fa
 def content_digest(table_name: str, rows: list) -> str:
     """The hex digest of a batch's content: the same rows give the same digest whatever their keys' order or the
     body's spacing. Rows are JSON values as read_json returns them (finite numbers, 64-bit integers, UTF-8 text)."""
-    return hashlib.sha256(orjson.dumps([table_name, rows], option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+    try:
+        text = orjson.dumps([table_name, rows], option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # what HTTP refuses but a caller of the core may pass (an integer past 64 bits, a lone surrogate)
+        text = json.dumps([table_name, rows], sort_keys=True, default=str).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def _replayed(conn, metadata, table_name: str, rows: list, load) -> BatchResult:

@@ -343,3 +343,20 @@ def test_a_cells_verdict_does_not_depend_on_its_neighbours(field_type):
         for neighbour in neighbours:
             assert verdict([cell, neighbour], 0) == alone, (cell, neighbour)
             assert verdict([neighbour] * 3 + [cell], 3) == alone, (cell, neighbour)
+
+
+def test_a_batch_from_the_core_with_an_integer_past_64_bits_refuses_that_row_not_a_traceback(rowgate):
+    """HTTP refuses an integer past 64 bits before the core sees it; a caller of insert_rows may pass one: the
+    batch identity (orjson, which cannot write it) crashed with a TypeError."""
+    from shared.batch import insert_rows
+
+    rows = [{"id": 2**70, "department": "Big"}, {"id": 4, "department": "Ok"}]
+    result = insert_rows(rowgate, "departments", rows)
+    assert (result.inserted, result.rejected) == (1, 1)
+    assert table_rows(rowgate, "departments") == [(4, "Ok")]
+    logged, loads = refusals(rowgate), ledger(rowgate)
+    assert list(logged) == [1] and "64" in " ".join(logged[1]), logged
+    assert insert_rows(rowgate, "departments", rows) == result, "the same content is the same batch: its first answer"
+    assert table_rows(rowgate, "departments") == [(4, "Ok")] and (refusals(rowgate), ledger(rowgate)) == (logged, loads), (
+        "nothing written again"
+    )
