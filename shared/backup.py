@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from shared.avro import ARROW, encode_records, write_block
 from shared.context import Rowgate
 from shared.db import LOADS, snapshot
 from shared.dictionary import Table
@@ -129,30 +130,21 @@ def write_backup(rowgate: Rowgate, conn: sa.Connection, spec: Table, at: str, pr
     # integers by Arrow, a column at a time: per-value datetime objects would cost more than the rest.
     columns = [sa.type_coerce(table.c[f.name], sa.String) if TYPES[f.type].temporal else table.c[f.name] for f in spec.fields]
     query = sa.select(*columns).order_by(*(table.c[k] for k in spec.primary_key))
+    types = [f["type"] for f in plain_schema(avro_schema(spec))["fields"]]
+    sync, digest, written = os.urandom(16), hashlib.sha256(), 0
     with tempfile.TemporaryFile() as scratch:
-        names = list(spec.field_names)
-        batches = fetch_batches(conn, query)
-        counted = [0]
-
-        def records():
-            # Plain dicts keep fastavro on its compiled path; reading the next batch overlaps writing this one.
-            for batch in prefetch(_avro_records(spec, names, batch) for batch in batches):
-                counted[0] += len(batch)
-                if progress:
-                    progress(len(batch))
-                yield from batch
-
-        import fastavro  # imported here, not at the top: the Function App imports this module at start
-
-        # The records hold the stored integers of dates and times already: encoded with the plain schema, which
-        # spares fastavro its logical-type checks per value; the file's header names the logical types.
-        sync = os.urandom(16)
-        fastavro.writer(scratch, fastavro.parse_schema(plain_schema(avro_schema(spec))), records(), codec=CODEC, sync_marker=sync)
-        written = counted[0]
+        # Reading the next batch overlaps encoding and compressing this one (zlib lets go of the GIL).
+        for batch in prefetch(fetch_batches(conn, query)):
+            data = encode_records(avro_columns(spec, types, batch), types)
+            digest.update(data)
+            write_block(scratch, data, len(batch), sync)
+            written += len(batch)
+            if progress:
+                progress(len(batch))
         if written != rows:
             raise BackupError(f"{spec.name}: counted {rows} rows but read {written}; the snapshot did not hold")
         with rowgate.storage.open_write(path) as out:
-            size = publish(scratch, out, avro_schema(spec), metadata, sync)
+            size = publish(scratch, out, avro_schema(spec), metadata | {META["checksum"]: digest.hexdigest()}, sync)
     return BackupInfo(path, spec.name, at, rows, size)
 
 
@@ -193,21 +185,21 @@ def fetch_batches(conn: sa.Connection, query: sa.Select):
         cursor.close()
 
 
-def _avro_records(spec: Table, names: list[str], rows: list) -> list[dict]:
-    """Rows as Avro records, with temporal columns as the integers their logical types store."""
-    records = [dict(zip(names, row)) for row in rows]
-    for index, field in enumerate(spec.fields):
+def avro_columns(spec: Table, types: list, rows: list[tuple]) -> list[pa.Array]:
+    """Rows from the driver as the columns of a backup's records (of the plain Avro `types`): dates and times as
+    the integers their logical types store."""
+    arrays = []
+    for field, avro_type, values in zip(spec.fields, types, zip(*rows) if rows else [()] * len(types)):
         kind = TYPES[field.type]
         if kind.temporal:
-            for record, value in zip(records, temporal_integers([row[index] for row in rows], field.type)):
-                record[field.name] = value
-        elif kind.avro_value:
-            for record in records:
-                record[field.name] = kind.avro_value(record[field.name])
-    return records
+            arrays.append(temporal_integers(list(values), field.type))
+        else:
+            values = map(kind.avro_value, values) if kind.avro_value else values
+            arrays.append(pa.array(values, ARROW[avro_type[1] if isinstance(avro_type, list) else avro_type]))
+    return arrays
 
 
-def temporal_integers(values: list, field_type: str) -> list:
+def temporal_integers(values: list, field_type: str) -> pa.Array:
     """Datetimes (or their text, as SQLite keeps them) as microseconds since the epoch; dates as days; times as
     microseconds since midnight."""
     arrow_type = TYPES[field_type].arrow
@@ -216,10 +208,10 @@ def temporal_integers(values: list, field_type: str) -> list:
     array = pa.array(values, pa.string() if text else None)
     if text and pa.types.is_time(arrow_type):  # Arrow casts no text to a time: read as a time of the epoch's day
         stamps = pc.binary_join_element_wise("1970-01-01T", array, "").cast(pa.timestamp("us")).cast(pa.int64())
-        return stamps.to_pylist()
+        return stamps
     if pa.types.is_timestamp(array.type) and array.type.tz is not None:
         array = array.cast(pa.timestamp("us", "UTC"))
-    return array.cast(arrow_type).cast(storage).to_pylist()
+    return array.cast(arrow_type).cast(storage)
 
 
 def plain_schema(schema: dict) -> dict:
@@ -235,31 +227,17 @@ def plain_schema(schema: dict) -> dict:
     return schema | {"fields": [f | {"type": plain(f["type"])} for f in schema["fields"]]}
 
 
-def data_checksum(blocks) -> str:
-    """SHA-256 of the serialized records, block by block: the same whatever the codec."""
-    digest = hashlib.sha256()
-    for block in blocks:
-        digest.update(block.bytes_.getbuffer())
-    return digest.hexdigest()
-
-
-def publish(scratch: BinaryIO, out: BinaryIO, schema: dict, metadata: dict, sync: bytes) -> int:
-    """Copy the Avro file in `scratch` (written with the sync marker `sync`) to `out` behind a new header: `schema`,
-    `metadata` and the checksum of its data. The blocks are copied as they are; return the bytes written."""
+def publish(blocks: BinaryIO, out: BinaryIO, schema: dict, metadata: dict, sync: bytes) -> int:
+    """Write to `out` an Avro file's header (`schema`, `metadata`, the deflate codec and the sync marker `sync`),
+    then the data blocks in `blocks`, as they are; return the bytes written."""
     import fastavro  # imported here, not at the top: the Function App imports this module at start
 
-    scratch.seek(0)
-    checksum = data_checksum(fastavro.block_reader(scratch))
-    scratch.seek(0)
-    fastavro.block_reader(scratch)  # reads the header only: the blocks start where it stops
-    start = scratch.tell()
     header = io.BytesIO()
-    fastavro.writer(
-        header, fastavro.parse_schema(schema), [], codec=CODEC, metadata=metadata | {META["checksum"]: checksum}, sync_marker=sync
-    )
+    fastavro.writer(header, fastavro.parse_schema(schema), [], codec=CODEC, metadata=metadata, sync_marker=sync)
     out.write(header.getvalue())
-    shutil.copyfileobj(scratch, out, 4 * 1024 * 1024)
-    return header.tell() + scratch.tell() - start
+    blocks.seek(0)
+    shutil.copyfileobj(blocks, out, 4 * 1024 * 1024)
+    return header.tell() + blocks.tell()
 
 
 def prune(rowgate: Rowgate, table: str, keep: set[str] | None = None) -> list[str]:
