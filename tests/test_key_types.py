@@ -263,3 +263,14 @@ def test_a_number_key_pages_in_the_order_of_its_values(make_rowgate, database_ur
     more = ["-3", "0", "0.5", "-0.000000001", "0.000000001", "123456789.123456789", "-123456789.123456789", "99.999999999"]
     insert_rows(rowgate, "parent", [{"k": key, "u": key, "n": 0} for key in more])
     assert [Decimal(key) for key in every_key(rowgate, "parent")] == sorted(Decimal(key) for key in ["10", "2", "-2", "-10", *more])
+
+
+def test_a_number_key_pages_in_value_order_where_a_double_cannot_tell_keys_apart(make_rowgate, database_url, tmp_path):
+    """SQLite ordered a number key by its value as a double, then by its text: keys one double holds paged in
+    text order, 100000000000000000000 before 99999999999999999999 and -12345678901234567890 before
+    -12345678901234567891."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "number"))
+    keys = ["99999999999999999999", "100000000000000000000", "-12345678901234567890", "-12345678901234567891"]
+    keys += ["12345678.123456789", "12345678.123456788", "-12345678.123456789", "-12345678.123456788", "-0.5", "0"]
+    insert_rows(rowgate, "parent", [{"k": key, "u": key, "n": 0} for key in keys])
+    assert [Decimal(key) for key in every_key(rowgate, "parent")] == sorted(Decimal(key) for key in keys)
