@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -86,8 +87,21 @@ def content_digest(table_name: str, rows: list) -> str:
     try:
         text = orjson.dumps([table_name, rows], option=orjson.OPT_SORT_KEYS, default=str)
     except TypeError:  # what HTTP refuses but a caller of the core may pass (an integer past 64 bits, a lone surrogate)
+        text = None
+    if text is None or (b"null" in text and not _finite(rows)):  # orjson writes NaN and the infinities as null
         text = json.dumps([table_name, rows], sort_keys=True, default=str).encode()
     return hashlib.sha256(text).hexdigest()
+
+
+def _finite(value) -> bool:
+    """Whether no float in the value is NaN or an infinity."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(item) for item in value)
+    return True
 
 
 def _replayed(conn, metadata, table_name: str, rows: list, load) -> BatchResult:

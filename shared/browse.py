@@ -30,11 +30,16 @@ def page_rows(rowgate: Rowgate, table_name: str, limit: int = 100, after: str | 
 
 
 def _order(dialect: str, field: Field, key: sa.ColumnElement) -> list[sa.ColumnElement]:
-    """What orders the key. SQLite holds a number as its text (DecimalText: exact), which orders -10 before -2 and
-    10 before 2: there it is ordered by its value as a double, then by its text (keys a double cannot tell apart).
+    """What orders the key. SQLite holds a number as its text with 9 decimals (DecimalText: exact), which orders
+    -10 before -2 and 10 before 2, and a double cannot tell 20-digit keys apart: there it is ordered by its text's
+    length, negated for a negative number, then by its text, each digit d as the (9 - d)th letter for a negative number.
     No index holds that order, so each such page scans the table."""
     if dialect == "sqlite" and field.type == "number":
-        return [sa.cast(key, sa.Float), key]
+        negative, complement = sa.func.substr(key, 1, 1) == "-", key
+        for digit in range(10):  # as a letter, so no digit is replaced twice: 0 as j, ..., 9 as a
+            complement = sa.func.replace(complement, str(digit), chr(ord("a") + 9 - digit))
+        length = sa.func.length(key)
+        return [sa.case((negative, -length), else_=length), sa.case((negative, complement), else_=key)]
     return [key]
 
 

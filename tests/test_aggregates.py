@@ -130,3 +130,26 @@ def test_start_up_counts_the_hires_of_a_database_made_before_the_counts(rowgate,
         assert conn.execute(sa.select(sa.func.sum(counts.c.hires))).scalar_one() == 1929
     make_rowgate(database_url)  # once only: a second start changes nothing
     assert_reports_equal_the_plain_queries(again)
+
+
+def test_the_kept_counts_equal_the_plain_queries_after_batches_of_more_groups_than_one_statement_takes(make_rowgate, tmp_path):
+    """SQLite adds a batch's counts 199 groups per statement, each size compiled once and kept: batches of
+    hundreds of groups (full statements and a remainder of each size), a replay and a file, in two rowgates on
+    two databases in one process, each counting only its own hires."""
+    rowgates = [make_rowgate(f"sqlite:///{tmp_path / f'{n}.db'}", storage=str(tmp_path / f"storage{n}")) for n in (1, 2)]
+    for n, rowgate in enumerate(rowgates, 1):
+        insert_rows(rowgate, "departments", [{"id": d, "department": f"D{d}"} for d in range(1, 31)])
+        insert_rows(rowgate, "jobs", [{"id": j, "job": f"J{j}"} for j in range(1, 11)])
+        hires = [(key, YEARS[key % 2], 1 + key % 12, 1 + key % 28, 1 + key % 30, 1 + key // 30 % 10) for key in range(n * 997)]
+        batch = 600 + 100 * n  # 1,000 rows at most
+        first = insert_rows(rowgate, "hired_employees", [_cells(h) for h in hires[:batch]])
+        assert (first.inserted, first.rejected) == (batch, 0)
+        assert insert_rows(rowgate, "hired_employees", [_cells(h) for h in hires[:batch]]) == first
+        path = tmp_path / f"hired_employees{n}.csv"
+        path.write_text("".join(",".join(str(v) for v in _cells(h).values()) + "\n" for h in hires[batch:]))
+        assert ingest_local(rowgate, path, "hired_employees").inserted == 997 * n - batch
+    for n, rowgate in enumerate(rowgates, 1):
+        assert_reports_equal_the_plain_queries(rowgate)
+        with rowgate.engine.connect() as conn:
+            kept = sa.select(sa.func.sum(aggregates.counts_of(rowgate.metadata).c.hires))
+            assert conn.execute(kept).scalar_one() == 997 * n

@@ -360,3 +360,18 @@ def test_a_batch_from_the_core_with_an_integer_past_64_bits_refuses_that_row_not
     assert table_rows(rowgate, "departments") == [(4, "Ok")] and (refusals(rowgate), ledger(rowgate)) == (logged, loads), (
         "nothing written again"
     )
+
+
+@pytest.mark.parametrize("not_finite", [float("nan"), float("inf"), float("-inf")])
+def test_a_core_batch_with_nan_is_not_the_same_batch_as_its_rows_with_null(make_rowgate, database_url, tmp_path, not_finite):
+    """orjson writes NaN and the infinities as null, so a batch whose optional n was NaN had the identity of the
+    same batch with null: sent next, its valid row was answered with the first batch's refusal and never loaded."""
+    from shared.batch import insert_rows
+    from tests.test_key_types import keyed
+
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "integer"))
+    first = insert_rows(rowgate, "parent", [{"k": 5, "u": 5, "n": not_finite}])
+    assert (first.inserted, first.rejected) == (0, 1)
+    second = insert_rows(rowgate, "parent", [{"k": 5, "u": 5, "n": None}])
+    assert (second.inserted, second.rejected) == (1, 0), second
+    assert table_rows(rowgate, "parent") == [(5, 5, None)]

@@ -263,3 +263,39 @@ def test_a_number_key_pages_in_the_order_of_its_values(make_rowgate, database_ur
     more = ["-3", "0", "0.5", "-0.000000001", "0.000000001", "123456789.123456789", "-123456789.123456789", "99.999999999"]
     insert_rows(rowgate, "parent", [{"k": key, "u": key, "n": 0} for key in more])
     assert [Decimal(key) for key in every_key(rowgate, "parent")] == sorted(Decimal(key) for key in ["10", "2", "-2", "-10", *more])
+
+
+def test_a_number_key_pages_in_value_order_where_a_double_cannot_tell_keys_apart(make_rowgate, database_url, tmp_path):
+    """SQLite ordered a number key by its value as a double, then by its text: keys one double holds paged in
+    text order, 100000000000000000000 before 99999999999999999999 and -12345678901234567890 before
+    -12345678901234567891."""
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "number"))
+    keys = ["99999999999999999999", "100000000000000000000", "-12345678901234567890", "-12345678901234567891"]
+    keys += ["12345678.123456789", "12345678.123456788", "-12345678.123456789", "-12345678.123456788", "-0.5", "0"]
+    insert_rows(rowgate, "parent", [{"k": key, "u": key, "n": 0} for key in keys])
+    assert [Decimal(key) for key in every_key(rowgate, "parent")] == sorted(Decimal(key) for key in keys)
+
+
+def test_random_number_keys_page_once_each_in_value_order(make_rowgate, database_url, tmp_path):
+    """Pages of 7 through 300 random keys (negatives, 0 to 9 decimals, up to 29 digits, many a double cannot tell
+    apart) answer every key exactly once, in the order of their values."""
+    import random
+
+    rowgate = make_rowgate(database_url, dictionary=keyed(tmp_path, "number"))
+    pick = random.Random(7)
+    near = [10**20, 10**20 - 1, 12345678901234567890, 2**53]
+    keys = {Decimal(pick.choice(near) * pick.choice((1, -1)) + pick.randint(-3, 3)) for _ in range(60)}
+    while len(keys) < 300:
+        digits = pick.randint(1, 29)
+        keys.add(Decimal(pick.randint(-(10**digits), 10**digits)).scaleb(-min(pick.randint(0, 9), digits)))
+    keys = sorted(keys)
+    for start in range(0, len(keys), 100):
+        rows = [{"k": str(key), "u": str(key), "n": 0} for key in keys[start : start + 100]]
+        assert insert_rows(rowgate, "parent", rows).inserted == len(rows)
+    page, paged = page_rows(rowgate, "parent", limit=7), []
+    while True:
+        paged += [Decimal(row["k"]) for row in page["rows"]]
+        if page["next"] is None:
+            break
+        page = page_rows(rowgate, "parent", limit=7, after=as_after(page["next"]))
+    assert paged == keys
