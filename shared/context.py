@@ -32,7 +32,7 @@ def _fixed_mmap_threshold() -> None:
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(-3, MMAP_THRESHOLD_BYTES)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows' ctypes takes no None for the process itself
         pass
 
 
