@@ -278,8 +278,12 @@ def _ingest(rowgate: Rowgate, source: Source, read: Callable[[], BinaryIO], dige
     if lease is None:
         if load.rejected:  # the run that closed the load may have been killed before it wrote the file
             _write_rejected_file(rowgate, source, load, only_if_missing=True)
-        with engine.connect() as conn:
-            loaded, still_open = standing(conn, metadata, load)
+
+        def counts() -> tuple[int, int]:
+            with engine.connect() as conn:
+                return standing(conn, metadata, load)
+
+        loaded, still_open = retry_transient(counts)
         message = (
             f"the same content was loaded from {load.source} at {load.finished_at:%Y-%m-%dT%H:%M:%SZ}; "
             f"{loaded} of its rows are loaded now and {still_open} of its refused rows are open"
@@ -365,10 +369,14 @@ def _write_rejected_file(rowgate: Rowgate, source: Source, load: sa.Row, only_if
     target = f"{REJECTED}/{table}/{output}.rejected.csv"
     if only_if_missing and rowgate.storage.exists(target):
         return
-    with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
-        # This load's, from its start to its end: other files at the same path keep theirs to their own files.
-        refusals = refusals_of(conn, rowgate.metadata, load.source, since=load.started_at, until=load.finished_at)
-        write_rejected_csv(out, fields, ((number, json.loads(raw), json.loads(reasons)) for number, raw, reasons in refusals))
+
+    def write() -> None:  # a failed attempt's part is dropped, never published
+        with rowgate.storage.open_write(target) as out, rowgate.engine.connect() as conn:
+            # This load's, from its start to its end: other files at the same path keep theirs to their own files.
+            refusals = refusals_of(conn, rowgate.metadata, load.source, since=load.started_at, until=load.finished_at)
+            write_rejected_csv(out, fields, ((number, json.loads(raw), json.loads(reasons)) for number, raw, reasons in refusals))
+
+    retry_transient(write)
 
 
 def write_rejected_csv(out: BinaryIO, fields: list[str], refused: Iterable[tuple[int | None, dict | list, list[dict]]]) -> None:

@@ -24,6 +24,7 @@ from shared.fieldtypes import key_values
 from shared.jsonrows import as_chunk
 from shared.load import now
 from shared.races import retry_key_races
+from shared.retry import retry_transient
 from shared.validate import Checked, validate
 
 REDRIVEN = "redriven"  # a resolution: the row was validated again as it was (or as last fixed) and passed
@@ -169,8 +170,7 @@ def _redrive_waiting(rowgate, child, parents: set[str]) -> ReplayResult:
             .order_by(rejections.c.missing_key)
             .limit(KEY_PAGE)
         )
-        with rowgate.engine.connect() as conn:
-            page = list(conn.execute(query).scalars())
+        page = retry_transient(lambda query=query: _read(rowgate, query))
         if not page:
             return result
         after = page[-1]
@@ -186,10 +186,20 @@ def _present(rowgate, keys: set[str]) -> set[str]:
     for key in keys - present:
         parent, fields, values = json.loads(key)
         wanted[(parent, tuple(fields))].append(values)
+
+    def existing() -> set[str]:
+        found = set()
+        with rowgate.engine.connect() as conn:
+            for (parent, fields), values in wanted.items():
+                found |= _existing(conn, rowgate.metadata.tables[parent], rowgate.dictionary.table(parent), fields, values)
+        return found
+
+    return present | retry_transient(existing)
+
+
+def _read(rowgate, query: sa.Select) -> list:
     with rowgate.engine.connect() as conn:
-        for (parent, fields), values in wanted.items():
-            present |= _existing(conn, rowgate.metadata.tables[parent], rowgate.dictionary.table(parent), fields, values)
-    return present
+        return list(conn.execute(query).scalars())
 
 
 def _existing(conn: sa.Connection, table: sa.Table, spec, fields: tuple[str, ...], values: list[list[str]]) -> set[str]:

@@ -455,3 +455,47 @@ def test_a_start_whose_session_is_ended_while_it_waits_for_the_schema_lock_start
         assert {"departments", "hired_employees", "rowgate_loads", "rowgate_rejections"} <= set(outcome["tables"])
     else:
         assert isinstance(outcome.get("error"), sa.exc.OperationalError)
+
+
+def end_each_session_once(engine: sa.Engine, admin: sa.Engine, marker: str) -> list[str]:
+    """Before the first run of each distinct statement holding `marker`, the server ends that session (as
+    idle_in_transaction_session_timeout ends a run stalled past its lease, or a failover does). Returns the
+    statements it ended, as they were sent."""
+    ended: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def end_session(conn, cursor, statement, parameters, context, executemany):
+        if marker in statement and statement not in ended:
+            ended.append(statement)
+            with admin.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({conn.connection.dbapi_connection.info.backend_pid})")
+
+    return ended
+
+
+def test_reads_after_a_load_survive_their_session_being_ended(postgres_url, make_rowgate, tmp_path):
+    """The torture run on PostgreSQL: `migrate` exited 1 with "server closed the connection unexpectedly" where a
+    file already loaded was answered (its rejected file written again, what stands of it counted) and where
+    children were re-driven: those reads ran outside the retry every other unit of work has."""
+    rowgate = make_rowgate(postgres_url)
+    parents = tmp_path / "departments.csv"
+    parents.write_text("1,Sales\n")
+    children = tmp_path / "hired_employees.csv"
+    children.write_text("1,Ann,2021-01-01T00:00:00Z,1,1\n2,Bob,2021-01-01T00:00:00Z,1,1\nbad,Cy,x,1,1\n")
+    first = ingest_local(rowgate, children)
+    assert (first.inserted, first.rejected) == (0, 3), "no job 1 yet: both wait for their parent"
+    [rejected] = [path for path in (tmp_path / "storage").rglob("*.rejected.csv")]
+    rejected.unlink()  # as if the run that closed the load was killed before it wrote the file
+    admin = sa.create_engine(postgres_url)
+    ended = end_each_session_once(rowgate.engine, admin, "rowgate_rejections")
+    again = ingest_local(rowgate, children)
+    assert (again.status, again.unchanged, again.rejected) == ("already-loaded", 0, 3)
+    assert rejected.exists() and rejected.read_text().count("\n") == 4, "the rejected file: a header and 3 rows"
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("1,Engineer\n")
+    ingest_local(rowgate, parents)
+    assert ingest_local(rowgate, jobs).inserted == 1  # its children are re-driven: 2 load, the bad one stays
+    with rowgate.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT id FROM hired_employees ORDER BY id").scalars().all() == [1, 2]
+    assert len(ended) >= 3, ended
+    admin.dispose()

@@ -1,7 +1,8 @@
 """The torture test: kills, stalls and races on both SQL backends, then every row counted (see tests/torture.py).
 
 The torture test is marked `torture`: CI runs it (scripts/test.sh deselects nothing); a developer skips it with -m "not torture".
-ROWGATE_TORTURE_SEED replays a run's inputs and chaos schedule; ROWGATE_TORTURE_SECONDS sets the chaos time.
+ROWGATE_TORTURE_SEED replays a run's inputs and chaos schedule; ROWGATE_TORTURE_SECONDS sets the chaos time;
+ROWGATE_TORTURE_DEBUG=1 runs every process with --debug, so a crash's log holds its traceback.
 """
 
 from __future__ import annotations

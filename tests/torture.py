@@ -276,6 +276,7 @@ class Torture:
     def __init__(self, workdir: Path, database_url: str, corpus: Corpus, seed: int, seconds: float, ingest_slots: int = 4):
         self.workdir, self.database_url, self.corpus, self.seed = workdir, database_url, corpus, seed
         self.seconds, self.ingest_slots = seconds, ingest_slots
+        self.debug = ["--debug"] if os.environ.get("ROWGATE_TORTURE_DEBUG") else []  # processes log a failure's traceback
         self.storage = workdir / "storage"
         self.logs = workdir / "logs"
         self.cwd = workdir / "cwd"  # no landing/ folder here, so `migrate landing/` reads storage
@@ -305,7 +306,7 @@ class Torture:
             number = len(self.runs)
             stdout, stderr = self.logs / f"{number:05}-{kind}.out", self.logs / f"{number:05}-{kind}.err"
             with stdout.open("wb") as out, stderr.open("wb") as err:
-                popen = subprocess.Popen([str(ROWGATE), *arguments], cwd=self.cwd, env=env or self.env, stdout=out, stderr=err)
+                popen = subprocess.Popen([str(ROWGATE), *self.debug, *arguments], cwd=self.cwd, env=env or self.env, stdout=out, stderr=err)
             run = Run(kind, popen, stderr, stdout)
             self.runs.append(run)
             self.live.add(number)
