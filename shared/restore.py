@@ -11,7 +11,9 @@ set back to what the backup holds. Any failure rolls everything back: nothing ch
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -42,10 +44,11 @@ from shared.errors import Busy, Conflict, RowgateError
 from shared.fieldtypes import TYPES
 from shared.load import DONE, _dead_here, now
 from shared.parse import Chunk
+from shared.prefetch import prefetch
 from shared.retry import is_transient, retry_transient
 from shared.validate import check_values, existing_keys, key_text
 
-BATCH = 50_000
+BATCH = 25_000
 # Distinct values of a foreign key kept while staging, to check them against the parent at the end; past
 # this many the check reads the staged rows again instead, so memory stays bounded.
 REFERENCED = 100_000
@@ -184,43 +187,14 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
     """Stream the backup into the staging table, checking what its header claims and every value; return
     its row count, its header, for hired_employees the groups its rows count in the reports' aggregate, and
     per foreign key the distinct values its rows reference (None past REFERENCED of them)."""
-    import fastavro  # imported here, not at the top: the Function App imports this module at start
-
-    arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
+    counting = spec.name == aggregates.SOURCE and aggregates.counts_of(rowgate.metadata) is not None
+    read = _Read(spec, path, counting)
     with rowgate.storage.open_read(path) as stream:
         try:
-            blocks = fastavro.block_reader(stream)
-            meta = blocks.metadata
-            _check_header(spec, path, meta, blocks.writer_schema)
-            # The file's schema is ours (checked above), so its blocks can be decoded with the logical types
-            # left out: the stored integers, which Arrow turns into dates and times a column at a time.
-            plain = fastavro.parse_schema(plain_schema(avro_schema(spec)))
-            counting = spec.name == aggregates.SOURCE and aggregates.counts_of(rowgate.metadata) is not None
-            digest, total, batch, groups = hashlib.sha256(), 0, [], aggregates.NO_GROUPS
-            references: list[set | None] = [set() for _ in spec.foreign_keys]
-
-            def flush(batch: list[dict]) -> None:
-                nonlocal total, groups
-                if not batch:
-                    return
-                rows = _flush(conn, stage, spec, path, batch, arrow_schema, total)
-                if counting:  # counted as staged: the restore then need not read the table again to count it
-                    groups = aggregates.merge_groups(groups, aggregates.hire_groups(rows))
-                for index, fk in enumerate(spec.foreign_keys):
-                    if references[index] is not None:
-                        references[index] |= _referenced(rows, fk.fields)
-                        if len(references[index]) > REFERENCED:
-                            references[index] = None
-                total += len(batch)
-
-            for block in blocks:
-                digest.update(block.bytes_.getbuffer())
-                block.writer_schema, block.reader_schema = plain, None
-                batch.extend(block)
-                if len(batch) >= BATCH:
-                    flush(batch)
-                    batch = []
-            flush(batch)
+            # Decoding and checking run a batch ahead, in a thread, while this one stages the batch before:
+            # the database's own work (the GIL let go) overlaps the decoding, most of a restore's time.
+            for rows, numbers in prefetch(read.batches(stream)):
+                _stage(conn, stage, spec, path, rows, numbers)
         except RowgateError:
             raise
         except (sa.exc.DBAPIError, conn.dialect.loaded_dbapi.Error) as exc:
@@ -229,11 +203,62 @@ def _stage_file(rowgate: Rowgate, conn: sa.Connection, spec: Table, path: str, s
             raise BackupError(f"{path}: the database refused its rows: {_first_line(exc)}") from None
         except Exception as exc:  # zlib, EOF, schema and decoding errors all mean: this file is damaged
             raise BackupError(f"{path} is damaged or truncated: {type(exc).__name__}: {exc}") from None
-    if digest.hexdigest() != meta.get(META["checksum"]):
+    if read.digest.hexdigest() != read.meta.get(META["checksum"]):
         raise BackupError(f"{path}: the data does not match its checksum; the file is damaged")
-    if str(total) != meta.get(META["rows"]):
-        raise BackupError(f"{path}: holds {total} rows but its header says {meta.get(META['rows'])}")
-    return total, meta, groups, references
+    if str(read.total) != read.meta.get(META["rows"]):
+        raise BackupError(f"{path}: holds {read.total} rows but its header says {read.meta.get(META['rows'])}")
+    return read.total, read.meta, aggregates.merge_groups(*read.groups), read.references
+
+
+class _Read:
+    """One backup file decoded and checked a batch at a time, and what its batches add up to once read."""
+
+    def __init__(self, spec: Table, path: str, counting: bool) -> None:
+        self.spec, self.path, self.counting = spec, path, counting  # counting: its rows' groups, for the reports
+        self.meta: dict = {}
+        self.digest = hashlib.sha256()
+        self.total = 0
+        self.references: list[set | None] = [set() for _ in spec.foreign_keys]
+        self.groups: list[np.ndarray] = []  # the staged batches' groups, merged now and then, not once per batch
+
+    def batches(self, stream) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """The file's records as typed rows of up to BATCH, and their record numbers (from 1)."""
+        import fastavro  # imported here, not at the top: the Function App imports this module at start
+
+        spec = self.spec
+        blocks = fastavro.block_reader(stream)
+        self.meta = blocks.metadata
+        _check_header(spec, self.path, self.meta, blocks.writer_schema)
+        # The file's schema is ours (checked above), so its blocks can be decoded with the logical types
+        # left out: the stored integers, which Arrow turns into dates and times a column at a time.
+        plain = fastavro.parse_schema(plain_schema(avro_schema(spec)))
+        arrow_schema = pa.schema([(f.name, TYPES[f.type].arrow) for f in spec.fields])
+        batch: list[dict] = []
+        for block in itertools.chain(blocks, [None]):
+            if block is not None:
+                self.digest.update(block.bytes_.getbuffer())
+                block.writer_schema, block.reader_schema = plain, None
+                batch.extend(block)
+                if len(batch) < BATCH:
+                    continue
+            if batch:
+                rows, numbers = _checked(spec, self.path, batch, arrow_schema, self.total)
+                self.total += len(batch)
+                self.count(rows)
+                batch = []
+                yield rows, numbers
+
+    def count(self, rows: pa.Table) -> None:
+        """Add a batch's groups and the keys it references."""
+        if self.counting:  # counted as staged: the restore then need not read the table again to count it
+            self.groups.append(aggregates.hire_groups(rows))
+            if sum(map(len, self.groups)) > REFERENCED:
+                self.groups = [aggregates.merge_groups(*self.groups)]
+        for index, fk in enumerate(self.spec.foreign_keys):
+            if self.references[index] is not None:
+                self.references[index] |= _referenced(rows, fk.fields)
+                if len(self.references[index]) > REFERENCED:
+                    self.references[index] = None
 
 
 def _referenced(rows: pa.Table, fields: tuple[str, ...]) -> set:
@@ -258,10 +283,8 @@ def _check_header(spec: Table, path: str, meta: dict, writer_schema: dict) -> No
         raise BackupError(f"{path}: its schema does not fit {spec.name} (different: {differ}, unknown: {extra}, order: {list(found)})")
 
 
-def _flush(
-    conn: sa.Connection, stage: sa.Table, spec: Table, path: str, batch: list[dict], arrow_schema: pa.Schema, before: int
-) -> pa.Table:
-    """Check one batch of records (numbered from before + 1) as ingestion would, then stage it; return its typed rows."""
+def _checked(spec: Table, path: str, batch: list[dict], arrow_schema: pa.Schema, before: int) -> tuple[pa.Table, np.ndarray]:
+    """One batch of records (numbered from before + 1) checked as ingestion would: its typed rows and record numbers."""
     numbers = np.arange(before + 1, before + len(batch) + 1)
     columns = {}
     for field in arrow_schema:
@@ -286,15 +309,17 @@ def _flush(
         first = typed.refused[0]
         error = first.errors[0]
         _refuse(path, first.row_number, error.field, error.code, error.message)
-    keys = _keys(typed.rows, spec)
-    _refuse_repeated_keys(path, spec, keys, numbers)
+    _refuse_repeated_keys(path, spec, typed.rows, numbers)
+    return typed.rows, numbers
+
+
+def _stage(conn: sa.Connection, stage: sa.Table, spec: Table, path: str, rows: pa.Table, numbers: np.ndarray) -> None:
     try:
         with conn.begin_nested():
-            bulk_insert(conn, stage, typed.rows)
+            bulk_insert(conn, stage, rows)
     except (sa.exc.IntegrityError, conn.dialect.loaded_dbapi.IntegrityError):
-        _refuse_staged_keys(conn, path, spec, stage, keys, numbers)
+        _refuse_staged_keys(conn, path, spec, stage, _keys(rows, spec), numbers)
         raise
-    return typed.rows
 
 
 def _refuse(path: str, record: int | None, field: str | None, code: str, message: str):
@@ -306,9 +331,12 @@ def _keys(rows: pa.Table, spec: Table) -> list:
     return columns[0] if len(columns) == 1 else list(zip(*columns))
 
 
-def _refuse_repeated_keys(path: str, spec: Table, keys: list, numbers: np.ndarray) -> None:
+def _refuse_repeated_keys(path: str, spec: Table, rows: pa.Table, numbers: np.ndarray) -> None:
+    names = list(spec.primary_key)
+    if rows.select(names).group_by(names, use_threads=False).aggregate([]).num_rows == rows.num_rows:
+        return  # every key once, told by Arrow; only a batch with a repeated key is looked at row by row
     first: dict = {}
-    for index, key in enumerate(keys):
+    for index, key in enumerate(_keys(rows, spec)):
         seen = first.setdefault(key, index)
         if seen != index:
             _refuse(

@@ -153,3 +153,43 @@ def test_the_kept_counts_equal_the_plain_queries_after_batches_of_more_groups_th
         with rowgate.engine.connect() as conn:
             kept = sa.select(sa.func.sum(aggregates.counts_of(rowgate.metadata).c.hires))
             assert conn.execute(kept).scalar_one() == 997 * n
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 9999),
+            st.integers(1, 4),
+            st.integers(-(2**63), 2**63 - 1) | st.integers(0, 5),
+            st.integers(-(2**63), 2**63 - 1) | st.integers(0, 5),
+            st.integers(1, 10**6),
+        ),
+        max_size=60,
+    )
+)
+def test_groups_are_summed_per_key_in_key_order_for_any_int64_keys(rows):
+    """merge_groups folds the four key columns into one sortable code: it must stay exact for keys spanning the
+    whole int64 range (the fold is re-ranked before it could overflow)."""
+    import numpy as np
+
+    expected: dict = {}
+    for *key, hires in rows:
+        expected[tuple(key)] = expected.get(tuple(key), 0) + hires
+    groups = aggregates.merge_groups(aggregates.NO_GROUPS, np.array(rows, np.int64).reshape(-1, 5))
+    assert [(*map(int, g[:4]), int(g[4])) for g in groups] == [(*key, hires) for key, hires in sorted(expected.items())]
+
+
+def test_groups_are_summed_exactly_when_their_folded_code_would_pass_64_bits():
+    """70,000 distinct values in each key column: 70,000**4 is past int64, so the fold must rank again on the way."""
+    import numpy as np
+
+    rng = np.random.default_rng(12)
+    keys = rng.integers(-(2**63), 2**63 - 1, (70_000, 4), dtype=np.int64, endpoint=True)
+    keys = np.concatenate([keys, keys[:5_000]])  # groups of two rows
+    hires = rng.integers(1, 1000, len(keys))
+    expected: dict = {}
+    for key, count in zip(map(tuple, keys.tolist()), hires.tolist()):
+        expected[key] = expected.get(key, 0) + count
+    groups = aggregates.merge_groups(aggregates.NO_GROUPS, np.column_stack([keys, hires]))
+    assert groups.tolist() == [[*key, count] for key, count in sorted(expected.items())]

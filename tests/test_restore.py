@@ -562,3 +562,22 @@ def test_a_restore_reports_the_true_counts_on_every_backend(hires):
     result = restore(rowgate, "hired_employees", name)
     assert (result.rows, result.inserted, result.updated, result.deleted) == (200, 30, 20, 7)
     assert len(rows_of(rowgate, "hired_employees")) == 200
+
+
+def test_a_later_batch_refused_while_an_earlier_one_is_staged_leaves_nothing(hires, monkeypatch):
+    """Batches are decoded and checked in a thread one ahead of the staging: a refusal there reaches the restore,
+    after earlier batches were staged, and nothing changes (no live row, no staging table left)."""
+    rowgate, path = hires
+    monkeypatch.setattr(restore_module, "BATCH", 50)
+
+    def bad_name_late(records):
+        records[170]["name"] = ""
+        return records
+
+    rewrite_backup(rowgate, path, bad_name_late)
+    insert_rows(rowgate, "hired_employees", [HIRE | {"id": 999}])
+    before = rows_of(rowgate, "hired_employees")
+    with pytest.raises(BackupError, match="record 171: name: constraint-error"):
+        restore(rowgate, "hired_employees")
+    assert rows_of(rowgate, "hired_employees") == before
+    assert not [t for t in sa.inspect(rowgate.engine).get_table_names() if t.startswith("rowgate_stage_")]
