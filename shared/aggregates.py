@@ -81,19 +81,11 @@ def merge_groups(*sets: np.ndarray) -> np.ndarray:
 def _summed(keys: np.ndarray, hires: np.ndarray) -> np.ndarray:
     if len(keys) == 0:
         return NO_GROUPS
-    # One integer per row whose order is its key's: each column's rank among its distinct values, folded in
-    # column by column (ranked again before a fold could pass 64 bits). One sort of it is half a lexsort's time.
-    code = np.zeros(len(keys), np.int64)
-    for column in keys.T:
-        distinct, rank = np.unique(column, return_inverse=True)
-        if int(code.max()) * len(distinct) >= 2**62:
-            code = np.unique(code, return_inverse=True)[1]
-        code = code * len(distinct) + rank
     # Sorted groups: every transaction adds to them in one order, so two writers cannot deadlock on them.
-    order = np.argsort(code, kind="stable")
-    code = code[order]
-    starts = np.concatenate([[0], np.flatnonzero(code[1:] != code[:-1]) + 1])
-    return np.column_stack([keys[order[starts]], np.add.reduceat(hires[order], starts)]).astype(np.int64)
+    order = np.lexsort(keys.T[::-1])
+    keys, hires = keys[order], hires[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.any(keys[1:] != keys[:-1], axis=1)) + 1])
+    return np.column_stack([keys[starts], np.add.reduceat(hires, starts)]).astype(np.int64)
 
 
 def _upsert(conn: sa.Connection, counts: sa.Table, groups: np.ndarray) -> None:

@@ -169,8 +169,7 @@ def test_the_kept_counts_equal_the_plain_queries_after_batches_of_more_groups_th
     )
 )
 def test_groups_are_summed_per_key_in_key_order_for_any_int64_keys(rows):
-    """merge_groups folds the four key columns into one sortable code: it must stay exact for keys spanning the
-    whole int64 range (the fold is re-ranked before it could overflow)."""
+    """merge_groups sums hires per key, in key order, exactly for keys spanning the whole int64 range."""
     import numpy as np
 
     expected: dict = {}
@@ -180,8 +179,8 @@ def test_groups_are_summed_per_key_in_key_order_for_any_int64_keys(rows):
     assert [(*map(int, g[:4]), int(g[4])) for g in groups] == [(*key, hires) for key, hires in sorted(expected.items())]
 
 
-def test_groups_are_summed_exactly_when_their_folded_code_would_pass_64_bits():
-    """70,000 distinct values in each key column: 70,000**4 is past int64, so the fold must rank again on the way."""
+def test_groups_are_summed_exactly_for_70000_distinct_values_per_key_column():
+    """70,000 distinct values in each key column (70,000**4 is past int64): no way of sorting them may overflow."""
     import numpy as np
 
     rng = np.random.default_rng(12)
